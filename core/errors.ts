@@ -1,0 +1,125 @@
+/**
+ * Coded errors of the engine (SG 6). Every error a user can see is an `EngineError` with a stable
+ * `SCREAMING_SNAKE` code prefixed `ENG_`, and a message written for a person. Errors from other
+ * libraries are wrapped (`new TransportError('publish failed', { cause })`); strings are never thrown.
+ * Only `serving/cli/main.ts` turns errors into exit codes.
+ */
+export class EngineError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found in a configuration file, with where it is. Lines and columns are 1-based. */
+export interface ConfigProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** The API's name when known, else its index as `api[<i>]`; absent for file-level problems. */
+  readonly api?: string;
+  /** Dotted field path inside the API, e.g. `autoscaling.min_replicas`; absent for file-level problems. */
+  readonly field?: string;
+  readonly message: string;
+  /** `error` rejects the file; `warning` is printed but the file is accepted. */
+  readonly severity: 'error' | 'warning';
+}
+
+/** Formats one problem as `<file>:<line>:<col>: <api>: <field>: <message>` (parts that are absent are left out). */
+export function formatConfigProblem(p: ConfigProblem): string {
+  const parts = [`${p.file}:${p.line}:${p.col}`];
+  if (p.api !== undefined) parts.push(p.api);
+  if (p.field !== undefined && p.field !== '') parts.push(p.field);
+  parts.push(p.severity === 'warning' ? `warning: ${p.message}` : p.message);
+  return parts.join(': ');
+}
+
+/** A configuration file (or a spec handed over the wire) that cannot be used; carries every problem found. */
+export class ConfigError extends EngineError {
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[], options?: ErrorOptions) {
+    super(
+      'ENG_CONFIG_INVALID',
+      problems.length === 1
+        ? formatConfigProblem(problems[0])
+        : `${problems.length} problems:\n${problems.map(formatConfigProblem).join('\n')}`,
+      options,
+    );
+    this.problems = problems;
+  }
+}
+
+/** A contribution point was asked for a kind nobody registered. */
+export class UnknownKindError extends EngineError {
+  readonly point: string;
+  readonly kind: string;
+  readonly known: readonly string[];
+  constructor(point: string, kind: string, known: readonly string[]) {
+    super(
+      'ENG_UNKNOWN_KIND',
+      `unknown ${point} kind "${kind}" (known: ${known.length ? known.map((k) => `"${k}"`).join(', ') : 'none'})`,
+    );
+    this.point = point;
+    this.kind = kind;
+    this.known = known;
+  }
+}
+
+/** Two contributions registered the same kind for one contribution point. */
+export class DuplicateKindError extends EngineError {
+  constructor(point: string, kind: string) {
+    super('ENG_DUPLICATE_KIND', `${point} kind "${kind}" is registered twice`);
+  }
+}
+
+/** Metrics or events could not travel (NATS down, message malformed, …). */
+export class TransportError extends EngineError {
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
+    super(options?.code ?? 'ENG_TRANSPORT', message, options);
+  }
+}
+
+/** Replicas could not be started, stopped or observed. */
+export class OrchestratorError extends EngineError {
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
+    super(options?.code ?? 'ENG_ORCHESTRATOR', message, options);
+  }
+}
+
+/** A predictor could not be loaded or failed in a way that is not the request's fault. */
+export class PredictorError extends EngineError {
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
+    super(options?.code ?? 'ENG_PREDICTOR', message, options);
+  }
+}
+
+/**
+ * Thrown by predictor code to answer with a given HTTP status (Cortex's `HTTPException`):
+ * `throw new HttpError(400, 'expected a list of 4 numbers')`. The message is the response body.
+ */
+export class HttpError extends EngineError {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(status: number, message: string, options?: ErrorOptions & { headers?: Record<string, string> }) {
+    super('ENG_HTTP', message, options);
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      throw new RangeError(`HttpError status must be an integer in [100, 599] (got ${status})`);
+    }
+    this.status = status;
+    this.headers = options?.headers ?? {};
+  }
+}
+
+/** Errors as one object, so callers can write `err instanceof errors.ConfigError` (nats.js style). */
+export const errors = {
+  EngineError,
+  ConfigError,
+  UnknownKindError,
+  DuplicateKindError,
+  TransportError,
+  OrchestratorError,
+  PredictorError,
+  HttpError,
+} as const;

@@ -1,0 +1,13 @@
+/**
+ * The public surface of myelin: what plugins and predictor files import (`import type { Predictor } from 'myelin'`).
+ * Everything exported here is a stable contract.
+ */
+export * from './errors.js';
+export * from './clock.js';
+export * from './config/api-spec.js';
+export * from './metrics/metric-sample.js';
+export * from './events/engine-event.js';
+export * from './contribution/kind-registry.js';
+export { Logger } from './ports/logger.js';
+export { MetricsTransport, type TransportStats } from './ports/metrics-transport.js';
+export { EventBus, type EventQuery } from './ports/event-bus.js';

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The test command: type-check, then node's test runner on an explicit list of test files.
+// Node 20's runner expands no globs, so the list is built here, printed, and must not be empty.
+// Usage: npm test [-- <substring> ...]   (only files whose path contains one of the substrings)
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = walk(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+if (files.length === 0) {
+  console.error(`no test files found under test/${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
+  process.exit(1);
+}
+
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json'], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (tsc.status !== 0) {
+  console.error('type-check failed');
+  process.exit(tsc.status ?? 1);
+}
+console.log(`type-check passed; running ${files.length} test files:\n  ${files.join('\n  ')}`);
+
+const args = ['--import', 'tsx', '--test', '--test-timeout=180000', ...files];
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+process.exit(r.status ?? 1);
