@@ -11,3 +11,5 @@ export * from './contribution/kind-registry.js';
 export { Logger } from './ports/logger.js';
 export { MetricsTransport, type TransportStats } from './ports/metrics-transport.js';
 export { EventBus, type EventQuery } from './ports/event-bus.js';
+export * from './predictor/predictor-contract.js';
+export { PredictorBackendContribution, type LoadedPredictor, type BackendPredictArgs } from './ports/predictor-backend.js';
