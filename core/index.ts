@@ -13,3 +13,4 @@ export { MetricsTransport, type TransportStats } from './ports/metrics-transport
 export { EventBus, type EventQuery } from './ports/event-bus.js';
 export * from './predictor/predictor-contract.js';
 export { PredictorBackendContribution, type LoadedPredictor, type BackendPredictArgs } from './ports/predictor-backend.js';
+export { OrchestratorTarget, type ReplicaInfo, type ReplicaAddress, type ReplicaState, type ApiDeployment, type ApiReplicaStatus } from './ports/orchestrator-target.js';
