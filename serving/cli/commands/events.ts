@@ -1,0 +1,79 @@
+import type { Writable } from 'node:stream';
+import type { EngineEvent } from '../../../core/events/engine-event.js';
+import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
+import { parseSince } from '../table.js';
+
+export interface EventsOptions extends ClientOptions {
+  readonly api?: string;
+  readonly follow: boolean;
+  /** A duration such as `10m`: replay events newer than that. */
+  readonly since?: string;
+  readonly output: 'table' | 'json';
+  readonly stdout: Writable;
+  readonly signal?: AbortSignal;
+  readonly now?: () => number;
+}
+
+/** One event as a readable line: time, api, type and the fields that matter for that type. */
+export function formatEvent(e: EngineEvent): string {
+  const time = new Date(e.t).toISOString();
+  let detail: string;
+  switch (e.type) {
+    case 'scaling.decided':
+      detail = `${e.from} -> ${e.to} replicas (${e.policy}: avg in-flight ${round(e.avgInFlight)}, target ${e.target}, raw ${round(e.raw)}, recommendation ${e.recommendation}; ${e.reason})`;
+      break;
+    case 'replica.started':
+    case 'replica.ready':
+    case 'replica.stopped':
+    case 'replica.crashed':
+      detail = `${e.replica} (revision ${e.revision})${e.exitCode !== undefined && e.exitCode !== null ? ` exit code ${e.exitCode}` : ''}${e.signal ? ` signal ${e.signal}` : ''}${e.reason ? `: ${e.reason}` : ''}`;
+      break;
+    case 'api.status':
+      detail = `${e.status}${e.message ? `: ${e.message}` : ''}`;
+      break;
+    case 'rollout.progress':
+      detail = `revision ${e.revision}: ${e.updated} updated, ${e.stale} stale, ${e.requested} requested`;
+      break;
+    case 'metrics.unavailable':
+      detail = e.reason;
+      break;
+    default: {
+      const { v: _v, type: _t, api: _a, t: _time, ...rest } = e as unknown as Record<string, unknown>;
+      detail = Object.keys(rest).length ? JSON.stringify(rest) : '';
+    }
+  }
+  return `${time}  ${e.api}  ${e.type}  ${detail}`.trimEnd();
+}
+
+function round(x: number): string {
+  return String(Math.round(x * 100) / 100);
+}
+
+/** `myelin events [api] [--follow] [--since 10m] [-o json]`. Returns the number of events printed. */
+export async function events(options: EventsOptions): Promise<number> {
+  const client = new DaemonClient(options);
+  const q = new URLSearchParams();
+  if (options.api) q.set('api', options.api);
+  const now = options.now ?? Date.now;
+  q.set('since', String(options.since !== undefined ? now() - parseSince(options.since) : 0));
+  if (!options.follow) q.set('follow', 'false');
+  const res = await client.request('GET', `/v1/events?${q}`, undefined, options.signal);
+  let n = 0;
+  const print = (e: EngineEvent): void => {
+    n++;
+    options.stdout.write(options.output === 'json' ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`);
+  };
+  if (!options.follow) {
+    const { events: list } = (await res.json()) as { events: EngineEvent[] };
+    for (const e of list) print(e);
+    return n;
+  }
+  try {
+    for await (const line of readLines(res)) {
+      if (line.startsWith('data: ')) print(JSON.parse(line.slice(6)) as EngineEvent);
+    }
+  } catch (err) {
+    if ((err as Error).name !== 'AbortError') throw err;
+  }
+  return n;
+}

@@ -1,0 +1,104 @@
+import type { Writable } from 'node:stream';
+import type { ApiDetail, ApiSummary } from '../../daemon/daemon-service.js';
+import { DaemonClient, type ClientOptions } from '../daemon-client.js';
+import { formatAge, formatLatency, renderTable, type Column } from '../table.js';
+
+export interface GetOptions extends ClientOptions {
+  readonly api?: string;
+  readonly output: 'table' | 'json';
+  readonly watch: boolean;
+  readonly stdout: Writable;
+  /** ms since the epoch, for "last update" ages. */
+  readonly now?: () => number;
+  /** Stops `--watch` (tests); by default it runs until interrupted. */
+  readonly signal?: AbortSignal;
+}
+
+const summaryColumns = (now: number): Column<ApiSummary>[] => [
+  { title: 'api', value: (a) => a.name },
+  { title: 'status', value: (a) => a.status },
+  { title: 'up-to-date', value: (a) => a.upToDate },
+  { title: 'stale', value: (a) => a.stale, hideWhenZero: true },
+  { title: 'requested', value: (a) => a.requested },
+  { title: 'failed', value: (a) => a.failed, hideWhenZero: true },
+  { title: 'last update', value: (a) => formatAge(now - a.lastUpdated) },
+  { title: 'avg request', value: (a) => formatLatency(a.requests.avgLatencyMs) },
+  { title: '2XX', value: (a) => a.requests['2xx'] || '-' },
+  { title: '4XX', value: (a) => a.requests['4xx'] || '-', hideWhenZero: true },
+  { title: '5XX', value: (a) => a.requests['5xx'] || '-', hideWhenZero: true },
+];
+
+/** Renders `myelin get` (all APIs) as Cortex's table. */
+export function renderApiList(apis: readonly ApiSummary[], now: number): string {
+  if (apis.length === 0) return 'no apis are deployed\n';
+  return renderTable(apis, summaryColumns(now));
+}
+
+/** Renders `myelin get <api>`: the one-row table, monitoring, endpoint, autoscaler view and replicas. */
+export function renderApiDetail(d: ApiDetail, now: number): string {
+  let out = renderTable([d], summaryColumns(now));
+  if (d.message) out += `\n${d.message}\n`;
+  if (d.monitoring?.modelType === 'classification') {
+    const rows = Object.entries(d.monitoring.classes).sort((a, b) => b[1] - a[1]);
+    out += '\n';
+    out += rows.length === 0 ? 'no predictions tracked yet\n' : renderTable(rows.slice(0, 20), [
+      { title: 'class', value: (r) => r[0] },
+      { title: 'count', value: (r) => r[1] },
+    ]);
+    if (rows.length > 20) out += 'listing at most 20 classes\n';
+  } else if (d.monitoring?.modelType === 'regression') {
+    const m = d.monitoring;
+    out += '\n' + renderTable([m], [
+      { title: 'min', value: (r) => fmt(r.min) },
+      { title: 'max', value: (r) => fmt(r.max) },
+      { title: 'avg', value: (r) => fmt(r.avg) },
+      { title: 'count', value: (r) => r.count },
+    ]);
+  }
+  out += `\nendpoint: ${d.url}\n`;
+  const a = d.autoscaler;
+  out += `\nautoscaler (${a.policy}): avg in-flight ${fmt(a.avgInFlight)}, target ${a.target}/replica, raw ${fmt(a.raw)}, recommendation ${a.recommendation ?? '-'}\n`;
+  if (a.lastDecision) out += `last decision ${formatAge(now - a.lastDecision.t)} ago: ${a.lastDecision.from} -> ${a.lastDecision.to} (${a.lastDecision.reason})\n`;
+  if (a.lastTick) out += `last tick ${formatAge(now - a.lastTick.t)} ago: ${a.lastTick.reason}\n`;
+  if (d.replicas.length > 0) {
+    out += '\n' + renderTable(d.replicas, [
+      { title: 'replica', value: (r) => r.id },
+      { title: 'revision', value: (r) => r.revision },
+      { title: 'state', value: (r) => r.state + (r.pendingReason ? ` (${r.pendingReason})` : '') },
+      { title: 'pid', value: (r) => r.pid ?? '-' },
+    ]);
+  }
+  if (d.lastLogLines.length > 0 && d.status === 'error') out += `\nlast log lines:\n${d.lastLogLines.map((l) => `  ${l}`).join('\n')}\n`;
+  return out;
+}
+
+function fmt(x: number | null | undefined): string {
+  return x === null || x === undefined ? '-' : String(Number(x.toPrecision(6)));
+}
+
+/** `myelin get [api] [--watch] [-o json]`. Returns what it printed last. */
+export async function get(options: GetOptions): Promise<unknown> {
+  const client = new DaemonClient(options);
+  const now = options.now ?? Date.now;
+  const once = async (): Promise<{ data: unknown; text: string }> => {
+    if (options.api) {
+      const d = await client.json<ApiDetail>('GET', `/v1/apis/${encodeURIComponent(options.api)}`);
+      return { data: d, text: renderApiDetail(d, now()) };
+    }
+    const { apis } = await client.json<{ apis: ApiSummary[] }>('GET', '/v1/apis');
+    return { data: apis, text: renderApiList(apis, now()) };
+  };
+  let last = await once();
+  const print = (r: { data: unknown; text: string }): void => {
+    options.stdout.write(options.output === 'json' ? `${JSON.stringify(r.data, null, 2)}\n` : r.text);
+  };
+  print(last);
+  while (options.watch && !options.signal?.aborted) {
+    await new Promise((r) => setTimeout(r, 2000));
+    if (options.signal?.aborted) break;
+    last = await once();
+    if ((options.stdout as { isTTY?: boolean }).isTTY && options.output !== 'json') options.stdout.write('\x1b[2J\x1b[H');
+    print(last);
+  }
+  return last.data;
+}

@@ -1,0 +1,275 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
+import { ConfigError, EngineError } from '../../core/errors.js';
+import type { DaemonService } from './daemon-service.js';
+import type { ProjectBundle } from './project-bundle.js';
+import { MAX_PROJECT_BYTES } from './project-bundle.js';
+
+/** An API that does not exist (404 on the control API). */
+export class NotFoundError extends EngineError {
+  constructor(what: string) {
+    super('ENG_NOT_FOUND', what);
+  }
+}
+
+/** A request the daemon refuses as it stands (409), e.g. `iris is updating (override with --force)`. */
+export class ConflictError extends EngineError {
+  constructor(message: string) {
+    super('ENG_CONFLICT', message);
+  }
+}
+
+export interface ControlApiOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly service: DaemonService;
+  readonly log: Logger;
+  /** Required as `Authorization: Bearer <token>`; when undefined no token is asked (loopback only). */
+  readonly token?: string;
+}
+
+/** True for 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+// Upload JSON carries base64 (4/3 of the bytes) plus framing.
+const MAX_DEPLOY_BODY = Math.ceil((MAX_PROJECT_BYTES * 4) / 3) + 1024 * 1024;
+
+/**
+ * The daemon's control API: HTTP + JSON on 127.0.0.1:8889 by default.
+ * Routes: `GET /healthz`, `POST /v1/deploy`, `GET /v1/apis`, `GET|DELETE /v1/apis/<name>`,
+ * `POST /v1/apis/<name>/refresh`, `GET /v1/apis/<name>/logs?follow=1&tail=N` (text, streamed),
+ * `GET /v1/events?api=&since=<ms>` (server-sent events), `GET /metrics` (Prometheus), `POST /v1/shutdown`.
+ * Errors are JSON `{ error, code, problems? }` with 400 (invalid config), 401, 404, 409 or 500.
+ */
+export class ControlApi {
+  private server?: Server;
+  private readonly log: Logger;
+  private readonly streams = new Set<Subscription>();
+  constructor(private readonly options: ControlApiOptions) {
+    this.log = options.log.child({ component: 'daemon/control-api' });
+  }
+
+  async start(): Promise<AddressInfo> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(res, err));
+    });
+    server.keepAliveTimeout = 5_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address() as AddressInfo;
+    this.log.info({ host: addr.address, port: addr.port, auth: this.options.token !== undefined }, 'control api listening');
+    return addr;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.streams) s.unsubscribe();
+    this.streams.clear();
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const token = this.options.token;
+    if (token === undefined) return true;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer (.+)$/.exec(header);
+    if (!m) return false;
+    const a = Buffer.from(m[1]);
+    const b = Buffer.from(token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path === '/healthz') return this.json(res, 200, { ok: true });
+    if (!this.authorized(req)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return this.json(res, 401, { error: 'missing or wrong bearer token (see <state-dir>/token)', code: 'ENG_UNAUTHORIZED' });
+    }
+    const svc = this.options.service;
+    if (path === '/metrics' && method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(await svc.metrics());
+      return;
+    }
+    if (path === '/v1/deploy' && method === 'POST') {
+      const body = (await readJson(req, MAX_DEPLOY_BODY)) as { bundle?: ProjectBundle; force?: boolean };
+      if (!body || typeof body !== 'object' || !body.bundle || !Array.isArray(body.bundle.files) || typeof body.bundle.configFile !== 'string') {
+        return this.json(res, 400, { error: 'expected { bundle: { configFile, files: [...] }, force? }', code: 'ENG_BAD_REQUEST' });
+      }
+      return this.json(res, 200, await svc.deploy(body.bundle, { force: body.force === true }));
+    }
+    if (path === '/v1/apis' && method === 'GET') return this.json(res, 200, { apis: await svc.list() });
+    if (path === '/v1/events' && method === 'GET') return this.sse(req, res, url);
+    if (path === '/v1/shutdown' && method === 'POST') {
+      this.json(res, 202, { ok: true });
+      svc.shutdown();
+      return;
+    }
+    const m = /^\/v1\/apis\/([a-z0-9-]{1,63})(\/(refresh|logs))?$/.exec(path);
+    if (m) {
+      const name = m[1];
+      const sub = m[3];
+      if (!sub && method === 'GET') return this.json(res, 200, await svc.get(name));
+      if (!sub && method === 'DELETE') {
+        await svc.delete(name);
+        return this.json(res, 200, { deleted: name });
+      }
+      if (sub === 'refresh' && method === 'POST') {
+        return this.json(res, 200, await svc.refresh(name, { force: url.searchParams.get('force') === 'true' }));
+      }
+      if (sub === 'logs' && method === 'GET') return this.logs(req, res, name, url);
+    }
+    return this.json(res, 404, { error: `no route for ${method} ${path}`, code: 'ENG_NOT_FOUND' });
+  }
+
+  private async logs(req: IncomingMessage, res: ServerResponse, name: string, url: URL): Promise<void> {
+    const follow = ['1', 'true'].includes(url.searchParams.get('follow') ?? '');
+    const tailParam = url.searchParams.get('tail');
+    const tail = tailParam === null ? undefined : Math.max(0, Number.parseInt(tailParam, 10) || 0);
+    const lines$ = this.options.service.logs$(name, { follow, tail });
+    await this.stream(req, res, 'text/plain; charset=utf-8', (write, end, fail) =>
+      lines$.subscribe({ next: (l) => write(`${l}\n`), complete: end, error: fail }),
+    );
+  }
+
+  private async sse(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const api = url.searchParams.get('api') ?? undefined;
+    const since = url.searchParams.get('since');
+    const sinceMs = since === null ? undefined : Number(since);
+    if (sinceMs !== undefined && !Number.isFinite(sinceMs)) {
+      return this.json(res, 400, { error: `since must be milliseconds since the epoch (got ${JSON.stringify(since)})`, code: 'ENG_BAD_REQUEST' });
+    }
+    const events$ = this.options.service.events$({ api, sinceMs });
+    await this.stream(req, res, 'text/event-stream', (write, end, fail) => {
+      write(': myelin events\n\n');
+      const heartbeat = setInterval(() => write(': keep-alive\n\n'), 15_000);
+      heartbeat.unref();
+      const sub = events$.subscribe({
+        next: (e) => write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`),
+        complete: end,
+        error: fail,
+      });
+      sub.add(() => clearInterval(heartbeat));
+      return sub;
+    });
+  }
+
+  /** Streams lines to the client until the source completes or the client goes away. */
+  private async stream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    contentType: string,
+    open: (write: (s: string) => void, end: () => void, fail: (err: unknown) => void) => Subscription,
+  ): Promise<void> {
+    // A name that does not exist must answer 404 before the stream starts: the service throws synchronously.
+    let started = false;
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.flushHeaders();
+    };
+    await new Promise<void>((resolve, reject) => {
+      let sub: Subscription | undefined;
+      const finish = (): void => {
+        if (sub) {
+          sub.unsubscribe();
+          this.streams.delete(sub);
+        }
+        resolve();
+      };
+      try {
+        sub = open(
+          (s) => {
+            start();
+            res.write(s);
+          },
+          () => {
+            start();
+            res.end();
+            finish();
+          },
+          (err) => {
+            if (!started) {
+              reject(err);
+              return;
+            }
+            this.log.warn({ err }, 'stream failed');
+            res.end();
+            finish();
+          },
+        );
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      start();
+      this.streams.add(sub);
+      req.on('close', finish);
+    });
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof ConfigError) return this.json(res, 400, { error: err.message, code: err.code, problems: err.problems });
+    if (err instanceof NotFoundError) return this.json(res, 404, { error: err.message, code: err.code });
+    if (err instanceof ConflictError) return this.json(res, 409, { error: err.message, code: err.code });
+    if (err instanceof BadRequestError) return this.json(res, err.status, { error: err.message, code: err.code });
+    if (err instanceof EngineError) return this.json(res, 500, { error: err.message, code: err.code });
+    this.log.error({ err }, 'control api request failed');
+    this.json(res, 500, { error: 'internal error (see the daemon log)', code: 'ENG_INTERNAL' });
+  }
+}
+
+class BadRequestError extends EngineError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super('ENG_BAD_REQUEST', message);
+  }
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new BadRequestError(413, `request body over ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new BadRequestError(413, `request body over ${limit} bytes`);
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new BadRequestError(400, `invalid JSON: ${(err as Error).message}`);
+  }
+}

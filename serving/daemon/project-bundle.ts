@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { ConfigError } from '../../core/errors.js';
+
+/** One file of a project as it travels from the CLI to the daemon. */
+export interface BundleFile {
+  /** Relative to the project folder, `/`-separated, never `..`. */
+  readonly path: string;
+  readonly data: string; // base64
+  readonly mode?: number;
+}
+
+export interface ProjectBundle {
+  /** The configuration file's name inside the project folder. */
+  readonly configFile: string;
+  readonly files: readonly BundleFile[];
+}
+
+/** Largest project the CLI uploads (Cortex refused projects over 512 MiB). */
+export const MAX_PROJECT_BYTES = 256 * 1024 * 1024;
+
+const SKIP_DIRS = new Set(['node_modules', '.git']);
+
+/**
+ * Collects the project folder as Cortex did: every file beside the config except dot-files and
+ * dot-folders and `node_modules` (predictor files import packages from the daemon's installation).
+ * Symlinks are not followed. Throws `ConfigError` when the project is larger than `MAX_PROJECT_BYTES`.
+ */
+export async function packProject(projectDir: string, configFile: string): Promise<ProjectBundle> {
+  const files: BundleFile[] = [];
+  let total = 0;
+  async function walk(dir: string): Promise<void> {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+    for (const e of entries) {
+      if (e.name.startsWith('.') || SKIP_DIRS.has(e.name)) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        const st = await lstat(p);
+        total += st.size;
+        if (total > MAX_PROJECT_BYTES) {
+          throw new ConfigError([
+            { file: configFile, line: 1, col: 1, message: `project folder ${projectDir} is larger than ${MAX_PROJECT_BYTES / 1024 / 1024} MiB`, severity: 'error' },
+          ]);
+        }
+        const data = await readFile(p);
+        files.push({ path: relative(projectDir, p).split(sep).join('/'), data: data.toString('base64'), mode: st.mode & 0o777 });
+      }
+    }
+  }
+  await walk(projectDir);
+  return { configFile, files };
+}
+
+/** Content hash of a bundle: the same files give the same id, whatever their order. */
+export function bundleId(bundle: ProjectBundle): string {
+  const h = createHash('sha256');
+  for (const f of [...bundle.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    h.update(f.path).update('\0').update(f.data).update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** True when `rel` is a safe relative path (no absolute path, no `..`, no empty segment). */
+function isSafeRelative(rel: string): boolean {
+  if (rel === '' || rel.startsWith('/') || rel.includes('\\') || rel.includes('\0')) return false;
+  return rel.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/**
+ * Writes a bundle into `<root>/<bundleId>/` (once: an existing folder with that id is reused) and
+ * returns the folder. Rejects unsafe paths so an upload can never write outside its folder.
+ */
+export async function unpackProject(root: string, bundle: ProjectBundle): Promise<string> {
+  const id = bundleId(bundle);
+  const dest = resolve(root, id);
+  try {
+    if ((await lstat(dest)).isDirectory()) return dest;
+  } catch {
+    // not there yet
+  }
+  if (!isSafeRelative(bundle.configFile)) throw new Error(`unsafe config file name ${JSON.stringify(bundle.configFile)}`);
+  const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    for (const f of bundle.files) {
+      if (!isSafeRelative(f.path)) throw new Error(`unsafe file path in project: ${JSON.stringify(f.path)}`);
+      const p = join(tmp, ...f.path.split('/'));
+      await mkdir(join(p, '..'), { recursive: true });
+      await writeFile(p, Buffer.from(f.data, 'base64'), { mode: (f.mode ?? 0o644) & 0o755 });
+    }
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return dest;
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
+
+/** What the daemon remembers about one deployed API; enough to restore it after a restart. */
+export interface StoredApi {
+  readonly name: string;
+  /** Folder (under `<state>/projects/`) the project was unpacked into. */
+  readonly projectDir: string;
+  /** Config file name inside `projectDir`. */
+  readonly configFile: string;
+  /** Changes on every `refresh`, forcing a new revision (Cortex's deploymentID). */
+  readonly deploymentNonce: string;
+  readonly revision: string;
+  /** Desired replicas as last decided (the autoscaler resumes from here). */
+  readonly replicas: number;
+  /** ms since the epoch of the last deploy/refresh that changed the revision. */
+  readonly lastUpdated: number;
+  /** ms since the epoch of the first deploy. */
+  readonly created: number;
+}
+
+/** Default state folder: `$MYELIN_STATE_DIR`, else `~/.myelin`. */
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.MYELIN_STATE_DIR ?? join(homedir(), '.myelin'));
+}
+
+/**
+ * The daemon's state folder. Layout:
+ * `apis/<name>.json` (StoredApi), `autoscaler/<name>.json` (policy state), `projects/<id>/` (uploaded
+ * projects), `token` (control API bearer token, mode 0600), `daemon.pid`, `daemon.log`.
+ * Every write is atomic (temp file + rename).
+ */
+export class StateStore {
+  readonly dir: string;
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+  get projectsDir(): string {
+    return join(this.dir, 'projects');
+  }
+  get pidFile(): string {
+    return join(this.dir, 'daemon.pid');
+  }
+  get logFile(): string {
+    return join(this.dir, 'daemon.log');
+  }
+  get tokenFile(): string {
+    return join(this.dir, 'token');
+  }
+  async init(): Promise<void> {
+    for (const d of ['apis', 'autoscaler', 'projects']) await mkdir(join(this.dir, d), { recursive: true });
+  }
+
+  async listApis(): Promise<StoredApi[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.dir, 'apis'));
+    } catch {
+      return [];
+    }
+    const out: StoredApi[] = [];
+    for (const n of names.filter((n) => n.endsWith('.json')).sort()) {
+      try {
+        out.push(JSON.parse(await readFile(join(this.dir, 'apis', n), 'utf8')) as StoredApi);
+      } catch {
+        // A file we cannot read is skipped (and left for a person to look at) rather than stopping the restore.
+      }
+    }
+    return out;
+  }
+  async putApi(api: StoredApi): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'apis', `${api.name}.json`), JSON.stringify(api, null, 2));
+  }
+  async deleteApi(name: string): Promise<void> {
+    await rm(join(this.dir, 'apis', `${name}.json`), { force: true });
+    await rm(join(this.dir, 'autoscaler', `${name}.json`), { force: true });
+  }
+
+  async getAutoscalerState(name: string): Promise<unknown | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, 'autoscaler', `${name}.json`), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+  async putAutoscalerState(name: string, state: unknown): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'autoscaler', `${name}.json`), JSON.stringify(state));
+  }
+
+  /** The control API token, created (random, mode 0600) on first use. */
+  async token(): Promise<string> {
+    try {
+      const t = (await readFile(this.tokenFile, 'utf8')).trim();
+      if (t) return t;
+    } catch {
+      // created below
+    }
+    const t = randomBytes(24).toString('base64url');
+    await writeFileAtomic(this.tokenFile, `${t}\n`, 0o600);
+    return t;
+  }
+}
