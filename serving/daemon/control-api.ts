@@ -189,7 +189,9 @@ export class ControlApi {
     };
     await new Promise<void>((resolve, reject) => {
       let sub: Subscription | undefined;
+      let done = false;
       const finish = (): void => {
+        done = true;
         if (sub) {
           sub.unsubscribe();
           this.streams.delete(sub);
@@ -208,6 +210,7 @@ export class ControlApi {
             finish();
           },
           (err) => {
+            done = true;
             if (!started) {
               reject(err);
               return;
@@ -219,6 +222,11 @@ export class ControlApi {
         );
       } catch (err) {
         reject(err);
+        return;
+      }
+      if (done) {
+        // Completed or failed while subscribing (a finished history, an unknown API).
+        sub.unsubscribe();
         return;
       }
       start();
