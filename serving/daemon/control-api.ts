@@ -157,6 +157,9 @@ export class ControlApi {
     if (sinceMs !== undefined && !Number.isFinite(sinceMs)) {
       return this.json(res, 400, { error: `since must be milliseconds since the epoch (got ${JSON.stringify(since)})`, code: 'ENG_BAD_REQUEST' });
     }
+    if (url.searchParams.get('follow') === 'false') {
+      return this.json(res, 200, { events: this.options.service.recentEvents({ api, sinceMs: sinceMs ?? 0 }) });
+    }
     const events$ = this.options.service.events$({ api, sinceMs });
     await this.stream(req, res, 'text/event-stream', (write, end, fail) => {
       write(': myelin events\n\n');

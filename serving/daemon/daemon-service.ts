@@ -78,7 +78,10 @@ export interface DaemonService {
   delete(name: string): Promise<void>;
   refresh(name: string, options: { readonly force: boolean }): Promise<DeployResult>;
   logs$(name: string, options: { readonly follow: boolean; readonly tail?: number }): Observable<string>;
+  /** Retained events newer than `sinceMs` (replayed), then live ones; never completes. */
   events$(options: { readonly api?: string; readonly sinceMs?: number }): Observable<EngineEvent>;
+  /** Retained events newer than `sinceMs`, oldest first (`myelin events` without `--follow`). */
+  recentEvents(options: { readonly api?: string; readonly sinceMs: number }): readonly EngineEvent[];
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
   /** Asks the daemon to stop (graceful). */

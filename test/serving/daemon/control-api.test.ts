@@ -34,6 +34,9 @@ const service: DaemonService = {
   events$() {
     return live.asObservable();
   },
+  recentEvents({ sinceMs }) {
+    return [{ v: 1, type: 'api.status', api: 'a', t: sinceMs + 1, status: 'live' }];
+  },
   async metrics() {
     return '# HELP x y\nx 1\n';
   },
@@ -67,6 +70,8 @@ test('routes answer with the right status codes and JSON bodies', async () => {
     { name: 'unknown api', method: 'GET', path: '/v1/apis/zzz', want: 404, match: /not deployed/ },
     { name: 'internal error hides detail', method: 'POST', path: '/v1/apis/a/refresh', want: 500, match: /internal error/ },
     { name: 'no route', method: 'GET', path: '/nope', want: 404 },
+    { name: 'recent events', method: 'GET', path: '/v1/events?follow=false&since=41', want: 200, match: /"t":42/ },
+    { name: 'bad since', method: 'GET', path: '/v1/events?since=abc', want: 400, match: /since must be/ },
     { name: 'metrics', method: 'GET', path: '/metrics', want: 200, match: /x 1/ },
   ];
   for (const c of cases) {
