@@ -71,6 +71,11 @@ export interface PredictorContext {
 
 /** `predictor.type: javascript | typescript`. */
 export interface Predictor {
+  /**
+   * Optional async set-up (download or read a model, warm up): awaited after the constructor, before
+   * the replica reports ready. JavaScript constructors cannot await, so this is where async work goes.
+   */
+  init?(): void | Promise<void>;
   predict(args: PredictArgs): unknown | Promise<unknown>;
   /** Runs after the response was sent; its errors are logged, never sent. */
   postPredict?(args: PostPredictArgs): void | Promise<void>;
