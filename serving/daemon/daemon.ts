@@ -1,0 +1,497 @@
+import { randomBytes } from 'node:crypto';
+import { basename, join } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry, Gauge } from 'prom-client';
+import type { Observable, Subscription } from 'rxjs';
+import type { ApiSpec } from '../../core/config/api-spec.js';
+import type { Clock } from '../../core/clock.js';
+import { ConfigError, type ConfigProblem } from '../../core/errors.js';
+import type { EngineEvent } from '../../core/events/engine-event.js';
+import type { MetricSample } from '../../core/metrics/metric-sample.js';
+import type { EventBus } from '../../core/ports/event-bus.js';
+import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
+import type { OrchestratorTarget, ReplicaInfo } from '../../core/ports/orchestrator-target.js';
+import type { ApiAutoscaler, AutoscalerFactory, AutoscalerTickView } from './api-autoscaler.js';
+import { apiStatus } from './api-status.js';
+import { ConflictError, NotFoundError } from './control-api.js';
+import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
+import { EventHistory } from './event-history.js';
+import { bundleId, unpackProject, type ProjectBundle } from './project-bundle.js';
+import { revisionOf, specIdOf } from './revision.js';
+import type { StateStore, StoredApi } from './state-store.js';
+
+/** What the daemon needs from the gateway: routes in, URLs out. */
+export interface DaemonGateway {
+  upsertApi(spec: ApiSpec): Promise<void>;
+  removeApi(name: string): Promise<void>;
+  /** The URL clients call for this API, e.g. http://127.0.0.1:8888/iris. */
+  urlFor(spec: ApiSpec): string;
+}
+
+/** Loads every API of a config file (core/config loader). Throws ConfigError. */
+export type SpecLoader = (file: string) => Promise<{ readonly specs: readonly ApiSpec[]; readonly warnings: readonly ConfigProblem[] }>;
+
+export interface DaemonDeps {
+  readonly store: StateStore;
+  readonly orchestrator: OrchestratorTarget;
+  readonly gateway: DaemonGateway;
+  readonly metrics: MetricsTransport;
+  readonly events: EventBus;
+  readonly autoscalers: AutoscalerFactory;
+  readonly loadSpecs: SpecLoader;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Called when a client asks the daemon to stop (`myelin down`). */
+  readonly onShutdown: () => void;
+}
+
+interface RequestCounters {
+  '2xx': number;
+  '4xx': number;
+  '5xx': number;
+  latencyMsSum: number;
+}
+
+/** Everything the daemon knows about one deployed API. */
+interface ApiState {
+  spec: ApiSpec;
+  stored: StoredApi;
+  specId: string;
+  autoscaler: ApiAutoscaler;
+  lastTick: AutoscalerTickView | null;
+  lastDecision: { t: number; from: number; to: number; reason: string } | null;
+  lastStatus: string;
+  requests: RequestCounters;
+  monitoring?: MonitoringView;
+  /** Latest in-flight per replica (for the Prometheus gauge). */
+  inFlight: Map<string, number>;
+  subs: Subscription;
+  metricsUnavailable: boolean;
+}
+
+/**
+ * The local control plane: keeps deployed APIs in the state folder, runs one autoscaler per API,
+ * applies its decisions to the orchestrator, routes the gateway, and turns everything that happens
+ * into events (EventBus + bounded history for the control API).
+ */
+export class Daemon implements DaemonService {
+  private readonly apis = new Map<string, ApiState>();
+  private readonly history = new EventHistory();
+  private readonly log: Logger;
+  private readonly subs: Subscription[] = [];
+  private replicas: readonly ReplicaInfo[] = [];
+  private readonly registry = new Registry();
+  private readonly gauges;
+  /** Serializes deploy/delete/refresh so two clients never interleave on one API. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: DaemonDeps) {
+    this.log = deps.log.child({ component: 'daemon/daemon' });
+    const g = (name: string, help: string): Gauge => new Gauge({ name, help, labelNames: ['api'], registers: [this.registry] });
+    this.gauges = {
+      desired: g('myelin_api_desired_replicas', 'Replicas the autoscaler asks for'),
+      ready: g('myelin_api_ready_replicas', 'Ready replicas of the current revision'),
+      stale: g('myelin_api_stale_replicas', 'Ready replicas of older revisions'),
+      inFlight: g('myelin_api_in_flight_requests', 'Requests in flight over all replicas (latest samples)'),
+      requests2xx: g('myelin_api_requests_2xx', 'Responses with a 2xx status since the daemon started'),
+      requests4xx: g('myelin_api_requests_4xx', 'Responses with a 4xx status since the daemon started'),
+      requests5xx: g('myelin_api_requests_5xx', 'Responses with a 5xx status since the daemon started'),
+      // Named like Knative's autoscaler metrics.
+      desiredPods: g('autoscaler_desired_pods', 'Number of pods the autoscaler wants'),
+      actualPods: g('autoscaler_actual_pods', 'Number of pods that are ready'),
+      stableConcurrency: g('autoscaler_stable_request_concurrency', 'Average requests in flight over the stable window'),
+      targetConcurrency: g('autoscaler_target_concurrency_per_pod', 'Target requests in flight per pod'),
+      panicMode: g('autoscaler_panic_mode', '1 while the burst policy is panicking, else 0'),
+    };
+  }
+
+  /** Starts following replicas, samples and events, then restores every stored API. */
+  async start(): Promise<void> {
+    await this.deps.store.init();
+    this.subs.push(
+      this.deps.events.events$().subscribe({ next: (e) => this.history.record(e), error: (err) => this.log.error({ err }, 'event bus failed') }),
+      this.deps.orchestrator.replicas$().subscribe((list) => this.onReplicas(list)),
+      this.deps.metrics.samples$().subscribe({ next: (s) => this.onSample(s), error: (err) => this.log.error({ err }, 'metrics transport failed') }),
+    );
+    for (const stored of await this.deps.store.listApis()) {
+      try {
+        const { specs } = await this.deps.loadSpecs(join(stored.projectDir, stored.configFile));
+        const spec = specs.find((s) => s.name === stored.name);
+        if (!spec) throw new Error(`${stored.name} is no longer in ${stored.configFile}`);
+        await this.install(spec, stored, await this.deps.store.getAutoscalerState(stored.name));
+        this.log.info({ api: stored.name, revision: stored.revision, replicas: stored.replicas }, 'api restored');
+      } catch (err) {
+        this.log.error({ err, api: stored.name }, 'could not restore api');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    for (const a of this.apis.values()) {
+      await this.persistAutoscaler(a);
+      a.autoscaler.close();
+      a.subs.unsubscribe();
+    }
+    this.history.complete();
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private emit(e: EngineEvent): void {
+    this.deps.events.publish(e);
+  }
+
+  // ---------------------------------------------------------------- deploy / delete / refresh
+
+  deploy(bundle: ProjectBundle, options: { readonly force: boolean }): Promise<DeployResponse> {
+    return this.serialize(async () => {
+      const projectDir = await unpackProject(this.deps.store.projectsDir, bundle);
+      const configFile = basename(bundle.configFile);
+      // Paths in the uploaded config resolve inside the unpacked project; errors name the user's file.
+      const { specs, warnings } = await this.deps.loadSpecs(join(projectDir, bundle.configFile));
+      const projectId = bundleId(bundle);
+      const taken = this.endpointOwners();
+      const problems: ConfigProblem[] = [];
+      for (const spec of specs) {
+        const owner = taken.get(`${spec.networking.localPort}${spec.networking.endpoint}`);
+        if (owner && owner !== spec.name) {
+          problems.push({ file: bundle.configFile, line: 1, col: 1, api: spec.name, field: 'networking.endpoint', message: `endpoint is already being used by ${owner}`, severity: 'error' });
+        }
+        const cur = this.apis.get(spec.name);
+        if (cur && !options.force && this.isUpdating(cur)) {
+          throw new ConflictError(`${spec.name} is updating (override with --force)`);
+        }
+      }
+      if (problems.length > 0) throw new ConfigError(problems);
+      const results: DeployResult[] = [];
+      for (const spec of specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
+      return { results, warnings };
+    });
+  }
+
+  private endpointOwners(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const a of this.apis.values()) m.set(`${a.spec.networking.localPort}${a.spec.networking.endpoint}`, a.spec.name);
+    return m;
+  }
+
+  private isUpdating(a: ApiState): boolean {
+    const s = this.deps.orchestrator.status(a.spec.name);
+    return !!s && s.upToDate < a.spec.autoscaling.minReplicas && !s.crashLooping && !s.computeUnavailable;
+  }
+
+  private async upsert(spec: ApiSpec, projectDir: string, configFile: string, projectId: string): Promise<DeployResult> {
+    const now = this.deps.clock.now();
+    const cur = this.apis.get(spec.name);
+    const url = this.deps.gateway.urlFor(spec);
+    if (!cur) {
+      const nonce = randomBytes(4).toString('hex');
+      const revision = revisionOf(spec, projectId, nonce);
+      const stored: StoredApi = { name: spec.name, projectDir, configFile, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
+      await this.deps.store.putApi(stored);
+      await this.install(spec, stored, undefined);
+      this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: 'created' });
+      return { api: spec.name, action: 'created', revision, endpoint: spec.networking.endpoint, message: `creating ${spec.name} (RealtimeAPI) at ${url}` };
+    }
+    const revision = revisionOf(spec, projectId, cur.stored.deploymentNonce);
+    const specId = specIdOf(spec, revision);
+    if (revision === cur.stored.revision && specId === cur.specId) {
+      return { api: spec.name, action: 'up to date', revision, endpoint: spec.networking.endpoint, message: `${spec.name} is up to date` };
+    }
+    // An update keeps the current count, clamped to the new bounds (reference/cortex.md §2.4).
+    const replicas = clamp(cur.stored.replicas, spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas);
+    const changedRevision = revision !== cur.stored.revision;
+    const stored: StoredApi = { ...cur.stored, projectDir, configFile, revision, replicas, lastUpdated: changedRevision ? now : cur.stored.lastUpdated };
+    await this.deps.store.putApi(stored);
+    cur.spec = spec;
+    cur.stored = stored;
+    cur.specId = specId;
+    cur.autoscaler.reconfigure(spec);
+    cur.autoscaler.setReplicas(replicas);
+    await this.deps.gateway.upsertApi(spec);
+    await this.deps.orchestrator.apply({ spec, revision, replicas });
+    this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: changedRevision ? 'updated' : 'reconfigured' });
+    return changedRevision
+      ? { api: spec.name, action: 'updated', revision, endpoint: spec.networking.endpoint, message: `updating ${spec.name} (RealtimeAPI): rolling to revision ${revision}` }
+      : { api: spec.name, action: 'reconfigured', revision, endpoint: spec.networking.endpoint, message: `updating ${spec.name} (RealtimeAPI): autoscaling/networking applied without restarting replicas` };
+  }
+
+  /** Starts serving an API: autoscaler, gateway route, replicas. */
+  private async install(spec: ApiSpec, stored: StoredApi, restoredState: unknown): Promise<void> {
+    const replicas = clamp(stored.replicas, spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas);
+    const autoscaler = this.deps.autoscalers.create(spec, { replicas, restoredState });
+    const state: ApiState = {
+      spec,
+      stored: { ...stored, replicas },
+      specId: specIdOf(spec, stored.revision),
+      autoscaler,
+      lastTick: null,
+      lastDecision: null,
+      lastStatus: '',
+      requests: { '2xx': 0, '4xx': 0, '5xx': 0, latencyMsSum: 0 },
+      monitoring: spec.monitoring ? emptyMonitoring(spec.monitoring.modelType) : undefined,
+      inFlight: new Map(),
+      subs: autoscaler.ticks$.subscribe({
+        next: (tick) => void this.onTick(spec.name, tick),
+        error: (err) => this.log.error({ err, api: spec.name }, 'autoscaler failed'),
+      }),
+      metricsUnavailable: false,
+    };
+    this.apis.set(spec.name, state);
+    await this.deps.gateway.upsertApi(spec);
+    await this.deps.orchestrator.apply({ spec, revision: stored.revision, replicas });
+    this.updateStatus(state);
+  }
+
+  delete(name: string): Promise<void> {
+    return this.serialize(async () => {
+      const a = this.mustGet(name);
+      a.subs.unsubscribe();
+      a.autoscaler.close();
+      this.apis.delete(name);
+      await this.deps.gateway.removeApi(name);
+      await this.deps.orchestrator.remove(name);
+      await this.deps.store.deleteApi(name);
+      for (const g of Object.values(this.gauges)) g.remove({ api: name });
+      this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
+    });
+  }
+
+  refresh(name: string, options: { readonly force: boolean }): Promise<DeployResult> {
+    return this.serialize(async () => {
+      const a = this.mustGet(name);
+      if (!options.force && this.isUpdating(a)) throw new ConflictError(`${name} is updating (override with --force)`);
+      const nonce = randomBytes(4).toString('hex');
+      const projectId = basename(a.stored.projectDir);
+      const revision = revisionOf(a.spec, projectId, nonce);
+      const now = this.deps.clock.now();
+      a.stored = { ...a.stored, deploymentNonce: nonce, revision, lastUpdated: now };
+      a.specId = specIdOf(a.spec, revision);
+      await this.deps.store.putApi(a.stored);
+      await this.deps.orchestrator.apply({ spec: a.spec, revision, replicas: a.stored.replicas });
+      return { api: name, action: 'updated', revision, endpoint: a.spec.networking.endpoint, message: `restarting ${name}: rolling to revision ${revision}` };
+    });
+  }
+
+  // ---------------------------------------------------------------- autoscaling
+
+  private async onTick(name: string, tick: AutoscalerTickView): Promise<void> {
+    const a = this.apis.get(name);
+    if (!a) return;
+    a.lastTick = tick;
+    this.gauges.desiredPods.set({ api: name }, tick.to);
+    this.gauges.panicMode.set({ api: name }, tick.panic ? 1 : 0);
+    if (tick.avgInFlight !== null) this.gauges.stableConcurrency.set({ api: name }, tick.avgInFlight);
+    this.gauges.targetConcurrency.set({ api: name }, a.spec.autoscaling.targetReplicaConcurrency);
+    if (!tick.metricsAvailable && !a.metricsUnavailable) {
+      this.emit({ v: 1, type: 'metrics.unavailable', api: name, t: tick.t, replicas: tick.from, reason: tick.reason });
+    }
+    a.metricsUnavailable = !tick.metricsAvailable;
+    if (tick.to === tick.from || tick.to === a.stored.replicas) return;
+    const from = a.stored.replicas;
+    a.lastDecision = { t: tick.t, from, to: tick.to, reason: tick.reason };
+    a.stored = { ...a.stored, replicas: tick.to };
+    this.emit({
+      v: 1,
+      type: 'scaling.decided',
+      api: name,
+      t: tick.t,
+      from,
+      to: tick.to,
+      policy: tick.policy,
+      avgInFlight: tick.avgInFlight ?? 0,
+      target: a.spec.autoscaling.targetReplicaConcurrency,
+      raw: tick.raw ?? 0,
+      recommendation: tick.recommendation ?? tick.to,
+      reason: tick.reason,
+    });
+    this.log.info({ api: name, from, to: tick.to, reason: tick.reason }, 'autoscaling event');
+    try {
+      await this.deps.orchestrator.scale(name, tick.to);
+      await this.deps.store.putApi(a.stored);
+      await this.persistAutoscaler(a);
+    } catch (err) {
+      this.log.error({ err, api: name }, 'could not apply scaling decision');
+    }
+  }
+
+  private async persistAutoscaler(a: ApiState): Promise<void> {
+    try {
+      await this.deps.store.putAutoscalerState(a.spec.name, a.autoscaler.state());
+    } catch (err) {
+      this.log.warn({ err, api: a.spec.name }, 'could not persist autoscaler state');
+    }
+  }
+
+  private onSample(s: MetricSample): void {
+    const a = this.apis.get(s.api);
+    if (!a) return;
+    a.requests['2xx'] += s.requests['2xx'];
+    a.requests['4xx'] += s.requests['4xx'];
+    a.requests['5xx'] += s.requests['5xx'];
+    a.requests.latencyMsSum += s.latencyMsSum;
+    a.inFlight.set(s.replica, s.inFlight);
+    if (s.monitoring && a.monitoring) a.monitoring = mergeMonitoring(a.monitoring, s.monitoring);
+  }
+
+  // ---------------------------------------------------------------- replicas → events, status
+
+  private onReplicas(list: readonly ReplicaInfo[]): void {
+    const before = new Map(this.replicas.map((r) => [r.id, r]));
+    const now = this.deps.clock.now();
+    for (const r of list) {
+      const prev = before.get(r.id);
+      before.delete(r.id);
+      if (prev?.state === r.state) continue;
+      const base = { v: 1 as const, api: r.api, t: now, replica: r.id, revision: r.revision };
+      if (!prev && r.state !== 'pending') this.emit({ ...base, type: 'replica.started' });
+      if (r.state === 'ready') this.emit({ ...base, type: 'replica.ready' });
+      else if (r.state === 'crashed') this.emit({ ...base, type: 'replica.crashed', reason: 'replica exited unexpectedly' });
+      else if (r.state === 'stopped') this.emit({ ...base, type: 'replica.stopped' });
+    }
+    for (const gone of before.values()) {
+      if (gone.state !== 'stopped' && gone.state !== 'crashed') {
+        this.emit({ v: 1, type: 'replica.stopped', api: gone.api, t: now, replica: gone.id, revision: gone.revision });
+      }
+      this.apis.get(gone.api)?.inFlight.delete(gone.id);
+    }
+    this.replicas = list;
+    for (const a of this.apis.values()) this.updateStatus(a);
+  }
+
+  private updateStatus(a: ApiState): void {
+    const rs = this.deps.orchestrator.status(a.spec.name);
+    const { status, message } = apiStatus(rs, a.spec.autoscaling.minReplicas);
+    this.gauges.desired.set({ api: a.spec.name }, a.stored.replicas);
+    this.gauges.ready.set({ api: a.spec.name }, rs?.upToDate ?? 0);
+    this.gauges.stale.set({ api: a.spec.name }, rs?.stale ?? 0);
+    this.gauges.actualPods.set({ api: a.spec.name }, (rs?.upToDate ?? 0) + (rs?.stale ?? 0));
+    const key = `${status}|${message ?? ''}`;
+    if (key !== a.lastStatus) {
+      a.lastStatus = key;
+      this.emit({ v: 1, type: 'api.status', api: a.spec.name, t: this.deps.clock.now(), status, ...(message ? { message } : {}) });
+    }
+    if (rs && (rs.stale > 0 || rs.upToDate < rs.requested)) {
+      this.emit({ v: 1, type: 'rollout.progress', api: a.spec.name, t: this.deps.clock.now(), revision: a.stored.revision, updated: rs.upToDate, stale: rs.stale, requested: rs.requested });
+    }
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  private mustGet(name: string): ApiState {
+    const a = this.apis.get(name);
+    if (!a) throw new NotFoundError(`api ${name} is not deployed`);
+    return a;
+  }
+
+  private summary(a: ApiState): ApiSummary {
+    const rs = this.deps.orchestrator.status(a.spec.name);
+    const { status, message } = apiStatus(rs, a.spec.autoscaling.minReplicas);
+    const n = a.requests['2xx'] + a.requests['4xx'] + a.requests['5xx'];
+    return {
+      name: a.spec.name,
+      status,
+      ...(message ? { message } : {}),
+      endpoint: a.spec.networking.endpoint,
+      url: this.deps.gateway.urlFor(a.spec),
+      revision: a.stored.revision,
+      upToDate: rs?.upToDate ?? 0,
+      stale: rs?.stale ?? 0,
+      requested: a.stored.replicas,
+      failed: rs?.failed ?? 0,
+      lastUpdated: a.stored.lastUpdated,
+      requests: { '2xx': a.requests['2xx'], '4xx': a.requests['4xx'], '5xx': a.requests['5xx'], avgLatencyMs: n > 0 ? a.requests.latencyMsSum / n : null },
+    };
+  }
+
+  async list(): Promise<readonly ApiSummary[]> {
+    return [...this.apis.values()].sort((x, y) => x.spec.name.localeCompare(y.spec.name)).map((a) => this.summary(a));
+  }
+
+  async get(name: string): Promise<ApiDetail> {
+    const a = this.mustGet(name);
+    const t = a.lastTick;
+    return {
+      ...this.summary(a),
+      spec: a.spec,
+      replicas: this.replicas
+        .filter((r) => r.api === name)
+        .map((r) => ({ id: r.id, revision: r.revision, state: r.state, ...(r.pid ? { pid: r.pid } : {}), ...(r.pendingReason ? { pendingReason: r.pendingReason } : {}) })),
+      autoscaler: {
+        policy: a.spec.autoscaling.policy,
+        avgInFlight: t?.avgInFlight ?? null,
+        target: a.spec.autoscaling.targetReplicaConcurrency,
+        raw: t?.raw ?? null,
+        recommendation: t?.recommendation ?? null,
+        lastDecision: a.lastDecision,
+        lastTick: t ? { t: t.t, reason: t.reason } : null,
+      },
+      ...(a.monitoring ? { monitoring: a.monitoring } : {}),
+      lastLogLines: this.deps.orchestrator.status(name)?.lastLogLines ?? [],
+    };
+  }
+
+  logs$(name: string, options: { readonly follow: boolean; readonly tail?: number }): Observable<string> {
+    this.mustGet(name);
+    return this.deps.orchestrator.logs$(name, options);
+  }
+
+  events$(options: { readonly api?: string; readonly sinceMs?: number }): Observable<EngineEvent> {
+    // An API that is not deployed yet is not an error: it may be deployed while the client listens.
+    return this.history.follow(options.sinceMs, options.api);
+  }
+
+  recentEvents(options: { readonly api?: string; readonly sinceMs: number }): readonly EngineEvent[] {
+    return this.history.since(options.sinceMs, options.api);
+  }
+
+  async metrics(): Promise<string> {
+    for (const a of this.apis.values()) {
+      let total = 0;
+      for (const v of a.inFlight.values()) total += v;
+      this.gauges.inFlight.set({ api: a.spec.name }, total);
+      this.gauges.requests2xx.set({ api: a.spec.name }, a.requests['2xx']);
+      this.gauges.requests4xx.set({ api: a.spec.name }, a.requests['4xx']);
+      this.gauges.requests5xx.set({ api: a.spec.name }, a.requests['5xx']);
+    }
+    return this.registry.metrics();
+  }
+
+  shutdown(): void {
+    this.deps.onShutdown();
+  }
+}
+
+function clamp(n: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, n));
+}
+
+function emptyMonitoring(modelType: 'classification' | 'regression'): MonitoringView {
+  return modelType === 'classification' ? { modelType, classes: {} } : { modelType, count: 0, min: null, max: null, avg: null };
+}
+
+function mergeMonitoring(cur: MonitoringView, s: NonNullable<MetricSample['monitoring']>): MonitoringView {
+  if (cur.modelType === 'classification' && s.modelType === 'classification') {
+    const classes: Record<string, number> = { ...cur.classes };
+    for (const [k, v] of Object.entries(s.classes)) classes[k] = (classes[k] ?? 0) + v;
+    return { modelType: 'classification', classes };
+  }
+  if (cur.modelType === 'regression' && s.modelType === 'regression' && s.count > 0) {
+    const count = cur.count + s.count;
+    const sum = (cur.avg ?? 0) * cur.count + s.sum;
+    return {
+      modelType: 'regression',
+      count,
+      min: cur.min === null ? s.min : Math.min(cur.min, s.min),
+      max: cur.max === null ? s.max : Math.max(cur.max, s.max),
+      avg: sum / count,
+    };
+  }
+  return cur;
+}
+
