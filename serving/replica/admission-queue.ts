@@ -1,0 +1,160 @@
+/** Counts the admission queue reports on every change. */
+export interface AdmissionCounts {
+  /** Requests admitted and not yet answered: queued + running (+ reading their body or writing the response). */
+  readonly inFlight: number;
+  /** Requests waiting for a prediction slot. */
+  readonly queued: number;
+}
+
+/** A request waiting for a prediction slot; `cancel()` takes it out of the queue (client went away). */
+export interface SlotWaiter {
+  readonly granted: Promise<void>;
+  cancel(): void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  cancelled: boolean;
+}
+
+/**
+ * The replica-wide admission queue (one per replica, Cortex #839/#1240/#1464 fixed at the replica):
+ * - `tryEnter()` admits a request or refuses at once when `maxInFlight` requests are already in flight
+ *   (the caller answers 503 immediately: never after queueing);
+ * - admitted requests take one of `capacity` prediction slots (ready predictor instances × threads per
+ *   instance) in strict FIFO order across the whole replica, so a request never waits behind one busy
+ *   instance while another is idle;
+ * - a slot is released when the instance is free again, which may be later than the request's
+ *   answer (a timed-out prediction keeps its slot until the instance gives it back or is replaced).
+ * Single-threaded (the replica's event loop); `onDidChange` runs synchronously on every change of the
+ * counts, so the in-flight window sees every step.
+ */
+export class AdmissionQueue {
+  private inFlight = 0;
+  private busy = 0;
+  private queued = 0;
+  private capacity: number;
+  private readonly waiters: Waiter[] = [];
+  private head = 0;
+
+  constructor(
+    /** Most requests in flight (`autoscaling.maxReplicaConcurrency`); the next one is refused. */
+    readonly maxInFlight: number,
+    capacity: number,
+    private readonly onDidChange: (counts: AdmissionCounts) => void = () => {},
+  ) {
+    if (!(maxInFlight >= 1)) throw new RangeError(`maxInFlight must be >= 1 (got ${maxInFlight})`);
+    this.capacity = capacity;
+  }
+
+  counts(): AdmissionCounts {
+    return { inFlight: this.inFlight, queued: this.queued };
+  }
+
+  /** Slots held by predictions (including timed-out ones whose instance has not given the slot back). */
+  busySlots(): number {
+    return this.busy;
+  }
+
+  /** Admits one request; false when `maxInFlight` are already in flight. Pair every true with `leave()`. */
+  tryEnter(): boolean {
+    if (this.inFlight >= this.maxInFlight) return false;
+    this.inFlight++;
+    this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+    return true;
+  }
+
+  /** The request was answered (or its client went away). */
+  leave(): void {
+    this.inFlight--;
+    this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+  }
+
+  /** Takes a slot at once when one is free and nobody is queued; pair a true with `releaseSlot()`. */
+  tryAcquire(): boolean {
+    if (this.busy < this.capacity && this.queued === 0) {
+      this.busy++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Queues for a slot (FIFO); `granted` resolves when the slot is taken for this waiter. */
+  enqueue(): SlotWaiter {
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const granted = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    const w: Waiter = { resolve, reject, cancelled: false };
+    this.waiters.push(w);
+    this.queued++;
+    this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+    this.dispatch();
+    return {
+      granted,
+      cancel: () => {
+        if (w.cancelled) return;
+        w.cancelled = true;
+        // Still in the queue (not granted yet): it no longer counts as queued.
+        if (this.waiters.indexOf(w, this.head) !== -1) {
+          this.queued--;
+          this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+        } else {
+          // Granted but the grant was not used: give the slot back.
+          this.releaseSlot();
+        }
+      },
+    };
+  }
+
+  releaseSlot(): void {
+    this.busy--;
+    this.dispatch();
+  }
+
+  /** Ready slots changed (an instance became ready, or was lost). Queued requests move when it grows. */
+  setCapacity(capacity: number): void {
+    this.capacity = capacity;
+    this.dispatch();
+  }
+
+  /** Empties the queue, rejecting every waiter with `err`: the replica failed for good (callers answer 503). */
+  rejectWaiters(err: Error): number {
+    let n = 0;
+    while (this.head < this.waiters.length) {
+      const w = this.waiters[this.head++];
+      if (w.cancelled) continue;
+      n++;
+      w.cancelled = true;
+      w.reject(err);
+    }
+    this.compact();
+    this.queued = 0;
+    this.onDidChange({ inFlight: this.inFlight, queued: 0 });
+    return n;
+  }
+
+  private dispatch(): void {
+    let changed = false;
+    while (this.busy < this.capacity && this.head < this.waiters.length) {
+      const w = this.waiters[this.head++];
+      if (w.cancelled) continue;
+      this.busy++;
+      this.queued--;
+      changed = true;
+      w.resolve();
+    }
+    this.compact();
+    if (changed) this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.waiters.length) {
+      this.waiters.splice(0, this.head);
+      this.head = 0;
+    } else if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.head = 0;
+    }
+  }
+}
