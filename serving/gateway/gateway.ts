@@ -1,0 +1,465 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Observable, Subscription } from 'rxjs';
+import type { AutoscalingSpec, NetworkingSpec } from '../../core/config/api-spec.js';
+import { EngineError } from '../../core/errors.js';
+import type { Logger } from '../../core/ports/logger.js';
+import type { ReplicaInfo } from '../../core/ports/orchestrator-target.js';
+import { ApiRequestStats, type GatewayApiStats } from './api-request-stats.js';
+import { forwardRequest, sendJsonError, type ForwardContext } from './forward-request.js';
+import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+/** The part of an `ApiSpec` the gateway reads; a full `ApiSpec` fits. */
+export interface GatewayApiSpec {
+  readonly name: string;
+  readonly networking: Pick<NetworkingSpec, 'endpoint' | 'localPort' | 'maxBodyBytes'>;
+  readonly autoscaling: Pick<AutoscalingSpec, 'maxReplicaConcurrency'>;
+}
+
+/** Settings of the gateway (all optional); the daemon binds them under `GatewayConfig`. */
+export interface GatewayConfig {
+  /** Interface to listen on; default `127.0.0.1`. */
+  readonly host?: string;
+  /** The shared port every API is reachable on; default 8888; 0 lets the OS pick (tests). */
+  readonly port?: number;
+  /**
+   * The `networking.localPort` value that means "only the shared port" (the spec default, 8888). An API
+   * with another `localPort` is reachable on the shared port and on its own port.
+   */
+  readonly sharedLocalPort?: number;
+  /** A replica connection not established after this long is treated as refused, ms (default 5000). */
+  readonly connectTimeoutMs?: number;
+  /** A replica that refused a connection is tried last for this long, ms (default 2000). */
+  readonly ejectMs?: number;
+  /** `close()` waits this long for in-flight requests before cutting connections, ms (default 10000). */
+  readonly closeGraceMs?: number;
+  /** Keep-alive pool sizes per replica. */
+  readonly agent?: Partial<UpstreamAgentOptions>;
+}
+
+export interface GatewayOptions extends GatewayConfig {
+  /** Every replica of every API (the orchestrator's `replicas$()`); only `ready` ones with an address take traffic. */
+  readonly replicas$: Observable<readonly ReplicaInfo[]>;
+}
+
+/** One replica as the balancer sees it (for `myelin get` and tests). */
+export interface GatewayUpstreamView {
+  readonly id: string;
+  readonly address: string;
+  /** Requests in flight on it through the gateway. */
+  readonly outstanding: number;
+  /** Attempts sent to it since it became ready (including refused connections). */
+  readonly attempts: number;
+  /** True while it is at the back of the queue after a refused connection. */
+  readonly ejected: boolean;
+}
+
+interface ApiEntry {
+  readonly spec: GatewayApiSpec;
+  readonly ctx: ForwardContext;
+}
+
+interface PortListener {
+  /** The `networking.localPort` this listener serves; `null` for the shared one. */
+  readonly localPort: number | null;
+  readonly server: Server;
+  /** Exact request path (no query) → API. */
+  routes: Map<string, ApiEntry>;
+  /** Pre-rendered 404 body listing the endpoints of this port. */
+  notFoundBody: string;
+}
+
+const HEALTH_BODY = JSON.stringify({ status: 'ok' });
+
+/**
+ * The HTTP gateway in front of every API's replicas (raw `node:http` on both sides).
+ *
+ * Listens on the shared port (default 8888) and on each distinct non-default `networking.localPort`,
+ * opening and closing those listeners as APIs come and go. A request whose path equals an API's
+ * `networking.endpoint` (exact match, query string aside) is forwarded to one of the API's ready
+ * replicas, least outstanding requests first with round-robin ties: POST goes to the replica's
+ * `/predict`, GET and HEAD to `/` (the replica's summary), query string, headers and body unchanged and
+ * streamed. On an API's own port, `/` also reaches it when it is the only API there (Cortex local mode).
+ *
+ * Status codes of its own: 404 unknown path (JSON listing the endpoints), 405 other methods, 413 a
+ * declared body over `networking.maxBodyBytes`, 503 no ready replica / every replica at
+ * `max_replica_concurrency` / no replica accepted the connection (all with `Retry-After: 1`), 502 a
+ * replica failed after the request was sent. `GET /healthz` answers 200 unless an API owns that path.
+ *
+ * Route changes (`upsertApi`, `removeApi`, `setRoutes`) are serialized; they resolve once the
+ * listeners they need are open. Replica changes from `replicas$` apply synchronously on emission: a
+ * replica that leaves the ready set gets no further requests while those it has finish.
+ */
+export class Gateway {
+  private readonly log: Logger;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly sharedLocalPort: number;
+  private readonly connectTimeoutMs: number;
+  private readonly ejectMs: number;
+  private readonly closeGraceMs: number;
+  private readonly agentOptions: UpstreamAgentOptions;
+  private readonly replicas$: Observable<readonly ReplicaInfo[]>;
+
+  private readonly apis = new Map<string, ApiEntry>();
+  private readonly pools = new Map<string, UpstreamPool>();
+  private readonly statsByApi = new Map<string, ApiRequestStats>();
+  private shared: PortListener | null = null;
+  private readonly dedicated = new Map<number, PortListener>();
+  private subscription: Subscription | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Listeners of removed ports still finishing their in-flight requests. */
+  private readonly closing = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(options: GatewayOptions, log: Logger) {
+    this.log = log.child({ component: 'gateway/gateway' });
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port ?? 8888;
+    this.sharedLocalPort = options.sharedLocalPort ?? 8888;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    this.ejectMs = options.ejectMs ?? 2000;
+    this.closeGraceMs = options.closeGraceMs ?? 10_000;
+    this.agentOptions = { ...DEFAULT_AGENT_OPTIONS, ...options.agent };
+    this.replicas$ = options.replicas$;
+  }
+
+  /** Opens the shared port and starts following `replicas$`. Throws `EngineError` `ENG_GATEWAY_LISTEN` when the port is taken. */
+  async start(): Promise<void> {
+    if (this.shared !== null) return;
+    const listener = this.createListener(null);
+    await this.listen(listener, this.port);
+    this.shared = listener;
+    this.rebuildRoutes();
+    this.subscription = this.replicas$.subscribe({
+      next: (list) => this.onReplicas(list),
+      error: (err: unknown) => this.log.error({ err }, 'replica stream failed; routing frozen on the last list'),
+    });
+    this.log.info({ host: this.host, port: this.sharedPort() }, 'gateway listening');
+  }
+
+  /** The port the shared listener is bound to (useful with `port: 0`). Throws before `start()`. */
+  sharedPort(): number {
+    if (this.shared === null) throw new EngineError('ENG_GATEWAY_NOT_STARTED', 'the gateway is not started');
+    return (this.shared.server.address() as AddressInfo).port;
+  }
+
+  /** Every port the gateway listens on now: the shared one first, then the APIs' own ports, ascending. */
+  ports(): readonly number[] {
+    const out: number[] = [];
+    if (this.shared !== null) out.push(this.sharedPort());
+    for (const p of [...this.dedicated.keys()].sort((a, b) => a - b)) out.push(p);
+    return out;
+  }
+
+  /**
+   * Routes `spec.networking.endpoint` to the API's replicas (creating or updating the route) and opens
+   * its own port when needed. Throws `EngineError` `ENG_GATEWAY_ENDPOINT_TAKEN` when another API has
+   * that endpoint, `ENG_GATEWAY_LISTEN` when its port cannot be opened (the previous route stays).
+   */
+  upsertApi(spec: GatewayApiSpec): Promise<void> {
+    return this.serialize(() => this.doUpsert(spec));
+  }
+
+  /** Stops routing to the API and closes its own port if no other API uses it. Unknown names are ignored. */
+  removeApi(name: string): Promise<void> {
+    return this.serialize(async () => {
+      if (!this.apis.delete(name)) return;
+      this.statsByApi.delete(name);
+      this.rebuildRoutes();
+      this.closeUnusedListeners();
+      this.log.info({ api: name }, 'api unrouted');
+    });
+  }
+
+  /** Makes the routed APIs exactly `specs` (removing the others). Stops at the first failing API. */
+  setRoutes(specs: readonly GatewayApiSpec[]): Promise<void> {
+    return this.serialize(async () => {
+      const keep = new Set(specs.map((s) => s.name));
+      let removed = false;
+      for (const name of [...this.apis.keys()]) {
+        if (!keep.has(name)) {
+          this.apis.delete(name);
+          this.statsByApi.delete(name);
+          removed = true;
+        }
+      }
+      if (removed) this.rebuildRoutes();
+      for (const spec of specs) await this.doUpsert(spec);
+      this.closeUnusedListeners();
+    });
+  }
+
+  /** Request counters of a routed API; undefined when the API is not routed. */
+  stats(api: string): GatewayApiStats | undefined {
+    const s = this.statsByApi.get(api);
+    if (s === undefined) return undefined;
+    return s.snapshot(api, this.pools.get(api)?.upstreams().length ?? 0);
+  }
+
+  /** The replicas of an API that take new requests now, with their load. */
+  upstreams(api: string): readonly GatewayUpstreamView[] {
+    const pool = this.pools.get(api);
+    if (pool === undefined) return [];
+    const now = performance.now();
+    return pool.upstreams().map((u) => ({
+      id: u.id,
+      address: u.key,
+      outstanding: u.outstanding,
+      attempts: u.attempts,
+      ejected: u.ejectedUntilMs > now,
+    }));
+  }
+
+  /**
+   * Stops accepting connections, lets in-flight requests finish for up to `closeGraceMs`, then cuts the
+   * remaining connections and closes every replica connection pool.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    const listeners = [...this.dedicated.values()];
+    if (this.shared !== null) listeners.push(this.shared);
+    this.dedicated.clear();
+    this.shared = null;
+    await Promise.all([...listeners.map((l) => this.closeListener(l)), ...this.closing]);
+    for (const pool of this.pools.values()) {
+      for (const u of pool.upstreams()) u.agent.destroy();
+      pool.clear();
+    }
+    this.pools.clear();
+    this.log.info({}, 'gateway closed');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private serialize(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(() => {
+      if (this.closed) throw new EngineError('ENG_GATEWAY_CLOSED', 'the gateway is closed');
+      return task();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doUpsert(spec: GatewayApiSpec): Promise<void> {
+    const endpoint = spec.networking.endpoint;
+    for (const [name, other] of this.apis) {
+      if (name !== spec.name && other.spec.networking.endpoint === endpoint) {
+        throw new EngineError(
+          'ENG_GATEWAY_ENDPOINT_TAKEN',
+          `endpoint ${endpoint} of api ${spec.name} is already used by api ${name}`,
+        );
+      }
+    }
+    const localPort = spec.networking.localPort;
+    if (this.isDedicated(localPort) && !this.dedicated.has(localPort)) {
+      const listener = this.createListener(localPort);
+      await this.listen(listener, localPort);
+      this.dedicated.set(localPort, listener);
+      this.log.info({ api: spec.name, port: localPort }, 'api port opened');
+    }
+    let stats = this.statsByApi.get(spec.name);
+    if (stats === undefined) {
+      stats = new ApiRequestStats();
+      this.statsByApi.set(spec.name, stats);
+    }
+    const pool = this.poolFor(spec.name);
+    pool.setMaxConcurrency(spec.autoscaling.maxReplicaConcurrency);
+    this.apis.set(spec.name, {
+      spec,
+      ctx: {
+        api: spec.name,
+        pool,
+        stats,
+        connectTimeoutMs: this.connectTimeoutMs,
+        ejectMs: this.ejectMs,
+        log: this.log,
+      },
+    });
+    this.rebuildRoutes();
+    this.closeUnusedListeners();
+    this.log.info({ api: spec.name, endpoint, port: localPort }, 'api routed');
+  }
+
+  private isDedicated(localPort: number): boolean {
+    return localPort !== this.sharedLocalPort && localPort !== this.port;
+  }
+
+  private poolFor(api: string): UpstreamPool {
+    let pool = this.pools.get(api);
+    if (pool === undefined) {
+      pool = new UpstreamPool(api, this.agentOptions);
+      this.pools.set(api, pool);
+    }
+    return pool;
+  }
+
+  private onReplicas(list: readonly ReplicaInfo[]): void {
+    const byApi = new Map<string, ReplicaInfo[]>();
+    for (const r of list) {
+      if (r.state !== 'ready' || r.address === undefined) continue;
+      let arr = byApi.get(r.api);
+      if (arr === undefined) byApi.set(r.api, (arr = []));
+      arr.push(r);
+    }
+    for (const [api, pool] of this.pools) {
+      if (byApi.has(api)) continue;
+      pool.update([]);
+      if (!this.apis.has(api)) this.pools.delete(api);
+    }
+    for (const [api, replicas] of byApi) this.poolFor(api).update(replicas);
+  }
+
+  /** Recomputes every listener's path table from the routed APIs. */
+  private rebuildRoutes(): void {
+    const sharedRoutes = new Map<string, ApiEntry>();
+    const perPort = new Map<number, Map<string, ApiEntry>>();
+    for (const entry of this.apis.values()) {
+      const { endpoint, localPort } = entry.spec.networking;
+      sharedRoutes.set(endpoint, entry);
+      if (this.isDedicated(localPort)) {
+        let m = perPort.get(localPort);
+        if (m === undefined) perPort.set(localPort, (m = new Map()));
+        m.set(endpoint, entry);
+      }
+    }
+    if (this.shared !== null) setRoutes(this.shared, sharedRoutes);
+    for (const [port, listener] of this.dedicated) {
+      const routes = perPort.get(port) ?? new Map<string, ApiEntry>();
+      // Cortex local mode served an API at its port's root; keep that when the port has a single API.
+      if (routes.size === 1 && !routes.has('/')) routes.set('/', [...routes.values()][0]);
+      setRoutes(listener, routes);
+    }
+  }
+
+  /** Stops accepting on ports no API uses any more; their in-flight requests finish in the background. */
+  private closeUnusedListeners(): void {
+    const used = new Set<number>();
+    for (const entry of this.apis.values()) used.add(entry.spec.networking.localPort);
+    for (const [port, listener] of this.dedicated) {
+      if (used.has(port)) continue;
+      this.dedicated.delete(port);
+      this.log.info({ port }, 'api port closed');
+      const done = this.closeListener(listener).finally(() => this.closing.delete(done));
+      this.closing.add(done);
+    }
+  }
+
+  private createListener(localPort: number | null): PortListener {
+    const listener: PortListener = {
+      localPort,
+      server: createServer(),
+      routes: new Map(),
+      notFoundBody: JSON.stringify({ error: 'not found', endpoints: [] }),
+    };
+    listener.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(listener, req, res));
+    return listener;
+  }
+
+  private listen(listener: PortListener, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = listener.server;
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(
+          new EngineError('ENG_GATEWAY_LISTEN', `gateway cannot listen on ${this.host}:${port} (${err.code ?? err.message})`, {
+            cause: err,
+          }),
+        );
+      };
+      server.once('error', onError);
+      server.listen(port, this.host, () => {
+        server.off('error', onError);
+        server.on('error', (err: unknown) => this.log.error({ err, port }, 'gateway listener failed'));
+        resolve();
+      });
+    });
+  }
+
+  private closeListener(listener: PortListener): Promise<void> {
+    return new Promise((resolve) => {
+      const server = listener.server;
+      if (!server.listening) {
+        resolve();
+        return;
+      }
+      const timer = setTimeout(() => server.closeAllConnections(), this.closeGraceMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
+  }
+
+  /** The request handler: route by exact path, then forward; the hot path of the data plane. */
+  private handle(listener: PortListener, req: IncomingMessage, res: ServerResponse): void {
+    const startMs = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const entry = listener.routes.get(path);
+    if (entry === undefined) {
+      if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': HEALTH_BODY.length });
+        res.end(HEALTH_BODY);
+        return;
+      }
+      res.writeHead(404, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(listener.notFoundBody),
+      });
+      res.end(listener.notFoundBody);
+      return;
+    }
+    const query = q === -1 ? '' : url.slice(q);
+    const method = req.method;
+    let upstreamPath: string;
+    if (method === 'POST') {
+      upstreamPath = query === '' ? '/predict' : `/predict${query}`;
+    } else if (method === 'GET' || method === 'HEAD') {
+      upstreamPath = query === '' ? '/' : `/${query}`;
+    } else if (method === 'OPTIONS') {
+      answerPreflight(req, res);
+      return;
+    } else {
+      res.setHeader('allow', 'GET, HEAD, POST, OPTIONS');
+      sendJsonError(res, 405, `method ${method ?? ''} not allowed on ${path}`);
+      return;
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > entry.spec.networking.maxBodyBytes) {
+      // The body is not read: close the connection instead of draining it.
+      res.setHeader('connection', 'close');
+      const stats = entry.ctx.stats;
+      sendJsonError(res, 413, `request body of ${declared} bytes exceeds ${entry.spec.networking.maxBodyBytes} bytes`);
+      stats.record(413, performance.now() - startMs);
+      return;
+    }
+    forwardRequest(entry.ctx, req, res, upstreamPath, startMs);
+  }
+}
+
+function setRoutes(listener: PortListener, routes: Map<string, ApiEntry>): void {
+  listener.routes = routes;
+  const endpoints = [...new Set([...routes.values()].map((e) => e.spec.networking.endpoint))].sort();
+  listener.notFoundBody = JSON.stringify({ error: 'not found', endpoints });
+}
+
+/** CORS preflight, as Cortex's nginx answered it (204, any origin). */
+function answerPreflight(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(204, {
+    'access-control-allow-origin': '*',
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+    'access-control-allow-headers': req.headers['access-control-request-headers'] ?? '*',
+    'access-control-max-age': '86400',
+  });
+  res.end();
+}
