@@ -30,8 +30,8 @@ export const IRIS_COEF: readonly (readonly number[])[] = [
 export const IRIS_INTERCEPT: readonly number[] = [9.85, 2.24, -12.09];
 
 /** Logits `coef · x + intercept` for one sample, the computation the model does (in float64 here). */
-export function irisLogits(x: readonly number[]): number[] {
-  return IRIS_COEF.map((row, k) => row.reduce((s, c, j) => s + c * x[j], IRIS_INTERCEPT[k]));
+export function irisLogits(x: readonly number[], intercept: readonly number[] = IRIS_INTERCEPT): number[] {
+  return IRIS_COEF.map((row, k) => row.reduce((s, c, j) => s + c * x[j], intercept[k]));
 }
 
 /** Softmax of a vector (float64). */
@@ -44,9 +44,10 @@ export function softmax(v: readonly number[]): number[] {
 
 /**
  * The iris classifier: `logits = input · W + B`, `probabilities = Softmax(logits)`,
- * `label = ArgMax(logits, axis 1)`. The batch dimension is symbolic (`batch`).
+ * `label = ArgMax(logits, axis 1)`. The batch dimension is symbolic (`batch`). `intercept` replaces
+ * `IRIS_INTERCEPT` (tests use it to tell two versions of the model apart).
  */
-export function irisModel(): Uint8Array {
+export function irisModel(options: { readonly intercept?: readonly number[] } = {}): Uint8Array {
   const w: number[] = [];
   for (let j = 0; j < 4; j++) for (let k = 0; k < 3; k++) w.push(IRIS_COEF[k][j]);
   return encodeOnnxModel({
@@ -59,7 +60,7 @@ export function irisModel(): Uint8Array {
     ],
     initializers: [
       { name: 'W', elemType: 'float32', dims: [4, 3], data: w },
-      { name: 'B', elemType: 'float32', dims: [3], data: IRIS_INTERCEPT },
+      { name: 'B', elemType: 'float32', dims: [3], data: options.intercept ?? IRIS_INTERCEPT },
     ],
     nodes: [
       { opType: 'MatMul', inputs: ['input', 'W'], outputs: ['xw'] },
