@@ -1,0 +1,78 @@
+import { extname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { injectable } from 'inversify';
+import type { ApiSpec } from '../../core/config/api-spec.js';
+import { PredictorError } from '../../core/errors.js';
+import type { Logger } from '../../core/ports/logger.js';
+import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
+import { locateModels } from '../../core/predictor/model-layout.js';
+import { createModelPredictor } from '../../core/predictor/model-predictor.js';
+import { nodeModelFs } from './node-model-fs.js';
+import { OnnxModelClient } from './onnx-model-client.js';
+
+/** Extensions an ONNXPredictor or request-handler file may have (`.ts` needs tsx registered in the thread). */
+export const ONNX_PREDICTOR_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
+
+/** Environment variable (process or `predictor.env`) that sets onnxruntime's intra-op threads per run; default 1. */
+export const ONNX_THREADS_ENV = 'MYELIN_ONNX_INTRA_OP_THREADS';
+
+/**
+ * onnxruntime threads per `run`. One is the default: measured on the tiny models, more threads only add
+ * synchronization (benchmarks/serving numbers in docs/predictors.md), and a replica gets its
+ * parallelism from processes_per_replica × threads_per_process instead. Raise it for large models on
+ * a replica that runs one request at a time.
+ */
+export function onnxIntraOpThreads(spec: ApiSpec, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = spec.predictor.env[ONNX_THREADS_ENV] ?? env[ONNX_THREADS_ENV];
+  if (raw === undefined || raw === '') return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new PredictorError(`${ONNX_THREADS_ENV} must be a non-negative integer (0 = onnxruntime's default), got "${raw}"`, { code: 'ENG_PREDICTOR_LOAD' });
+  return n;
+}
+
+let ortModule: Promise<typeof import('onnxruntime-node')> | undefined;
+/** onnxruntime-node, imported on first use (per thread) so that merely registering the plugin costs nothing. */
+function loadOrt(): Promise<typeof import('onnxruntime-node')> {
+  ortModule ??= import('onnxruntime-node');
+  return ortModule;
+}
+
+async function importUserFile(path: string): Promise<Record<string, unknown>> {
+  if (!ONNX_PREDICTOR_EXTENSIONS.includes(extname(path))) {
+    throw new PredictorError(`${path}: an onnx predictor or request handler must be one of ${ONNX_PREDICTOR_EXTENSIONS.join(', ')}`, { code: 'ENG_PREDICTOR_LOAD' });
+  }
+  try {
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why =
+      code === 'ERR_MODULE_NOT_FOUND' && (err as Error).message.includes(path)
+        ? 'file not found'
+        : code === 'ERR_UNKNOWN_FILE_EXTENSION'
+          ? 'cannot load a TypeScript file: tsx is not registered in this thread (start through bin/myelin.mjs or node --import tsx)'
+          : `cannot load it: ${(err as Error).message}`;
+    throw new PredictorError(`${path}: ${why}`, { code: 'ENG_PREDICTOR_LOAD', cause: err });
+  }
+}
+
+/**
+ * `predictor.type: onnx` (onnxruntime-node): loads every model and version of the API into
+ * single-threaded sessions, then serves them through the user's `ONNXPredictor` (`predictor.path`),
+ * the legacy `request_handler`, or directly (JSON in, outputs out). Safe to load in the main thread
+ * and in worker threads alike (each load has its own sessions). `load` throws `PredictorError`.
+ */
+@injectable()
+export class OnnxPredictorBackend implements PredictorBackendContribution {
+  readonly kind = 'onnx';
+
+  async load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor> {
+    const backendLog = log.child({ component: 'predictor-onnx/backend' });
+    const locations = await locateModels(spec.predictor, nodeModelFs, { backend: 'onnx', isModelFile: (name) => name.endsWith('.onnx') });
+    const ort = await loadOrt();
+    const runtime = `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`;
+    const intraOpThreads = onnxIntraOpThreads(spec);
+    backendLog.info({ runtime, intraOpThreads, models: locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => v.version) })) }, 'loading onnx models');
+    const client = await OnnxModelClient.load(ort, locations, nodeModelFs, { intraOpThreads }, backendLog);
+    return createModelPredictor({ spec, client, type: 'onnx', runtime, importFile: importUserFile, log });
+  }
+}

@@ -1,0 +1,9 @@
+import { ContainerModule } from 'inversify';
+import { PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
+import { OnnxPredictorBackend } from './onnx-predictor-backend.js';
+
+/** The onnx predictor backend (`predictor.type: onnx`, onnxruntime-node), SG 1.1 / 3. */
+export const predictorOnnxModule = new ContainerModule(({ bind }) => {
+  bind(OnnxPredictorBackend).toSelf().inSingletonScope();
+  bind(PredictorBackendContribution).toService(OnnxPredictorBackend);
+});
