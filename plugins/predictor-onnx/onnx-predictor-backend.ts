@@ -8,7 +8,7 @@ import type { LoadedPredictor, PredictorBackendContribution } from '../../core/p
 import { locateModels } from '../../core/predictor/model-layout.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
 import { nodeModelFs } from './node-model-fs.js';
-import { OnnxModelClient } from './onnx-model-client.js';
+import { loadOnnxClient } from './onnx-model-client.js';
 
 /** Extensions an ONNXPredictor or request-handler file may have (`.ts` needs tsx registered in the thread). */
 export const ONNX_PREDICTOR_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
@@ -72,7 +72,7 @@ export class OnnxPredictorBackend implements PredictorBackendContribution {
     const runtime = `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`;
     const intraOpThreads = onnxIntraOpThreads(spec);
     backendLog.info({ runtime, intraOpThreads, models: locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => v.version) })) }, 'loading onnx models');
-    const client = await OnnxModelClient.load(ort, locations, nodeModelFs, { intraOpThreads }, backendLog);
+    const client = await loadOnnxClient(ort, locations, nodeModelFs, { intraOpThreads }, runtime, backendLog);
     return createModelPredictor({ spec, client, type: 'onnx', runtime, importFile: importUserFile, log });
   }
 }
