@@ -22,5 +22,110 @@ export function buildCli(): Command {
 
   // Commands are registered below, one block each.
 
+  const urlOption = (): Option => new Option('--url <url>', 'control API of the daemon (default: $MYELIN_URL or http://127.0.0.1:8889)');
+  const stateDirOption = (): Option => new Option('--state-dir <dir>', 'state folder of the daemon, for its token (default: $MYELIN_STATE_DIR or ~/.myelin)');
+  const client = (o: { url?: string; stateDir?: string }) => ({ url: o.url, stateDir: o.stateDir });
+
+  program
+    .command('deploy')
+    .description('validate a configuration file, upload its project and roll the APIs out (Cortex `cortex deploy`)')
+    .argument('[file]', 'configuration file (default: myelin.yaml, else cortex.yaml)')
+    .option('-f, --force', 'override an update in progress', false)
+    .option('--no-wait', 'return once the deploy is accepted instead of waiting until live')
+    .addOption(outputOption(['table', 'json']))
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (file: string | undefined, o: { force: boolean; wait: boolean; output: 'table' | 'json'; url?: string; stateDir?: string }) => {
+      const { deploy } = await import('./commands/deploy.js');
+      await deploy({ ...client(o), file, cwd: process.cwd(), force: o.force, wait: o.wait, output: o.output, stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
+    .command('get')
+    .description('show deployed APIs (Cortex columns), or one API with its monitoring, endpoint, replicas and autoscaler view')
+    .argument('[api]', 'one API')
+    .option('-w, --watch', 're-run every 2 seconds', false)
+    .addOption(outputOption(['table', 'json']))
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (api: string | undefined, o: { watch: boolean; output: 'table' | 'json'; url?: string; stateDir?: string }) => {
+      const { get } = await import('./commands/get.js');
+      await get({ ...client(o), api, watch: o.watch, output: o.output, stdout: process.stdout });
+    });
+
+  program
+    .command('logs')
+    .description("print an API's replica logs")
+    .argument('<api>')
+    .option('-f, --follow', 'keep printing new lines', false)
+    .option('--tail <n>', 'only the last n lines of each replica', (v) => Number.parseInt(v, 10))
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (api: string, o: { follow: boolean; tail?: number; url?: string; stateDir?: string }) => {
+      const { logs } = await import('./commands/logs.js');
+      await logs({ ...client(o), api, follow: o.follow, tail: o.tail, stdout: process.stdout });
+    });
+
+  program
+    .command('predict')
+    .description("POST a JSON file (or - for standard input) to an API's endpoint and print the response")
+    .argument('<api>')
+    .argument('<json-file>', 'JSON payload file, or - for standard input')
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (api: string, file: string, o: { url?: string; stateDir?: string }) => {
+      const { predict } = await import('./commands/predict.js');
+      await predict({ ...client(o), api, file, stdin: process.stdin, stdout: process.stdout });
+    });
+
+  program
+    .command('events')
+    .description('print scaling decisions, replica changes and status changes')
+    .argument('[api]', 'only this API')
+    .option('-f, --follow', 'keep printing new events', false)
+    .option('--since <duration>', 'replay events newer than this, e.g. 10m (default: every event the daemon kept)')
+    .addOption(outputOption(['table', 'json']))
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (api: string | undefined, o: { follow: boolean; since?: string; output: 'table' | 'json'; url?: string; stateDir?: string }) => {
+      const { events } = await import('./commands/events.js');
+      await events({ ...client(o), api, follow: o.follow, since: o.since, output: o.output, stdout: process.stdout });
+    });
+
+  program
+    .command('delete')
+    .description('delete an API and stop its replicas')
+    .argument('<api>')
+    .addOption(outputOption(['table', 'json']))
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (api: string, o: { output: 'table' | 'json'; url?: string; stateDir?: string }) => {
+      const { deleteApi } = await import('./commands/delete.js');
+      await deleteApi({ ...client(o), api, output: o.output, stdout: process.stdout });
+    });
+
+  program
+    .command('refresh')
+    .description('rolling restart of every replica of an API')
+    .argument('<api>')
+    .option('-f, --force', 'override an update in progress', false)
+    .addOption(outputOption(['table', 'json']))
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (api: string, o: { force: boolean; output: 'table' | 'json'; url?: string; stateDir?: string }) => {
+      const { refresh } = await import('./commands/delete.js');
+      await refresh({ ...client(o), api, force: o.force, output: o.output, stdout: process.stdout });
+    });
+
+  program
+    .command('down')
+    .description('stop the daemon gracefully (replicas drain and stop)')
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (o: { url?: string; stateDir?: string }) => {
+      const { down } = await import('./commands/down.js');
+      await down({ ...client(o), stdout: process.stdout });
+    });
+
   return program;
 }
