@@ -27,3 +27,25 @@ export interface MetricsTransport {
   samples$(api?: string): Observable<MetricSample>;
   stats(): TransportStats;
 }
+
+/**
+ * The IPC side of a child process, as much as `ChildMetricsSink` needs; a node `ChildProcess` forked or
+ * spawned with an `'ipc'` stdio entry fits it.
+ */
+export interface IpcMessageSource {
+  readonly pid?: number | undefined;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+}
+
+/**
+ * Receives metric samples that local replica processes send over their IPC channel as
+ * `{ type: 'myelin.metrics', sample }` (the `local` transport; bound only by its module). The local
+ * orchestrator attaches each child it starts; samples are validated like any other incoming message
+ * and emitted on the transport's `samples$`. Other IPC messages are ignored.
+ */
+export const ChildMetricsSink = Symbol('ChildMetricsSink');
+export interface ChildMetricsSink {
+  /** Starts listening to `child`; returns a function that stops listening (also safe after the child exited). */
+  attachChild(child: IpcMessageSource): () => void;
+}
