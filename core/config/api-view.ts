@@ -13,6 +13,10 @@ export interface ApiView {
   readonly dialect: ConfigDialect;
   /** The value at a RealtimeAPI-model path; undefined when absent, null-valued, or unusable (it failed the schema). */
   get(path: DataPath): unknown;
+  /** Neither this path nor a parent failed the schema (its children may have). */
+  intact(path: DataPath): boolean;
+  /** The value at the path whatever the schema said of it (for walking a map key by key; check `usable` per key). */
+  raw(path: DataPath): unknown;
   /** The field was written in the file (even as null or with a wrong value). */
   written(path: DataPath): boolean;
   /** No schema problem touches this path, its parents or its children. */
@@ -99,10 +103,17 @@ function makeView(dialect: ConfigDialect, norm: Obj, source: Obj, src: (p: DataP
   };
   return {
     dialect,
+    intact(path) {
+      const s = src(path);
+      return !poisoned.some((p) => startsWith(s, p));
+    },
     get(path) {
       if (!usable(path)) return undefined;
       const r = walk(norm, path);
       return r.found && r.value !== null ? r.value : undefined;
+    },
+    raw(path) {
+      return walk(norm, path).value;
     },
     written(path) {
       return walk(source, src(path)).found;

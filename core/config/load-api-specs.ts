@@ -20,8 +20,10 @@ import { validateItem, type ItemSchema } from './schema-validator.js';
 import { parseYamlSource, type DataPath, type Position, type YamlSource } from './yaml-source.js';
 
 export interface LoadApiSpecsOptions {
-  /** The file as the user named it; shown in every problem and resolved (against the process's cwd) for paths. */
+  /** The file as the user named it; shown in every problem, and resolved against `cwd` to find relative paths. */
   readonly file: string;
+  /** Folder a relative `file` is relative to (default: the process's working directory). */
+  readonly cwd?: string;
   /** Project folder that no path may leave (default: the configuration file's folder). */
   readonly projectDir?: string;
   /** Checks that local paths exist; without it only syntax and containment are checked. */
@@ -76,7 +78,7 @@ export async function loadApiSpecsFromFile(
   const fileProblem = (message: string): ConfigError => new ConfigError([{ file, line: 1, col: 1, message, severity: 'error' }]);
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readFile(options.cwd && !isAbsolute(file) ? resolve(options.cwd, file) : file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
@@ -93,9 +95,9 @@ export async function loadApiSpecsFromFile(
 
 function loadInner(rawText: string, options: LoadApiSpecsOptions, problems: ConfigProblem[]): LoadApiSpecsResult {
   const file = options.file;
-  const configFile = isAbsolute(file) ? file : resolve(file);
+  const configFile = isAbsolute(file) ? file : resolve(options.cwd ?? '.', file);
   const configDir = dirname(configFile);
-  const projectDir = options.projectDir ? resolve(options.projectDir) : configDir;
+  const projectDir = options.projectDir ? resolve(options.cwd ?? '.', options.projectDir) : configDir;
   const target = options.target ?? 'local';
   const text = rawText.charCodeAt(0) === 0xfeff ? rawText.slice(1) : rawText;
 

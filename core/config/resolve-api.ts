@@ -168,11 +168,11 @@ class Resolver {
     }
 
     const image = this.str([...p, 'image']);
-    if (this.v.written([...p, 'image'])) {
+    if (this.v.written([...p, 'image']) && this.v.usable([...p, 'image'])) {
       this.report.warning([...p, 'image'], 'has no effect: myelin runs every predictor in its own replica runtime, not in a Cortex image');
     }
     const tensorflowServingImage = this.str([...p, 'tensorflow_serving_image']);
-    if (this.v.written([...p, 'tensorflow_serving_image'])) {
+    if (this.v.written([...p, 'tensorflow_serving_image']) && this.v.usable([...p, 'tensorflow_serving_image'])) {
       this.report.warning([...p, 'tensorflow_serving_image'], 'has no effect: myelin serves TensorFlow models itself, without TensorFlow Serving');
     }
 
@@ -214,8 +214,8 @@ class Resolver {
   private checkOneModelSource(type: PredictorType, typeAsWritten: string, hasModels: boolean): void {
     const p = ['predictor'];
     const hasModelPath = this.v.written([...p, 'model_path']);
-    const modelsWritten = this.v.written([...p, 'models']) && this.v.get([...p, 'models']) !== undefined;
-    const reloadingWritten = this.v.written([...p, 'multi_model_reloading']) && this.v.get([...p, 'multi_model_reloading']) !== undefined;
+    const modelsWritten = isObj(this.v.raw([...p, 'models'])) && this.v.intact([...p, 'models']);
+    const reloadingWritten = isObj(this.v.raw([...p, 'multi_model_reloading'])) && this.v.intact([...p, 'multi_model_reloading']);
     if (modelsWritten && reloadingWritten) {
       this.report.error([...p, 'multi_model_reloading'], 'please specify only one of "models" or "multi_model_reloading" (Cortex 0.25\'s name for the same field)');
     }
@@ -227,7 +227,7 @@ class Resolver {
         `please specify only one of the following fields "model_path" or "${reloadingWritten && !modelsWritten ? 'multi_model_reloading' : 'models'}"`,
       );
     } else if (!hasModelPath && !anyModels && (type === 'tensorflow' || type === 'onnx')) {
-      if (this.v.usable([...p, 'models']) && this.v.usable([...p, 'model_path'])) {
+      if (this.v.intact([...p, 'models']) && this.v.intact([...p, 'multi_model_reloading']) && this.v.usable([...p, 'type'])) {
         this.report.error(
           this.v.dialect === 'legacy' ? [...p, 'model_path'] : p,
           this.v.dialect === 'legacy' ? 'must be defined' : `either "${modelField}" or "models" must be defined for the ${typeAsWritten} predictor type`,
@@ -237,11 +237,15 @@ class Resolver {
   }
 
   private models(type: PredictorType, processes: number): ModelsSpec | undefined {
-    const key = this.v.get(['predictor', 'models']) !== undefined ? 'models' : this.v.get(['predictor', 'multi_model_reloading']) !== undefined ? 'multi_model_reloading' : undefined;
+    const present = (k: string): boolean => isObj(this.v.raw(['predictor', k])) && this.v.intact(['predictor', k]);
+    const key = present('models') ? 'models' : present('multi_model_reloading') ? 'multi_model_reloading' : undefined;
     if (key === undefined) return undefined;
     const m = ['predictor', key];
-    if (!this.v.usable(m)) return undefined;
-    const raw = this.v.get(m) as Obj;
+    // Read field by field: a problem in one entry must not hide the others'.
+    const whole = this.v.raw(m);
+    if (!isObj(whole)) return undefined;
+    const raw: Obj = {};
+    for (const [k, value] of Object.entries(whole)) if (k === 'paths' ? this.v.intact([...m, k]) : this.v.usable([...m, k])) raw[k] = value;
     const given = (['path', 'paths', 'dir'] as const).filter((k) => raw[k] !== undefined && raw[k] !== null);
     if (given.length > 1) {
       this.report.error([...m, given[1]], 'please specify only one of the following fields "path", "paths", or "dir"');
@@ -264,6 +268,7 @@ class Resolver {
       raw.paths.forEach((entry: unknown, i: number) => {
         if (!isObj(entry)) return;
         const at = [...m, 'paths', i];
+        if (!this.v.usable(at)) return;
         const name = String(entry.name);
         if (name === RESERVED_MODEL_NAME) this.report.error([...at, 'name'], `"${RESERVED_MODEL_NAME}" is a reserved name; please choose another model name`);
         const prev = firstIndex.get(name);
@@ -329,7 +334,8 @@ class Resolver {
   }
 
   private env(): Readonly<Record<string, string>> {
-    const e = this.v.get(['predictor', 'env']);
+    // Walked key by key, so one bad variable does not hide the others' problems.
+    const e = this.v.usable(['predictor', 'env']) ? this.v.get(['predictor', 'env']) : this.v.raw(['predictor', 'env']);
     const out: Record<string, string> = {};
     if (!isObj(e)) return Object.freeze(out);
     for (const [k, value] of Object.entries(e)) {
@@ -338,6 +344,7 @@ class Resolver {
         this.report.error(['predictor', 'env', k], `environment variables starting with ${reserved} are reserved`);
         continue;
       }
+      if (!this.v.usable(['predictor', 'env', k])) continue;
       if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[k] = String(value);
     }
     return Object.freeze(out);

@@ -84,7 +84,20 @@ export function parseYamlSource(text: string): ParsedSource {
   }
   const doc = docs[0];
   const problems: SourceProblem[] = [];
-  for (const e of doc.errors) problems.push({ position: pos(e.pos[0]), message: `invalid YAML: ${yamlMessage(e.message)}`, severity: 'error' });
+  if (doc.errors.length > 0) {
+    const tab = /^ *\t/m.exec(text);
+    if (tab !== null) {
+      // yaml's messages for tab indentation are about the tokens it then misreads; say what is wrong instead.
+      return fail(positionInText(text, tab.index), 'invalid YAML: tabs are not allowed for indentation; indent with spaces');
+    }
+  }
+  const seen = new Set<string>();
+  for (const e of doc.errors) {
+    const message = /call stack/i.test(e.message) ? `the data is nested too deeply to read (more than ${MAX_CONFIG_DEPTH} levels)` : `invalid YAML: ${yamlMessage(e.message)}`;
+    if (seen.has(message) && !message.startsWith('invalid YAML')) continue;
+    seen.add(message);
+    problems.push({ position: pos(e.pos[0]), message, severity: 'error' });
+  }
   if (docs.length > 1) {
     const second = docs[1];
     const offset = second.range?.[0] ?? text.length;
@@ -187,7 +200,7 @@ export class YamlSource {
 }
 
 function keyText(key: unknown): string | undefined {
-  if (isScalar(key)) return String(key.value);
+  if (isScalar(key)) return typeof key.value === 'symbol' ? key.value.description : String(key.value);
   return undefined;
 }
 
