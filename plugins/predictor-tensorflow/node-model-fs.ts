@@ -1,0 +1,24 @@
+import { readdir, stat } from 'node:fs/promises';
+import type { FsEntryKind, ModelFs } from '../../core/predictor/model-layout.js';
+
+/** `ModelFs` on node:fs (symlinks followed). */
+export const nodeModelFs: ModelFs = {
+  async kind(path: string): Promise<FsEntryKind | null> {
+    try {
+      const s = await stat(path);
+      return s.isDirectory() ? 'dir' : 'file';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  },
+  async list(dir: string) {
+    const entries = await readdir(dir, { withFileTypes: true });
+    const out: { name: string; kind: FsEntryKind }[] = [];
+    for (const e of entries) {
+      const kind = e.isSymbolicLink() ? await this.kind(`${dir}/${e.name}`) : e.isDirectory() ? 'dir' : 'file';
+      if (kind) out.push({ name: e.name, kind });
+    }
+    return out;
+  },
+};
