@@ -22,6 +22,17 @@ export function buildCli(): Command {
 
   // Commands are registered below, one block each.
 
+  program
+    .command('validate')
+    .description('check a configuration file and print the resolved APIs; every problem is listed as <file>:<line>:<col>: <api>: <field>: <message>')
+    .argument('[file]', 'configuration file or folder (default: myelin.yaml, else cortex.yaml)')
+    .addOption(outputOption(['table', 'yaml', 'json']))
+    .addOption(new Option('--target <target>', 'where the replicas will run (decides which fields have no effect)').choices(['local', 'kubernetes']).default('local'))
+    .action(async (file: string | undefined, o: { output: 'table' | 'yaml' | 'json'; target: 'local' | 'kubernetes' }) => {
+      const { validate } = await import('./commands/validate.js');
+      await validate({ file, cwd: process.cwd(), output: o.output, target: o.target, stdout: process.stdout, stderr: process.stderr });
+    });
+
   const urlOption = (): Option => new Option('--url <url>', 'control API of the daemon (default: $MYELIN_URL or http://127.0.0.1:8889)');
   const stateDirOption = (): Option => new Option('--state-dir <dir>', 'state folder of the daemon, for its token (default: $MYELIN_STATE_DIR or ~/.myelin)');
   const client = (o: { url?: string; stateDir?: string }) => ({ url: o.url, stateDir: o.stateDir });
