@@ -6,7 +6,18 @@ export interface AdmissionCounts {
   readonly queued: number;
 }
 
-/** A request waiting for a prediction slot; `cancel()` takes it out of the queue (client went away). */
+/** `granted` of a waiter cancelled while still queued rejects with this. */
+export class SlotCancelledError extends Error {
+  constructor() {
+    super('slot request cancelled');
+    this.name = 'SlotCancelledError';
+  }
+}
+
+/**
+ * A request waiting for a prediction slot. `cancel()` takes it out of the queue (client went away):
+ * `granted` then rejects with `SlotCancelledError`; if the slot was already granted, it is given back.
+ */
 export interface SlotWaiter {
   readonly granted: Promise<void>;
   cancel(): void;
@@ -95,10 +106,11 @@ export class AdmissionQueue {
       cancel: () => {
         if (w.cancelled) return;
         w.cancelled = true;
-        // Still in the queue (not granted yet): it no longer counts as queued.
+        // Still in the queue (not granted yet): it no longer counts as queued, and `granted` rejects.
         if (this.waiters.indexOf(w, this.head) !== -1) {
           this.queued--;
           this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+          w.reject(new SlotCancelledError());
         } else {
           // Granted but the grant was not used: give the slot back.
           this.releaseSlot();

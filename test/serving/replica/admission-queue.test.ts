@@ -25,7 +25,10 @@ test('grants slots in FIFO order across the replica as capacity frees up', async
   assert.ok(q.tryAcquire());
   const waiters = ['a', 'b', 'c'].map((name) => {
     const w = q.enqueue();
-    void w.granted.then(() => order.push(name));
+    w.granted.then(
+      () => order.push(name),
+      (err: Error) => order.push(`${name}: ${err.name}`),
+    );
     return w;
   });
   assert.equal(q.tryAcquire(), false, 'no jumping the queue while others wait');
@@ -35,7 +38,7 @@ test('grants slots in FIFO order across the replica as capacity frees up', async
   waiters[1].cancel();
   q.releaseSlot();
   await Promise.resolve();
-  assert.deepEqual(order, ['a', 'c'], 'a cancelled waiter is skipped');
+  assert.deepEqual(order, ['a', 'b: SlotCancelledError', 'c'], 'a cancelled waiter is rejected and skipped');
   assert.equal(q.counts().queued, 0);
   assert.equal(q.busySlots(), 2);
 });

@@ -1,0 +1,76 @@
+import { Writable } from 'node:stream';
+import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
+import type { LoadedPredictor } from '../../core/ports/predictor-backend.js';
+import { executePrediction, type CancelState, type PredictOutcome } from './predictor-executor.js';
+import { createPredictorRegistry } from './predictor-modules.js';
+import type { ControlMessage, PredictorWorkerData, WorkerMessage, WorkerTask } from './predictor-worker-protocol.js';
+
+function post(m: WorkerMessage): void {
+  parentPort!.postMessage(m);
+}
+
+/**
+ * Body of one predictor worker thread (loaded by `predictor-worker-entry.mjs`, which registers tsx
+ * first): builds the predictor registry from the replica's plugin modules, constructs this thread's
+ * predictor instance through it, reports `ready` (or `load-failed`, then throws so the worker ends),
+ * and returns piscina's task handler. Logs go to the replica as lines; an unhandled rejection in
+ * predictor code is logged, never fatal.
+ */
+export async function createWorkerHandler(): Promise<(task: WorkerTask) => Promise<PredictOutcome>> {
+  const data = workerData as PredictorWorkerData;
+  const log = pino(
+    { level: data.logLevel, base: { pid: process.pid, ...data.logBindings, thread: threadId }, timestamp: pino.stdTimeFunctions.isoTime },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        post({ myelin: 'log', line: chunk.toString() });
+        cb();
+      },
+    }),
+  );
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason }, 'unhandled promise rejection in predictor code (ignored)');
+  });
+
+  let loaded: LoadedPredictor;
+  try {
+    const registry = await createPredictorRegistry(data.moduleSpecifiers, log);
+    loaded = await registry.get(data.spec.predictor.type).load(data.spec, log);
+  } catch (err) {
+    const e = err as { message?: string; code?: string; stack?: string };
+    post({ myelin: 'load-failed', threadId, message: String(e?.message ?? err), code: e?.code, stack: e?.stack });
+    throw err;
+  }
+
+  const active = new Map<number, { cancel: CancelState; resolve: (o: PredictOutcome) => void }>();
+  const channel = new BroadcastChannel(data.channel);
+  channel.onmessage = (event) => {
+    const m = (event as { data: ControlMessage }).data;
+    if (m.type === 'cancel') {
+      if (m.threadId !== threadId) return;
+      const a = active.get(m.seq);
+      if (!a) return;
+      a.cancel.cancelled = true;
+      a.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: data.spec.predictor.timeoutMs } });
+    } else if (m.type === 'close') {
+      void loaded
+        .close()
+        .catch((err: unknown) => log.error({ err }, 'predictor close failed'))
+        .finally(() => {
+          channel.close();
+          post({ myelin: 'closed', threadId });
+        });
+    }
+  };
+  post({ myelin: 'ready', threadId, model: loaded.describe() });
+
+  return (task: WorkerTask): Promise<PredictOutcome> =>
+    new Promise<PredictOutcome>((resolve) => {
+      const cancel: CancelState = { cancelled: false };
+      active.set(task.seq, { cancel, resolve });
+      void executePrediction(loaded, task, log, data.spec.monitoring, cancel).then((outcome) => {
+        active.delete(task.seq);
+        resolve(outcome);
+      });
+    });
+}

@@ -1,0 +1,208 @@
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage } from 'node:http';
+import { TextDecoder } from 'node:util';
+import type { FormFile, FormPayload, QueryParams } from '../../core/predictor/predictor-contract.js';
+
+/** A request the replica refuses with `status` and `{"error": message}` (400, 413, 415). */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    /** Close the connection after answering (the rest of the body was not read). */
+    readonly closeConnection = false,
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+/** The client went away before its request body arrived in full (nobody to answer). */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('client closed the connection before the request body was complete');
+    this.name = 'ClientGoneError';
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Reads the whole request body, refusing more than `maxBytes` with 413: at once from Content-Length,
+ * else as soon as the count passes the limit (the rest is not read; the connection is closed after the
+ * answer). Rejects with `ClientGoneError` when the client disconnects or the body is truncated.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    return Promise.reject(new RequestError(413, `request body of ${declared} bytes is larger than the limit of ${maxBytes} bytes`, true));
+  }
+  if (declared === '0') return Promise.resolve(EMPTY);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (err: Error | null, body?: Buffer): void => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('close', onClose);
+      if (err) reject(err);
+      else resolve(body!);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.pause();
+        finish(new RequestError(413, `request body is larger than the limit of ${maxBytes} bytes`, true));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    const onGone = (): void => finish(new ClientGoneError());
+    const onClose = (): void => {
+      if (!req.complete) finish(new ClientGoneError());
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onGone);
+    req.on('close', onClose);
+  });
+}
+
+/** Parsed `Content-Type`: lower-cased media type and parameters. */
+interface MediaType {
+  readonly type: string;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+function parseMediaType(header: string | undefined): MediaType {
+  if (!header) return { type: '', params: {} };
+  const semi = header.indexOf(';');
+  if (semi === -1) return { type: header.trim().toLowerCase(), params: {} };
+  const params: Record<string, string> = {};
+  for (const part of header.slice(semi + 1).split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    let v = part.slice(eq + 1).trim();
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    params[part.slice(0, eq).trim().toLowerCase()] = v;
+  }
+  return { type: header.slice(0, semi).trim().toLowerCase(), params };
+}
+
+export interface PayloadOptions {
+  /** Deepest JSON nesting accepted (arrays + objects); deeper bodies are refused with 400. */
+  readonly maxJsonDepth: number;
+}
+
+/**
+ * The payload of a request by Content-Type (reference/cortex.md §4):
+ * `application/json` (and `+json`) → parsed JSON; `text/plain` (charset param honoured, default
+ * utf-8) → string; `application/x-www-form-urlencoded` and `multipart/form-data` → `FormPayload`;
+ * anything else, or none → the raw bytes (`Uint8Array`). Refuses with `RequestError(400)` bad JSON,
+ * JSON nested deeper than `maxJsonDepth`, bytes that are not valid in the declared charset and
+ * malformed forms; `RequestError(415)` an unknown charset. Multipart parsing is asynchronous.
+ */
+export function parsePayload(body: Buffer, contentType: string | undefined, options: PayloadOptions): unknown {
+  const { type, params } = parseMediaType(contentType);
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) {
+    return parseJson(body, options.maxJsonDepth);
+  }
+  if (type === 'text/plain') return decodeText(body, params.charset);
+  if (type === 'application/x-www-form-urlencoded') return parseUrlEncoded(decodeText(body, params.charset));
+  if (type === 'multipart/form-data') return parseMultipart(body, contentType!);
+  return body;
+}
+
+function parseJson(body: Buffer, maxDepth: number): unknown {
+  if (!isUtf8(body)) throw new RequestError(400, 'request body is not valid UTF-8');
+  // A body of n bytes nests at most n/2 deep: only longer ones need the scan.
+  if (body.length > 2 * maxDepth && jsonDepthExceeds(body, maxDepth)) {
+    throw new RequestError(400, `JSON nested deeper than ${maxDepth} levels`);
+  }
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new RequestError(400, `invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * True when brackets nest deeper than `maxDepth` (strings and escapes skipped). Deep JSON parses in V8
+ * but later overflows the stack in structured clone (worker threads) and JSON.stringify: refuse it early.
+ */
+export function jsonDepthExceeds(body: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+function decodeText(body: Buffer, charset: string | undefined): string {
+  const label = (charset ?? 'utf-8').toLowerCase();
+  if (label === 'utf-8' || label === 'utf8') {
+    if (!isUtf8(body)) throw new RequestError(400, 'request body is not valid UTF-8');
+    return body.toString('utf8');
+  }
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(label, { fatal: true });
+  } catch {
+    throw new RequestError(415, `unsupported charset "${charset}"`);
+  }
+  try {
+    return decoder.decode(body);
+  } catch {
+    throw new RequestError(400, `request body is not valid ${charset}`);
+  }
+}
+
+function parseUrlEncoded(text: string): FormPayload {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of new URLSearchParams(text)) addField(out, k, v);
+  return out;
+}
+
+async function parseMultipart(body: Buffer, contentType: string): Promise<FormPayload> {
+  let form: FormData;
+  try {
+    form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+  } catch (err) {
+    throw new RequestError(400, `malformed multipart/form-data body: ${(err as Error).message}`);
+  }
+  const out: Record<string, string | FormFile | Array<string | FormFile>> = {};
+  for (const [k, v] of form) {
+    if (typeof v === 'string') addField(out, k, v);
+    else addField(out, k, { filename: v.name, contentType: v.type || 'application/octet-stream', data: new Uint8Array(await v.arrayBuffer()) });
+  }
+  return out;
+}
+
+function addField<T>(out: Record<string, T | T[]>, k: string, v: T): void {
+  const prev = out[k];
+  if (prev === undefined) out[k] = v;
+  else if (Array.isArray(prev)) prev.push(v);
+  else out[k] = [prev, v];
+}
+
+const EMPTY_QUERY: QueryParams = Object.freeze({});
+
+/** Query parameters; a repeated key gives an array. */
+export function parseQuery(qs: string): QueryParams {
+  if (qs === '') return EMPTY_QUERY;
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of new URLSearchParams(qs)) addField(out, k, v);
+  return out;
+}
