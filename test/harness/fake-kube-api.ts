@@ -493,7 +493,8 @@ export class FakeKubeApi {
         return sendJson(res, 200, this.replace(plural, namespace, name, patched));
       }
       case 'DELETE':
-        return sendJson(res, 200, this.delete(plural, namespace, name, (body ?? {}) as KubeObject));
+        // DeleteOptions come in the body (kubectl) or as query parameters (generated clients).
+        return sendJson(res, 200, this.delete(plural, namespace, name, { ...Object.fromEntries(q), ...((body ?? {}) as KubeObject) }));
       default:
         throw methodNotAllowed();
     }
@@ -678,7 +679,7 @@ export class FakeKubeApi {
     this.commit(plural, 'DELETED', structuredClone(current), current);
     if (plural === 'deployments') {
       const key = `${namespace}/${name}`;
-      const orphan = options.propagationPolicy === 'Orphan' || options.orphanDependents === true;
+      const orphan = options.propagationPolicy === 'Orphan' || String(options.orphanDependents) === 'true';
       for (const [podKey, owner] of [...this.podOwner]) {
         if (owner !== key) continue;
         if (orphan) this.podOwner.delete(podKey);
