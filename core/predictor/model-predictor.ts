@@ -11,7 +11,8 @@
  *    input, the value itself) and the outputs come back as JSON; `?model=` and `?version=` pick a
  *    model when the API serves several.
  *
- * With `debug` set on a request, the stages are logged under the request id (`logDebugStage`).
+ * With `debug` set on a request, the stages after the raw sample are logged under the request id
+ * (`logDebugStage`: pre_inference, inference, post_inference); the replica logs the raw sample itself.
  */
 import { HttpError, PredictorError } from '../errors.js';
 import type { ApiSpec } from '../config/api-spec.js';
@@ -122,7 +123,6 @@ export async function createModelPredictor(parts: ModelPredictorParts): Promise<
   }
   return {
     async predict(args: BackendPredictArgs): Promise<unknown> {
-      if (args.debug) logDebugStage(args.log, 'raw sample', args.payload);
       const out = await client.predict(directInput(args.payload), firstParam(args.query, 'model'), firstParam(args.query, 'version'));
       if (args.debug) logDebugStage(args.log, 'inference', out);
       return out;
@@ -148,7 +148,6 @@ async function classPredictor(parts: ModelPredictorParts, path: string, describe
   const hasPostPredict = typeof instance.postPredict === 'function';
   return {
     async predict(args: BackendPredictArgs): Promise<unknown> {
-      if (args.debug) logDebugStage(args.log, 'raw sample', args.payload);
       const value = await instance.predict({ payload: args.payload, query: args.query, headers: args.headers });
       if (args.debug) logDebugStage(args.log, 'inference', value);
       return value;
@@ -180,7 +179,6 @@ async function handlerPredictor(parts: ModelPredictorParts, path: string, descri
   return {
     async predict(args: BackendPredictArgs): Promise<unknown> {
       const debug = args.debug;
-      if (debug) logDebugStage(args.log, 'raw sample', args.payload);
       let sample: unknown = args.payload;
       if (handler.pre_inference) {
         sample = await handler.pre_inference(args.payload, metadata);

@@ -197,14 +197,13 @@ describe('onnx backend, no predictor file: the payload goes to the model', () =>
     });
   });
 
-  test('debug logs the raw sample and the inference output under the request id', async () => {
+  test('debug logs the inference output under the request id (the replica logs the raw sample)', async () => {
     const cap = captureLog();
     const p = await load({ predictor: { modelPath: join(dir, 'iris.onnx') } });
     await p.predict(args([SAMPLES[0]], { debug: true }, cap.log.child({ requestId: 'r-42' })));
     const stages = cap.lines.filter((l) => l.msg === 'debug stage');
-    assert.deepEqual(stages.map((l) => [l.requestId, l.stage]), [['r-42', 'raw sample'], ['r-42', 'inference']]);
-    assert.deepEqual(stages[0].value, [SAMPLES[0]]);
-    assert.deepEqual((stages[1].value as { label: number[] }).label, [0]);
+    assert.deepEqual(stages.map((l) => [l.requestId, l.stage]), [['r-42', 'inference']]);
+    assert.deepEqual((stages[0].value as { label: number[] }).label, [0]);
   });
 });
 
@@ -285,7 +284,7 @@ export class ONNXPredictor {
 });
 
 describe('legacy request_handler around the onnx model', () => {
-  test('pre_inference → model → post_inference, with the four debug stages under the request id', async () => {
+  test('pre_inference → model → post_inference, with the debug stages after the raw sample under the request id', async () => {
     const handler = join(dir, 'handler.ts');
     await writeFile(
       handler,
@@ -305,15 +304,13 @@ export async function post_inference(prediction: any, metadata: any) {
     assert.deepEqual(out, { class_label: 'virginica', class_index: 2, model: '_cortex_default' });
     const stages = cap.lines.filter((l) => l.msg === 'debug stage');
     assert.deepEqual(stages.map((l) => [l.requestId, l.stage]), [
-      ['r-7', 'raw sample'],
       ['r-7', 'pre_inference'],
       ['r-7', 'inference'],
       ['r-7', 'post_inference'],
     ]);
-    assert.deepEqual(stages[0].value, sample);
-    assert.deepEqual(stages[1].value, { input: [[6.3, 3.3, 6.0, 2.5]] });
-    assert.deepEqual((stages[2].value as { label: number[] }).label, [2]);
-    assert.deepEqual(stages[3].value, out);
+    assert.deepEqual(stages[0].value, { input: [[6.3, 3.3, 6.0, 2.5]] });
+    assert.deepEqual((stages[1].value as { label: number[] }).label, [2]);
+    assert.deepEqual(stages[2].value, out);
     // Without debug, nothing is logged per request.
     const before = cap.lines.length;
     await p.predict(args(sample, {}, cap.log.child({ requestId: 'r-8' })));

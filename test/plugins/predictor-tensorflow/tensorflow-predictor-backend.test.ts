@@ -196,7 +196,7 @@ describe('tensorflow backend with a TensorFlowPredictor and a request_handler', 
     assert.deepEqual(await p.predict(args({ features: SAMPLES[2] })), { label: 'virginica', input: 'features' });
   });
 
-  test('request_handler: the four debug stages under the request id', async () => {
+  test('request_handler: the debug stages after the raw sample, under the request id', async () => {
     const handler = join(dir, 'handler.ts');
     await writeFile(
       handler,
@@ -210,7 +210,7 @@ export const post_inference = (prediction: { label: number[] }) => ({ label: pre
     assert.deepEqual(out, { label: 1 });
     assert.deepEqual(
       cap.lines.filter((l) => l.msg === 'debug stage').map((l) => [l.requestId, l.stage]),
-      [['r-9', 'raw sample'], ['r-9', 'pre_inference'], ['r-9', 'inference'], ['r-9', 'post_inference']],
+      [['r-9', 'pre_inference'], ['r-9', 'inference'], ['r-9', 'post_inference']],
     );
   });
 });
