@@ -23,6 +23,8 @@ export interface DecideScaleOptions {
    * from; between values the count follows the decisions (a decision is assumed applied).
    */
   readonly currentReplicas$?: Observable<number>;
+  /** New autoscaling settings (same tick and windows); each value is used from the next tick on. */
+  readonly spec$?: Observable<AutoscalingSpec>;
 }
 
 /** What the policy is told when a tick has no usable measurement. */
@@ -49,6 +51,13 @@ export function decideScale(options: DecideScaleOptions): OperatorFunction<TickL
     new Observable<ScalingTick>((subscriber) => {
       let state = options.initialState ?? INITIAL_SCALING_POLICY_STATE;
       let current = options.initialReplicas;
+      let spec = options.spec;
+      const specSub = options.spec$?.subscribe({
+        next: (s) => {
+          spec = s;
+        },
+        error: (err) => subscriber.error(err),
+      });
       const currentSub = options.currentReplicas$?.subscribe({
         next: (n) => {
           current = n;
@@ -57,7 +66,7 @@ export function decideScale(options: DecideScaleOptions): OperatorFunction<TickL
       });
       const sub = source.subscribe({
         next(load) {
-          const r = options.policy.decide({ spec: options.spec, currentReplicas: current, metrics: tickMetrics(load) }, state, load.atMs);
+          const r = options.policy.decide({ spec, currentReplicas: current, metrics: tickMetrics(load) }, state, load.atMs);
           state = r.state;
           current = r.decision.desired;
           subscriber.next({ api: options.api, atMs: load.atMs, load, decision: r.decision, state });
@@ -67,6 +76,7 @@ export function decideScale(options: DecideScaleOptions): OperatorFunction<TickL
       });
       return () => {
         currentSub?.unsubscribe();
+        specSub?.unsubscribe();
         sub.unsubscribe();
       };
     });

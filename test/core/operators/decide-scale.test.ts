@@ -71,3 +71,12 @@ test('tickMetrics: no reporting replica, or nothing in the window, is "no data"'
   ];
   for (const c of cases) assert.deepEqual(tickMetrics(c.load), c.want, c.name);
 });
+
+test('decideScale uses new settings from spec$ from the next tick on', () => {
+  scheduler.run(({ cold, hot, expectObservable }) => {
+    const loads = cold('a 9ms b', { a: load(0, 8), b: load(10, 8) });
+    const spec$ = hot('--- 4ms s', { s: { ...spec, maxReplicas: 3 } });
+    const out = loads.pipe(decideScale({ api: 'iris', spec, policy, initialReplicas: 8, spec$ }), map((t) => t.decision.desired));
+    expectObservable(out).toBe('a 9ms b', { a: 8, b: 3 });
+  });
+});
