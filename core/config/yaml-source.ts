@@ -63,9 +63,15 @@ export function parseYamlSource(text: string): ParsedSource {
     // LineCounter only learns line starts while parsing, so count them here.
     return fail(positionInText(text, nul), 'this is not a text file (found a NUL byte); expected a YAML list of APIs');
   }
+  const tooDeep = flowDepthExceeded(text);
+  if (tooDeep !== undefined) {
+    // Checked before parsing: the parser recurses once per level, so very deep input is slow to reject.
+    return fail(positionInText(text, tooDeep), `the data is nested more than ${MAX_CONFIG_DEPTH} levels deep`);
+  }
   let docs: Document.Parsed[];
   try {
     docs = parseAllDocuments(text, {
+      logLevel: 'error',
       lineCounter,
       merge: true,
       uniqueKeys: true,
@@ -109,10 +115,8 @@ export function parseYamlSource(text: string): ParsedSource {
   }
   if (problems.length > 0) return { ok: false, problems };
 
-  const deep = findTooDeep(doc.contents);
-  if (deep !== undefined) {
-    return fail(pos(deep), `the data is nested more than ${MAX_CONFIG_DEPTH} levels deep`);
-  }
+  const shape = findTooDeep(doc.contents);
+  if (shape !== undefined) return fail(pos(shape.offset), shape.message);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
@@ -204,17 +208,48 @@ function keyText(key: unknown): string | undefined {
   return undefined;
 }
 
-/** Offset of the first node nested deeper than MAX_CONFIG_DEPTH, walking iteratively (no recursion). */
-function findTooDeep(root: unknown): number | undefined {
+/**
+ * Offset where `[`/`{` flow collections nest deeper than MAX_CONFIG_DEPTH, by a linear scan that skips
+ * quoted strings and comments (a cheap guard; the exact check on the parsed tree follows).
+ */
+function flowDepthExceeded(text: string): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    const prev = i === 0 ? '\n' : text[i - 1];
+    const atTokenStart = prev === ' ' || prev === '\n' || prev === '\t' || prev === '[' || prev === '{' || prev === ',' || prev === ':';
+    if (c === '#' && (prev === ' ' || prev === '\n' || prev === '\t')) {
+      const eol = text.indexOf('\n', i);
+      i = eol < 0 ? text.length : eol;
+    } else if ((c === '"' || c === "'") && atTokenStart) {
+      for (i++; i < text.length; i++) {
+        if (c === '"' && text[i] === '\\') i++;
+        else if (text[i] === c) {
+          if (c === "'" && text[i + 1] === "'") i++;
+          else break;
+        }
+      }
+    } else if (c === '[' || c === '{') {
+      if (++depth > MAX_CONFIG_DEPTH) return i;
+    } else if ((c === ']' || c === '}') && depth > 0) {
+      depth--;
+    }
+  }
+  return undefined;
+}
+
+/** The first node nested deeper than MAX_CONFIG_DEPTH, or used as a map key while being a collection (iterative walk). */
+function findTooDeep(root: unknown): { offset: number; message: string } | undefined {
   const stack: [unknown, number][] = [[root, 0]];
   let visited = 0;
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
     if (++visited > 2_000_000) return undefined;
     if (isMap(node) || isSeq(node)) {
-      if (depth > MAX_CONFIG_DEPTH) return node.range?.[0] ?? 0;
+      if (depth > MAX_CONFIG_DEPTH) return { offset: node.range?.[0] ?? 0, message: `the data is nested more than ${MAX_CONFIG_DEPTH} levels deep` };
       for (const item of node.items as unknown[]) {
         if (isPair(item)) {
+          if (isMap(item.key) || isSeq(item.key)) return { offset: item.key.range?.[0] ?? 0, message: 'a map or a list cannot be used as a key; keys must be plain names' };
           stack.push([item.key, depth + 1]);
           stack.push([item.value, depth + 1]);
         } else stack.push([item, depth + 1]);

@@ -396,6 +396,11 @@ const cases: readonly Case[] = [
     want: ['2:1: invalid YAML: tabs are not allowed for indentation; indent with spaces'],
   },
   {
+    name: 'a map used as a key',
+    yaml: `${PY}    config:\n      ? {a: 1}\n      : x\n`,
+    want: ['7:9: a map or a list cannot be used as a key; keys must be plain names'],
+  },
+  {
     name: 'several documents',
     yaml: `${PY}---\n${PY}`,
     want: ['6:1: the file holds more than one YAML document ("---"); put every API in one list'],
