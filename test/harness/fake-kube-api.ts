@@ -645,11 +645,11 @@ export class FakeKubeApi {
     if (current.metadata.deletionTimestamp) obj.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
     if (plural === 'deployments') {
       this.defaultAndValidateDeployment(obj);
-      if (JSON.stringify(obj.spec.selector) !== JSON.stringify(current.spec.selector)) {
+      if (canonicalJson(obj.spec.selector) !== canonicalJson(current.spec.selector)) {
         throw invalid('Deployment', name, `spec.selector: Invalid value: ${JSON.stringify(obj.spec.selector)}: field is immutable`);
       }
       obj.status = current.status;
-      obj.metadata.generation = (current.metadata.generation ?? 1) + (JSON.stringify(obj.spec) === JSON.stringify(current.spec) ? 0 : 1);
+      obj.metadata.generation = (current.metadata.generation ?? 1) + (canonicalJson(obj.spec) === canonicalJson(current.spec) ? 0 : 1);
     } else {
       obj.spec = { ...obj.spec, clusterIP: current.spec.clusterIP, clusterIPs: current.spec.clusterIPs };
       this.defaultService(obj);
@@ -898,6 +898,9 @@ export class FakeKubeApi {
     next.metadata.deletionGracePeriodSeconds = p.spec.terminationGracePeriodSeconds ?? 30;
     const out = this.commit('pods', 'MODIFIED', next, p);
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
+    // A terminating pod no longer counts: its Deployment may need a replacement.
+    const owner = this.podOwner.get(key);
+    if (owner) this.dirty.add(owner);
     if (!this.holdTermination) {
       setImmediate(() => {
         const still = this.store.pods.get(key);
@@ -1088,9 +1091,18 @@ function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
 }
 
-/** The `pod-template-hash` of a template: stable for equal templates, 10 safe characters. */
+/** JSON with object keys sorted, so equal objects compare equal whatever order a client wrote their keys in. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.keys(x as object).sort().map((k) => [k, (x as Record<string, unknown>)[k]]))
+      : x,
+  );
+}
+
+/** The `pod-template-hash` of a template: stable for equal templates (key order aside), 10 safe characters. */
 export function templateHash(template: unknown): string {
-  return safeString(createHash('sha256').update(JSON.stringify(template)).digest(), 10);
+  return safeString(createHash('sha256').update(canonicalJson(template)).digest(), 10);
 }
 
 function uidFor(seed: string): string {
