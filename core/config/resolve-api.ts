@@ -150,7 +150,12 @@ class Resolver {
     const threads = this.int([...p, 'threads_per_process'], DEFAULTS.threadsPerProcess);
 
     const pathWritten = this.str([...p, 'path']);
-    const path = pathWritten === undefined ? undefined : this.localPath([...p, 'path'], pathWritten, 'file', 'predictor file', PREDICTOR_EXTENSIONS[type], `for the ${typeAsWritten} predictor type`);
+    // With an unknown type (already reported) the file's extension cannot be judged.
+    const typeKnown = this.v.get([...p, 'type']) !== undefined;
+    const path =
+      pathWritten === undefined
+        ? undefined
+        : this.localPath([...p, 'path'], pathWritten, 'file', 'predictor file', typeKnown ? PREDICTOR_EXTENSIONS[type] : undefined, `for the ${typeAsWritten} predictor type`);
 
     const modelPathWritten = this.str([...p, 'model_path']);
     const modelPath = modelPathWritten === undefined ? undefined : this.modelLocation([...p, 'model_path'], modelPathWritten);

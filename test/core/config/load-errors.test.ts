@@ -133,7 +133,7 @@ const cases: readonly Case[] = [
   // ---- predictor
   {
     name: 'predictor type must be known',
-    yaml: '- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: pytorch\n    path: predictor.py\n',
+    yaml: '- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: pytorch\n    path: predictor.ts\n',
     want: ['4:5: iris: predictor.type: invalid value (got "pytorch", must be "python", "tensorflow", "onnx", "javascript", or "typescript")'],
   },
   {
