@@ -1,0 +1,148 @@
+import { EMPTY, Observable, Subject } from 'rxjs';
+import type { Clock } from '../../../core/clock.js';
+import { InvalidMessageLog } from '../../../core/metrics/invalid-message-log.js';
+import type { MetricSample } from '../../../core/metrics/metric-sample.js';
+import { decodeMetricSample, encodeMetricSample, explainInvalidMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
+import type { Logger } from '../../../core/ports/logger.js';
+import type { MetricsTransport, TransportStats } from '../../../core/ports/metrics-transport.js';
+import { NatsLink } from './nats-link.js';
+import { resolveNatsOptions, type NatsTransportOptions } from './nats-options.js';
+
+interface Topic {
+  readonly subject: Subject<MetricSample>;
+  refs: number;
+  unsubscribe: () => void;
+}
+
+/**
+ * The `nats` metrics transport: a sample goes out as UTF-8 JSON on `<prefix>.metrics.<api>` (prefix
+ * `myelin` by default) and comes back, validated, on `samples$`. Core NATS, at most once: samples are
+ * a stream of fresh readings, a lost one is superseded a second later. One NATS subscription per
+ * distinct `samples$(api)` key (`<prefix>.metrics.*` for all APIs), shared by its subscribers.
+ * Incoming messages that are too big, not JSON, off-schema, or on a subject that is not their API's,
+ * are counted (`invalid`) and logged at most once per 10 s; the stream goes on. During an outage
+ * `publish` queues a bounded amount (see `NatsLink`) and drops oldest first (`dropped`).
+ * `published` counts samples handed to the NATS client; `received` counts messages that arrived on any
+ * subscription (valid or not).
+ */
+export class NatsMetricsTransport implements MetricsTransport {
+  readonly kind = 'nats';
+  private readonly link: NatsLink;
+  private readonly topics = new Map<string, Topic>();
+  private readonly prefix: string;
+  private readonly invalidLog: InvalidMessageLog;
+  private readonly subjects = new Map<string, string>();
+  private received = 0;
+  private invalid = 0;
+  private closed = false;
+
+  constructor(options: NatsTransportOptions, log: Logger, clock: Clock) {
+    const o = resolveNatsOptions(options);
+    const l = log.child({ component: 'transport/nats-metrics' });
+    this.prefix = `${o.subjectPrefix}.metrics.`;
+    this.link = new NatsLink({ ...o.link, name: `${o.clientName}-metrics` }, l, clock);
+    this.invalidLog = new InvalidMessageLog(l, clock, 'metric sample');
+  }
+
+  /** Connects (first attempt only: when NATS is down the transport keeps trying in the background). */
+  async start(): Promise<void> {
+    await this.link.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.topics.values()) {
+      t.unsubscribe();
+      t.subject.complete();
+    }
+    this.topics.clear();
+    await this.link.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Validates, encodes and sends (or queues during an outage). Never throws. */
+  publish(sample: MetricSample): void {
+    if (!isMetricSample(sample)) {
+      this.invalid++;
+      this.invalidLog.report({ source: 'publish', reason: 'invalid', detail: explainInvalidMetricSample(sample) });
+      return;
+    }
+    let subject = this.subjects.get(sample.api);
+    if (subject === undefined) {
+      subject = this.prefix + sample.api;
+      if (this.subjects.size < 10_000) this.subjects.set(sample.api, subject);
+    }
+    this.link.publish(subject, encodeMetricSample(sample));
+  }
+
+  samples$(api?: string): Observable<MetricSample> {
+    if (this.closed) return EMPTY;
+    const key = api ?? '*';
+    return new Observable<MetricSample>((subscriber) => {
+      if (this.closed) {
+        subscriber.complete();
+        return undefined;
+      }
+      let topic = this.topics.get(key);
+      if (!topic) {
+        const subject = new Subject<MetricSample>();
+        const t: Topic = { subject, refs: 0, unsubscribe: () => undefined };
+        t.unsubscribe = this.link.subscribe(this.prefix + key, (data, subj) => this.onMessage(subject, data, subj));
+        this.topics.set(key, t);
+        topic = t;
+      }
+      topic.refs++;
+      const sub = topic.subject.subscribe(subscriber);
+      const t = topic;
+      return () => {
+        sub.unsubscribe();
+        if (--t.refs === 0 && this.topics.get(key) === t) {
+          this.topics.delete(key);
+          t.unsubscribe();
+        }
+      };
+    });
+  }
+
+  stats(): TransportStats {
+    return { published: this.link.sent, received: this.received, invalid: this.invalid, dropped: this.link.dropped };
+  }
+
+  /** True while connected and not buffering. */
+  get connected(): boolean {
+    return this.link.connected;
+  }
+  /** Samples waiting for the connection to come back. */
+  get queued(): number {
+    return this.link.queued;
+  }
+  /** Resolves once connected (immediately when already). */
+  whenConnected(): Promise<void> {
+    return this.link.whenConnected();
+  }
+  /** A round trip to the server: subscriptions made so far are in effect. Throws `TransportError` when disconnected. */
+  flush(): Promise<void> {
+    return this.link.flush();
+  }
+
+  private onMessage(out: Subject<MetricSample>, data: Uint8Array, subject: string): void {
+    this.received++;
+    const r = decodeMetricSample(data);
+    if (!r.ok) {
+      this.invalid++;
+      this.invalidLog.report({ source: subject, reason: r.reason, detail: r.detail });
+      return;
+    }
+    // A sample must travel on its own API's subject, or per-API subscribers would miss it.
+    if (subject.length !== this.prefix.length + r.value.api.length || !subject.endsWith(r.value.api)) {
+      this.invalid++;
+      this.invalidLog.report({ source: subject, reason: 'invalid', detail: `sample of API "${r.value.api}" on the wrong subject` });
+      return;
+    }
+    out.next(r.value);
+  }
+}

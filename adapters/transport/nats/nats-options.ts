@@ -1,0 +1,70 @@
+import type { NatsLinkOptions } from './nats-link.js';
+
+/** Settings of the `nats` transports; only `servers` is required. */
+export interface NatsTransportOptions {
+  /** One URL or several (`--nats URL`), e.g. `nats://127.0.0.1:4222`. */
+  readonly servers: string | readonly string[];
+  /** First subject token: subjects are `<prefix>.metrics.<api>` and `<prefix>.events.<api>`. Default `myelin`. */
+  readonly subjectPrefix?: string;
+  /** JetStream stream that keeps events for replay; default `MYELIN_EVENTS`. */
+  readonly eventStream?: string;
+  /** Events older than this are discarded from the stream (ms); default 24 h. */
+  readonly eventStreamMaxAgeMs?: number;
+  /** Events the stream keeps at most (oldest discarded first); default 100 000. */
+  readonly eventStreamMaxMessages?: number;
+  /** Bytes the stream keeps at most; default 64 MiB. */
+  readonly eventStreamMaxBytes?: number;
+  /** Messages each transport holds while NATS is unreachable (oldest dropped beyond); default 10 000. */
+  readonly outboxMaxMessages?: number;
+  /** Bytes each transport holds while NATS is unreachable; default 8 MiB. */
+  readonly outboxMaxBytes?: number;
+  /** Reconnect backoff: first wait and cap (ms); defaults 250 and 5 000. */
+  readonly reconnectMinWaitMs?: number;
+  readonly reconnectMaxWaitMs?: number;
+  /** Timeout of one connection attempt (ms); default 5 000. */
+  readonly connectTimeoutMs?: number;
+  /** Client ping interval (ms) and missed pings before the connection is stale; defaults 10 000 and 2. */
+  readonly pingIntervalMs?: number;
+  readonly maxPingOut?: number;
+  /** Connection name prefix shown by the server; default `myelin`. */
+  readonly clientName?: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const STREAM = /^[A-Za-z0-9_-]+$/;
+
+export interface ResolvedNatsOptions {
+  readonly subjectPrefix: string;
+  readonly eventStream: string;
+  readonly eventStreamMaxAgeMs: number;
+  readonly eventStreamMaxMessages: number;
+  readonly eventStreamMaxBytes: number;
+  readonly clientName: string;
+  readonly link: Omit<NatsLinkOptions, 'name'>;
+}
+
+/** Fills the defaults in; throws `RangeError` for a prefix or stream name NATS would not accept. */
+export function resolveNatsOptions(o: NatsTransportOptions): ResolvedNatsOptions {
+  const subjectPrefix = o.subjectPrefix ?? 'myelin';
+  if (!TOKEN.test(subjectPrefix)) throw new RangeError(`NATS subject prefix "${subjectPrefix}" must be dot-separated tokens of A-Z a-z 0-9 _ -`);
+  const eventStream = o.eventStream ?? 'MYELIN_EVENTS';
+  if (!STREAM.test(eventStream)) throw new RangeError(`JetStream stream name "${eventStream}" must be A-Z a-z 0-9 _ -`);
+  return {
+    subjectPrefix,
+    eventStream,
+    eventStreamMaxAgeMs: o.eventStreamMaxAgeMs ?? 24 * 3600_000,
+    eventStreamMaxMessages: o.eventStreamMaxMessages ?? 100_000,
+    eventStreamMaxBytes: o.eventStreamMaxBytes ?? 64 * 1024 * 1024,
+    clientName: o.clientName ?? 'myelin',
+    link: {
+      servers: o.servers,
+      outboxMaxMessages: o.outboxMaxMessages ?? 10_000,
+      outboxMaxBytes: o.outboxMaxBytes ?? 8 * 1024 * 1024,
+      reconnectMinWaitMs: o.reconnectMinWaitMs ?? 250,
+      reconnectMaxWaitMs: o.reconnectMaxWaitMs ?? 5_000,
+      connectTimeoutMs: o.connectTimeoutMs ?? 5_000,
+      pingIntervalMs: o.pingIntervalMs ?? 10_000,
+      maxPingOut: o.maxPingOut ?? 2,
+    },
+  };
+}
