@@ -25,6 +25,10 @@ export interface ReplicaInfo {
   readonly readyAt?: number;
   /** Why the replica is pending, e.g. `compute unavailable: requested 4 cpu, 1.8 free`. */
   readonly pendingReason?: string;
+  /** How a `crashed` replica ended: its exit code (null when a signal ended it or it never started). */
+  readonly exitCode?: number | null;
+  /** The signal that ended a `crashed` replica, e.g. `SIGKILL`. */
+  readonly signal?: string | null;
 }
 
 /** What the daemon wants running for one API. */

@@ -1,0 +1,134 @@
+import type { ApiSpec } from '../../../core/config/api-spec.js';
+import type { MetricSample } from '../../../core/metrics/metric-sample.js';
+import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js';
+
+/**
+ * The contract between the local orchestrator and a replica process.
+ *
+ * The orchestrator starts the process the launcher describes with
+ * `spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env, cwd })` and sets these
+ * environment variables (on top of its own environment and `predictor.env` of the spec):
+ * - `MYELIN_API`, `MYELIN_REVISION`, `MYELIN_REPLICA_ID`: who the replica is;
+ * - `MYELIN_SPEC_FILE`: absolute path of a JSON file holding the resolved `ApiSpec`;
+ * - `MYELIN_HOST` (`127.0.0.1`) and `MYELIN_PORT` (`0`): where to listen (0 = any free port);
+ * - `MYELIN_CPU_MILLIS`, `MYELIN_MEM_BYTES` (only when memory is requested): the reservation;
+ * - `CUDA_VISIBLE_DEVICES`: the GPU indexes reserved for it, comma-separated (`''` when it has none).
+ *
+ * The replica then:
+ * 1. listens on HTTP and sends `{ type: 'myelin.replica.listening', port }` over IPC
+ *    (`process.send`), optionally with `host`, or `{ type: 'myelin.replica.listening', socketPath }`;
+ * 2. answers GET `/healthz/ready` with 200 once it takes predictions (anything else = not ready);
+ * 3. may send `{ type: 'myelin.metrics', sample }` (a `MetricSample`) over IPC; the orchestrator
+ *    passes the child to whoever subscribes to `spawns$()` (the daemon's metrics transport);
+ * 4. on SIGTERM stops accepting, finishes requests in flight and exits (SIGKILL follows after the
+ *    grace period); it exits by itself when the IPC channel closes (`process.on('disconnect')`),
+ *    so a daemon that dies does not leave replicas behind.
+ * stdout and stderr are kept as the replica's log lines.
+ */
+export const REPLICA_ENV = {
+  api: 'MYELIN_API',
+  revision: 'MYELIN_REVISION',
+  replicaId: 'MYELIN_REPLICA_ID',
+  specFile: 'MYELIN_SPEC_FILE',
+  host: 'MYELIN_HOST',
+  port: 'MYELIN_PORT',
+  cpuMillis: 'MYELIN_CPU_MILLIS',
+  memBytes: 'MYELIN_MEM_BYTES',
+  cudaVisibleDevices: 'CUDA_VISIBLE_DEVICES',
+} as const;
+
+/** IPC message type a replica sends once it listens. */
+export const REPLICA_LISTENING = 'myelin.replica.listening';
+/** IPC message type of a metric sample from a replica. */
+export const REPLICA_METRICS = 'myelin.metrics';
+
+export interface ReplicaListeningMessage {
+  readonly type: typeof REPLICA_LISTENING;
+  readonly port?: number;
+  /** Default `127.0.0.1`. */
+  readonly host?: string;
+  readonly socketPath?: string;
+}
+
+export interface ReplicaMetricsMessage {
+  readonly type: typeof REPLICA_METRICS;
+  readonly sample: MetricSample;
+}
+
+/** The address in a `myelin.replica.listening` message, or null when `msg` is not a valid one. */
+export function listeningAddressOf(msg: unknown): ReplicaAddress | null {
+  if (typeof msg !== 'object' || msg === null) return null;
+  const m = msg as Record<string, unknown>;
+  if (m.type !== REPLICA_LISTENING) return null;
+  if (typeof m.socketPath === 'string' && m.socketPath.length > 0) return { socketPath: m.socketPath };
+  const port = m.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  const host = typeof m.host === 'string' && m.host.length > 0 ? m.host : '127.0.0.1';
+  return { host, port };
+}
+
+/** The sample in a `myelin.metrics` message, or null when `msg` is not one (the sample itself is validated by the transport). */
+export function metricSampleOf(msg: unknown): unknown {
+  if (typeof msg !== 'object' || msg === null) return null;
+  const m = msg as Record<string, unknown>;
+  return m.type === REPLICA_METRICS && typeof m.sample === 'object' && m.sample !== null ? m.sample : null;
+}
+
+/** What the launcher is told about the replica to start. */
+export interface ReplicaLaunchContext {
+  readonly spec: ApiSpec;
+  readonly revision: string;
+  readonly replicaId: string;
+  /** Absolute path of the spec JSON (also in `MYELIN_SPEC_FILE`). */
+  readonly specFile: string;
+  /** The contract variables above, as the orchestrator will set them. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The process to start. */
+export interface ReplicaLaunch {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** Added to the environment; the contract variables win over these. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory; default the API's project folder. */
+  readonly cwd?: string;
+}
+
+/**
+ * Says which process runs a replica. The daemon binds the real replica entry; tests bind a small
+ * replica script (test/harness/fake-replica.mjs).
+ */
+export const ReplicaLauncher = Symbol('ReplicaLauncher');
+export interface ReplicaLauncher {
+  launch(ctx: ReplicaLaunchContext): ReplicaLaunch;
+}
+
+export interface NodeEntryLauncherOptions {
+  /** Absolute path of the replica's entry module (`.mjs`/`.js`, or `.ts` run through tsx). */
+  readonly entry: string;
+  /** Node flags before the entry; default `--import <tsx>` for a `.ts` entry, none otherwise. */
+  readonly execArgv?: readonly string[];
+  /** Arguments after the entry. */
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Runs a replica entry module with this Node binary (`process.execPath`). */
+export class NodeEntryReplicaLauncher implements ReplicaLauncher {
+  private readonly execArgv: readonly string[];
+
+  constructor(private readonly options: NodeEntryLauncherOptions) {
+    // tsx is resolved here, not by the child: the child's working folder is the user's project,
+    // where `--import tsx` would not be found.
+    this.execArgv = options.execArgv ?? (options.entry.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []);
+  }
+
+  launch(): ReplicaLaunch {
+    return {
+      command: process.execPath,
+      args: [...this.execArgv, this.options.entry, ...(this.options.args ?? [])],
+      ...(this.options.env ? { env: this.options.env } : {}),
+    };
+  }
+}
