@@ -229,6 +229,42 @@ const cases: readonly Case[] = [
     yaml: `${PY}    config: [1, 2]\n`,
     want: ['6:5: iris: predictor.config: must be a map (got a list)'],
   },
+  {
+    name: 'models and multi_model_reloading together; model_path and path together',
+    yaml: `${PY}    models:\n      dir: s3://my-bucket/a/\n    multi_model_reloading:\n      paths:\n        - name: a\n          model_path: s3://my-bucket/a/\n          path: s3://my-bucket/b/\n`,
+    want: [
+      `8:5: iris: predictor.multi_model_reloading: please specify only one of "models" or "multi_model_reloading" (Cortex 0.25's name for the same field)`,
+    ],
+  },
+  {
+    name: 'a models.paths entry with both model_path and path',
+    yaml: `${PY}    multi_model_reloading:\n      paths:\n        - name: a\n          model_path: s3://my-bucket/a/\n          path: s3://my-bucket/b/\n`,
+    want: [`10:11: iris: predictor.multi_model_reloading.paths[0].path: please specify only one of "model_path" or "path" (Cortex 0.25's name for the same field)`],
+  },
+  {
+    name: 'Inferentia: batching limited by threads, not for onnx',
+    yaml: `- name: tf\n  kind: RealtimeAPI\n  predictor:\n    type: tensorflow\n    model_path: s3://my-bucket/m/\n    processes_per_replica: 2\n    threads_per_process: 2\n    server_side_batching:\n      max_batch_size: 4\n      batch_interval: 5ms\n  compute:\n    inf: 1\n- name: onnx\n  kind: RealtimeAPI\n  predictor:\n    type: onnx\n    model_path: s3://my-bucket/m.onnx\n  compute:\n    inf: 1\n`,
+    want: [
+      '9:7: tf: predictor.server_side_batching.max_batch_size: max_batch_size (4) must be less than or equal to threads_per_process (2) when using Inferentia',
+      '12:5: tf: compute.inf: warning: has no effect when replicas run as local processes (Inferentia needs --target kubernetes)',
+      '19:5: onnx: compute.inf: Inferentia is not supported for the onnx predictor type',
+      '19:5: onnx: compute.inf: warning: has no effect when replicas run as local processes (Inferentia needs --target kubernetes)',
+    ],
+  },
+  {
+    name: 'max_body_size must be positive',
+    yaml: `${PY}  networking:\n    max_body_size: 0\n`,
+    want: ['7:5: iris: networking.max_body_size: must be greater than 0 (got 0)'],
+  },
+  {
+    name: 'a directory where a predictor file is expected; a model dir that is a file',
+    yaml: `- name: a\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: pkg.py\n    models:\n      dir: model.onnx\n`,
+    files: { 'pkg.py/': '' },
+    want: [
+      '5:5: a: predictor.path: "pkg.py" is a directory; expected a predictor file',
+      '7:7: a: predictor.models.dir: "model.onnx" is not a directory; expected a model directory',
+    ],
+  },
   // ---- names, kinds, unknown keys
   {
     name: 'API names: DNS-1035 and at most 42 characters',
