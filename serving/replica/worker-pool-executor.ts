@@ -96,7 +96,8 @@ export class WorkerPoolExecutor implements PredictorExecutor {
       if (isWorkerMessage(m)) this.onWorkerMessage(m);
     });
     pool.on('error', (err: unknown) => this.log.error({ err }, 'predictor worker failed'));
-    pool.on('workerDestroy', (w: PoolWorker) => this.onWorkerGone(w.id));
+    // A worker that exited reports threadId -1, so the event cannot say which one went: reconcile.
+    pool.on('workerDestroy', () => this.reconcileReady());
     this.pool = pool;
     return done;
   }
@@ -217,6 +218,12 @@ export class WorkerPoolExecutor implements PredictorExecutor {
     }
   }
 
+  /** Drops workers that are gone (exited, terminated) from the ready set. */
+  private reconcileReady(): void {
+    const alive = new Set((this.pool?.threads ?? []).map((t) => t.threadId));
+    for (const id of [...this.ready.keys()]) if (!alive.has(id)) this.onWorkerGone(id);
+  }
+
   private onWorkerGone(threadId: number): void {
     if (!this.ready.delete(threadId)) return;
     if (!this.closing) {
@@ -231,6 +238,8 @@ export class WorkerPoolExecutor implements PredictorExecutor {
     const worker = this.pool?.threads.find((t) => t.threadId === threadId);
     if (!worker) return;
     this.log.warn({ thread: threadId, graceMs: this.hungWorkerGraceMs }, 'predictor worker blocked after a timeout; replacing it');
+    // Out of the ready set at once, so no prediction is given to it while it ends.
+    this.onWorkerGone(threadId);
     void worker.terminate();
   }
 

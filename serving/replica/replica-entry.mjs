@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// Entry of a replica process: `node serving/replica/replica-entry.mjs` with the environment described in
+// serving/replica/replica-main.ts (MYELIN_SPEC_FILE or MYELIN_API_SPEC, MYELIN_PORT, …). Registers tsx
+// first, so the TypeScript sources and TypeScript predictor files load with no build step.
+process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
+const { register } = await import('tsx/esm/api');
+register();
+const { runReplicaProcess } = await import('./replica-main.ts');
+await runReplicaProcess(process.env);
