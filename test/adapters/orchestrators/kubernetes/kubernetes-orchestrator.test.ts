@@ -5,9 +5,11 @@
  * fake-kube-api-kubectl.test.ts.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { Container } from 'inversify';
 import { pino } from 'pino';
+import { parseAllDocuments } from 'yaml';
 import { firstValueFrom, lastValueFrom, toArray, filter, take, timeout } from 'rxjs';
 import { OrchestratorError } from '../../../../core/errors.js';
 import { Logger } from '../../../../core/ports/logger.js';
@@ -393,4 +395,46 @@ test('errors from the API server become OrchestratorErrors with its message', as
     r.orch.apply(deployment('r1', 1, { name: 'Bad_Name' })),
     (e: unknown) => e instanceof OrchestratorError && /HTTP 422/.test(e.message) && /RFC 1123/.test(e.message),
   );
+});
+
+test('every request fits the RBAC Role documented in docs/kubernetes.md', async () => {
+  const docs = await readFile(new URL('../../../../docs/kubernetes.md', import.meta.url), 'utf8');
+  const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(docs)?.[1];
+  assert.ok(yamlBlock, 'docs/kubernetes.md has a yaml block');
+  const role = parseAllDocuments(yamlBlock)
+    .map((d) => d.toJS() as KubeObject)
+    .find((d) => d.kind === 'Role');
+  assert.ok(role, 'the yaml block has a Role');
+  const allowed = new Set<string>();
+  for (const rule of role.rules as KubeObject[]) {
+    for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) allowed.add(`${g}|${res}|${v}`);
+  }
+
+  await using r = await rig();
+  await r.orch.apply(deployment('r1', 1));
+  await r.orch.apply(deployment('r1', 2));
+  await r.orch.scale('iris', 2);
+  const pod = podsOf(r.fake)[0].metadata.name;
+  r.fake.markPodReady(pod);
+  r.fake.appendPodLog(pod, ['hello']);
+  await replicasWhere(r.orch, 'a ready pod', (l) => l.some((x) => x.state === 'ready'));
+  await lastValueFrom(r.orch.logs$('iris', { follow: false, tail: 5 }).pipe(toArray(), timeout(10_000)));
+  r.fake.markPodCrashLoop(pod);
+  await waitFor('crash log fetched', () => (r.orch.status('iris')?.lastLogLines.length ?? 0) > 0);
+  await r.orch.apply(deployment('r2', 2));
+  await r.orch.remove('iris');
+
+  const used = new Set<string>();
+  for (const q of r.fake.requests) {
+    const m = /^\/(?:api\/v1|apis\/(apps)\/v1)\/namespaces\/[^/]+\/(\w+)(?:\/([^/]+)(?:\/(\w+))?)?$/.exec(q.path);
+    assert.ok(m, `unexpected request path ${q.path}`);
+    const [, group = '', resource, name, sub] = m;
+    const verb =
+      q.method === 'GET' ? (name ? 'get' : q.query.includes('watch=true') ? 'watch' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[q.method];
+    used.add(`${group}|${sub ? `${resource}/${sub}` : resource}|${verb}`);
+  }
+  const missing = [...used].filter((u) => !allowed.has(u));
+  assert.deepEqual(missing, [], 'requests not allowed by the documented Role');
+  const unused = [...allowed].filter((a) => !used.has(a));
+  assert.deepEqual(unused, [], 'verbs in the Role that the adapter never uses');
 });
