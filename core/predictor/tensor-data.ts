@@ -359,29 +359,31 @@ export function toTensorData(sig: TensorSignature, value: unknown): TensorData {
  */
 export function bindInputs(input: unknown, signatures: readonly TensorSignature[]): TensorData[] {
   const names = signatures.map((s) => s.name);
+  // A plain object whose keys are exactly the input names is always a map, even when the names are
+  // `data` and `shape` (which would otherwise read as a `{ data, shape }` value).
+  const plain = typeof input === 'object' && input !== null && !Array.isArray(input) && !isTypedArray(input);
+  const keys = plain ? Object.keys(input) : [];
+  const exact = plain && keys.length === names.length && names.every((n) => keys.includes(n));
   let values: Record<string, unknown>;
   if (signatures.length === 1) {
     const only = signatures[0].name;
-    if (isInputMap(input)) {
-      const keys = Object.keys(input);
-      if (keys.length !== 1 || keys[0] !== only) {
-        throw new HttpError(400, `the model has one input "${only}": send its value, or an object { "${only}": … } (got an object with keys ${keys.map((k) => `"${k}"`).join(', ') || 'none'})`);
-      }
-      values = input;
+    if (exact) values = input as Record<string, unknown>;
+    else if (isInputMap(input)) {
+      throw new HttpError(400, `the model has one input "${only}": send its value, or an object { "${only}": … } (got an object with keys ${keys.map((k) => `"${k}"`).join(', ') || 'none'})`);
     } else values = { [only]: input };
   } else {
-    if (!isInputMap(input)) {
+    if (!plain) {
       throw new HttpError(400, `the model has ${names.length} inputs (${names.join(', ')}): send an object { ${names.map((n) => `"${n}": …`).join(', ')} } (got ${describeValue(input)})`);
     }
-    const missing = names.filter((n) => !(n in input));
-    const unknown = Object.keys(input).filter((k) => !names.includes(k));
+    const missing = names.filter((n) => !keys.includes(n));
+    const unknown = keys.filter((k) => !names.includes(k));
     if (missing.length || unknown.length) {
       const parts: string[] = [];
       if (missing.length) parts.push(`missing input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `"${n}"`).join(', ')}`);
       if (unknown.length) parts.push(`unknown input${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}`);
       throw new HttpError(400, `${parts.join('; ')} (the model's inputs: ${names.join(', ')})`);
     }
-    values = input;
+    values = input as Record<string, unknown>;
   }
   const tensors = signatures.map((s) => toTensorData(s, values[s.name]));
   // Symbolic dims shared between inputs must agree (onnxruntime would fail later with a less clear message).

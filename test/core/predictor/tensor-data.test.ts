@@ -84,6 +84,16 @@ describe('bindInputs', () => {
       assert.deepEqual([...t.shape], [1, 4]);
     }
   });
+  test('inputs named data and shape are a map, not a { data, shape } value', () => {
+    const sigs: TensorSignature[] = [
+      { name: 'data', dtype: 'float32', shape: [2] },
+      { name: 'shape', dtype: 'int32', shape: [2] },
+    ];
+    const got = bindInputs({ data: [1, 2], shape: [3, 4] }, sigs);
+    assert.deepEqual(got.map((t) => [t.name, Array.from(t.data as ArrayLike<number>)]), [['data', [1, 2]], ['shape', [3, 4]]]);
+    const [single] = bindInputs({ data: [1, 2, 3, 4], shape: [1, 4] }, [iris]);
+    assert.deepEqual([...single.shape], [1, 4]);
+  });
   test('several inputs by name, in signature order', () => {
     const got = bindInputs({ b: [[4, 5, 6]], a: [[1, 2, 3]] }, two);
     assert.deepEqual(got.map((t) => [t.name, Array.from(t.data as Float32Array)]), [['a', [1, 2, 3]], ['b', [4, 5, 6]]]);
