@@ -27,8 +27,8 @@ interface ReplicaEntry {
  *
  * Time is `scheduler.now()` at arrival (the replicas' clocks are not trusted). Samples with a
  * non-finite or negative `inFlight` are ignored (the transports validate; this is a second fence).
- * Replicas are kept in arrival order, so the drop-out check looks only at the least recently heard
- * one; with mixed sample intervals inside one API a short-interval replica can drop out late.
+ * The per-sample cost is O(1); one scheduled sweep per API, at the earliest instant a replica can go
+ * silent, drops replicas and recomputes the sums (O(replicas), about every 2 intervals).
  * Completes and errors with the source; the pending check is cancelled on teardown.
  */
 export function totalInFlight(options: TotalInFlightOptions = {}, scheduler: SchedulerLike = asyncScheduler): OperatorFunction<MetricSample, LoadLevel> {
@@ -41,6 +41,7 @@ export function totalInFlight(options: TotalInFlightOptions = {}, scheduler: Sch
       let cpuSum = 0;
       let cpuCount = 0;
       let check: Subscription | null = null;
+      let checkDueMs = Infinity;
 
       const emit = (atMs: number): void => {
         subscriber.next({
@@ -50,45 +51,41 @@ export function totalInFlight(options: TotalInFlightOptions = {}, scheduler: Sch
           cpuUtilization: cpuCount > 0 ? cpuSum / cpuCount : null,
         });
       };
-      const dropExpired = (nowMs: number): boolean => {
+      // Drops the replicas silent for longer than their staleMs, recomputes the sums exactly (no float
+      // drift from += / -= over days) and returns the next instant one can go silent (Infinity if none).
+      const sweep = (nowMs: number): { dropped: boolean; nextDueMs: number } => {
         let dropped = false;
-        for (const [id, e] of table) {
-          if (nowMs - e.lastSeenMs <= e.staleMs) break;
-          table.delete(id);
-          sum -= e.inFlight;
-          if (e.cpu !== undefined) {
-            cpuSum -= e.cpu;
-            cpuCount--;
-          }
-          dropped = true;
-        }
-        return dropped;
-      };
-      // Exact sums again, so float drift from += / -= cannot build up over days.
-      const resum = (): void => {
+        let nextDueMs = Infinity;
         sum = 0;
         cpuSum = 0;
         cpuCount = 0;
-        for (const e of table.values()) {
+        for (const [id, e] of table) {
+          if (nowMs - e.lastSeenMs > e.staleMs) {
+            table.delete(id);
+            dropped = true;
+            continue;
+          }
           sum += e.inFlight;
           if (e.cpu !== undefined) {
             cpuSum += e.cpu;
             cpuCount++;
           }
+          // "More than" staleMs: the first whole ms at which this replica counts as silent.
+          const due = e.lastSeenMs + e.staleMs + 1;
+          if (due < nextDueMs) nextDueMs = due;
         }
+        return { dropped, nextDueMs };
       };
-      const arm = (nowMs: number): void => {
-        if (check !== null || table.size === 0) return;
-        const front = table.values().next().value as ReplicaEntry;
-        // "More than" staleMs: the first instant the oldest replica counts as silent.
-        const dueMs = front.lastSeenMs + front.staleMs + 1;
+      const arm = (dueMs: number, nowMs: number): void => {
+        check?.unsubscribe();
+        checkDueMs = dueMs;
         check = scheduler.schedule(() => {
           check = null;
+          checkDueMs = Infinity;
           const now = scheduler.now();
-          const dropped = dropExpired(now);
-          resum();
+          const { dropped, nextDueMs } = sweep(now);
           if (dropped) emit(now);
-          arm(now);
+          if (nextDueMs !== Infinity) arm(nextDueMs, now);
         }, Math.max(0, dueMs - nowMs));
       };
 
@@ -99,6 +96,7 @@ export function totalInFlight(options: TotalInFlightOptions = {}, scheduler: Sch
           const nowMs = scheduler.now();
           const cpu = withCpu && s.cpuUtilization !== undefined && s.cpuUtilization >= 0 && Number.isFinite(s.cpuUtilization) ? s.cpuUtilization : undefined;
           let e = table.get(s.replica);
+          const isNew = e === undefined;
           if (e === undefined) {
             e = { inFlight: v, cpu, lastSeenMs: nowMs, staleMs: staleIntervals * (s.intervalMs > 0 ? s.intervalMs : 1000) };
             sum += v;
@@ -112,16 +110,17 @@ export function totalInFlight(options: TotalInFlightOptions = {}, scheduler: Sch
             e.cpu = cpu;
             e.lastSeenMs = nowMs;
             e.staleMs = staleIntervals * (s.intervalMs > 0 ? s.intervalMs : 1000);
-            table.delete(s.replica); // re-insert: the map stays in order of last arrival
           }
           if (cpu !== undefined) {
             cpuSum += cpu;
             cpuCount++;
           }
-          table.set(s.replica, e);
-          dropExpired(nowMs);
+          if (isNew) table.set(s.replica, e);
           emit(nowMs);
-          arm(nowMs);
+          // Drop-outs happen in the scheduled sweep, at the exact instant this replica (or an earlier one)
+          // can go silent; a pending sweep is moved only when this replica would be due before it.
+          const dueMs = nowMs + e.staleMs + 1;
+          if (dueMs < checkDueMs) arm(dueMs, nowMs);
         },
         error: (err) => subscriber.error(err),
         complete: () => subscriber.complete(),
@@ -130,6 +129,7 @@ export function totalInFlight(options: TotalInFlightOptions = {}, scheduler: Sch
         sub.unsubscribe();
         check?.unsubscribe();
         check = null;
+        checkDueMs = Infinity;
       };
     });
 }

@@ -1,4 +1,4 @@
-import { asyncScheduler, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, Observable, Subject, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import type { AutoscalingSpec } from '../config/api-spec.js';
 import type { EngineEvent } from '../events/engine-event.js';
 import type { MetricSample } from '../metrics/metric-sample.js';
@@ -19,6 +19,12 @@ export interface ApiScalingSetup {
   readonly state?: unknown;
 }
 
+/** Per API: the subscriber of its scaler's sample stream (null while not subscribed) and the scaler. */
+interface Route {
+  sink: Subscriber<MetricSample> | null;
+  readonly scaler: ApiScaler;
+}
+
 /** Options of `ScalingPipeline`. */
 export interface ScalingPipelineOptions {
   /** Samples of every API (e.g. `MetricsTransport.samples$()`). */
@@ -34,7 +40,7 @@ export interface ScalingPipelineOptions {
  * `ticks$`, `decisions$` and `events$` are hot. Call `start()` to subscribe to the samples.
  */
 export class ScalingPipeline {
-  private readonly routes = new Map<string, { readonly input: Subject<MetricSample>; readonly scaler: ApiScaler }>();
+  private readonly routes = new Map<string, Route>();
   private readonly ticksOut = new Subject<ScalingTick>();
   private readonly eventsOut = new Subject<EngineEvent>();
   private readonly outputs = new Map<string, Subscription>();
@@ -62,7 +68,7 @@ export class ScalingPipeline {
           return;
         }
         this.routed++;
-        r.input.next(s);
+        r.sink?.next(s);
       },
       error: (err: unknown) => this.o.log?.error({ err }, 'metric sample stream failed'),
     });
@@ -76,7 +82,14 @@ export class ScalingPipeline {
       existing.scaler.reconfigure(setup.spec, setup.policy);
       return existing.scaler;
     }
-    const input = new Subject<MetricSample>();
+    // A direct hand-off to the scaler's subscriber instead of a Subject per API: one call less per sample.
+    const sinks: { sink: Subscriber<MetricSample> | null } = { sink: null };
+    const input = new Observable<MetricSample>((subscriber) => {
+      sinks.sink = subscriber;
+      return () => {
+        if (sinks.sink === subscriber) sinks.sink = null;
+      };
+    });
     const scaler = new ApiScaler({
       api: setup.api,
       spec: setup.spec,
@@ -88,7 +101,8 @@ export class ScalingPipeline {
       staleAfterIntervals: this.o.staleAfterIntervals,
       log: this.o.log,
     });
-    this.routes.set(setup.api, { input, scaler });
+    const route: Route = Object.assign(sinks, { scaler });
+    this.routes.set(setup.api, route);
     const out = scaler.ticks$.subscribe((t) => this.ticksOut.next(t));
     out.add(scaler.events$.subscribe((e) => this.eventsOut.next(e)));
     this.outputs.set(setup.api, out);

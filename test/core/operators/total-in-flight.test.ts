@@ -78,3 +78,15 @@ test('totalInFlight forwards completion and errors, and cancels the pending drop
     expectObservable(failed.pipe(totalInFlight({}, scheduler))).toBe('a 9ms #', { a: level(0, 1, 1) }, new Error('boom'));
   });
 });
+
+test('totalInFlight drops a short-interval replica on time even behind a long-interval one', () => {
+  scheduler.run(({ cold, expectObservable }) => {
+    const samples = cold('a b', { a: sample('slow', 1, { intervalMs: 10_000 }), b: sample('fast', 2, { intervalMs: 100 }) });
+    expectObservable(samples.pipe(totalInFlight({}, scheduler))).toBe('a b 300ms c 29698ms d', {
+      a: level(0, 1, 1),
+      b: level(1, 3, 2),
+      c: level(302, 1, 1),
+      d: level(30_001, 0, 0),
+    });
+  });
+});
