@@ -371,7 +371,10 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
       this.lastEmitted = text;
       this.replicasSubject.next(list);
     }
-    for (const v of this.views) if (v.replica.state === 'crashed') this.fetchCrashLog(v);
+    for (const v of this.views) {
+      const d = this.deployments.get(objectName(v.replica.api));
+      if (v.replica.state === 'crashed' && d && deploymentRevision(d) === v.replica.revision) this.fetchCrashLog(v);
+    }
     if (!this.closed) this.podsChanged.next();
   }
 

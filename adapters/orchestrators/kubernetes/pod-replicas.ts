@@ -33,6 +33,12 @@ export interface PodView {
   readonly crashReason?: string;
   /** Restarts of the replica container (changes on every crash; keys the last-log fetch). */
   readonly restarts: number;
+  /**
+   * The pod keeps failing where it is (a container in back-off or an image that cannot be pulled):
+   * what makes an API's status `error`. A pod that ended once (phase Failed, e.g. evicted) is
+   * crashed but not looping: its Deployment replaces it.
+   */
+  readonly looping: boolean;
 }
 
 /**
@@ -56,6 +62,12 @@ export function podView(pod: V1Pod): PodView | undefined {
   let pendingReason: string | undefined;
   let crashReason: string | undefined;
   const waiting = containers.map((c) => ({ c, w: c.state?.waiting })).find((x) => x.w?.reason && CRASH_REASONS.has(x.w.reason));
+  // Between back-offs a crash-looping container runs again for a moment: a restarted, not-ready
+  // container whose last run failed still counts as crashed, so the state does not flicker.
+  const restarted = containers.find(
+    (c) => !c.ready && (c.restartCount ?? 0) > 0 && c.lastState?.terminated && c.lastState.terminated.exitCode !== 0,
+  );
+  let looping = false;
   if (pod.metadata?.deletionTimestamp) state = 'terminating';
   else if (status.phase === 'Succeeded') state = 'stopped';
   else if (status.phase === 'Failed') {
@@ -63,11 +75,15 @@ export function podView(pod: V1Pod): PodView | undefined {
     const term = containers.map((c) => c.state?.terminated).find((t) => t);
     crashReason = [status.reason ?? term?.reason ?? 'Failed', status.message ?? term?.message].filter(Boolean).join(': ');
     if (term?.exitCode !== undefined) crashReason += ` (exit code ${term.exitCode})`;
-  } else if (waiting) {
+  } else if (waiting || (restarted && status.phase === 'Running')) {
     state = 'crashed';
-    const exit = waiting.c.lastState?.terminated?.exitCode;
-    const details = [exit !== undefined ? `exit code ${exit}` : undefined, waiting.c.restartCount ? `${waiting.c.restartCount} restarts` : undefined].filter(Boolean);
-    crashReason = `${waiting.w!.reason}${waiting.w!.message ? `: ${waiting.w!.message}` : ''}${details.length ? ` (${details.join(', ')})` : ''}`;
+    looping = true;
+    const c = waiting?.c ?? restarted!;
+    const term = c.lastState?.terminated;
+    const exit = term?.exitCode;
+    const details = [exit !== undefined ? `exit code ${exit}` : undefined, c.restartCount ? `${c.restartCount} restarts` : undefined].filter(Boolean);
+    const head = waiting ? `${waiting.w!.reason}${waiting.w!.message ? `: ${waiting.w!.message}` : ''}` : `restarting after ${term?.reason ?? 'Error'}`;
+    crashReason = `${head}${details.length ? ` (${details.join(', ')})` : ''}`;
   } else if (status.phase === 'Running') state = ready?.status === 'True' ? 'ready' : 'starting';
   else {
     state = 'pending';
@@ -87,7 +103,7 @@ export function podView(pod: V1Pod): PodView | undefined {
     ...(readyAt !== undefined ? { readyAt } : {}),
     ...(pendingReason ? { pendingReason } : {}),
   };
-  return { replica, restarts, ...(crashReason ? { crashReason } : {}) };
+  return { replica, restarts, looping, ...(crashReason ? { crashReason } : {}) };
 }
 
 /** The revision a Deployment's pod template carries (the current revision). */
@@ -98,8 +114,8 @@ export function deploymentRevision(d: V1Deployment): string {
 /**
  * The API's counts from its Deployment and pods: `upToDate` = ready pods of the template's
  * revision, `stale` = ready pods of other revisions; pending/starting/failed count pods of the
- * current revision; `crashLooping` when one of them crashed (Kubernetes keeps restarting it with
- * back-off); `computeUnavailable` when one cannot be scheduled. `message` explains the worst of
+ * current revision; `crashLooping` when one of them crash-loops (Kubernetes keeps restarting it with
+ * back-off, not a pod that ended once such as an evicted one); `computeUnavailable` when one cannot be scheduled. `message` explains the worst of
  * these, else a Deployment condition that reports failure.
  *
  * Example: replicas 3, template revision r2, pods {r1 ready, r1 ready, r2 ready, r2 pending
@@ -128,7 +144,7 @@ export function replicaStatus(api: string, d: V1Deployment, pods: readonly PodVi
     pending: count(current, 'pending'),
     starting: count(current, 'starting'),
     failed: crashed.length,
-    crashLooping: crashed.length > 0,
+    crashLooping: crashed.some((p) => p.looping),
     computeUnavailable: unschedulable !== undefined,
     lastLogLines: crashed.length ? lastLogLines : [],
     ...(message ? { message } : {}),

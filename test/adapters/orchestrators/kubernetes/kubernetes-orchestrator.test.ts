@@ -5,7 +5,9 @@
  * fake-kube-api-kubectl.test.ts.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -74,6 +76,29 @@ test('the module binds OrchestratorTarget to KubernetesOrchestrator, kind kubern
   assert.equal(container.get(KubernetesOrchestrator), target, 'one instance');
   await target.start();
   await target.close();
+});
+
+test('without options the module loads the default kubeconfig and takes its context namespace', async () => {
+  await using fake = await FakeKubeApi.start();
+  const dir = await mkdtemp(join(tmpdir(), 'myelin-kubeconfig-'));
+  const saved = process.env.KUBECONFIG;
+  try {
+    await writeFile(join(dir, 'config'), fake.kubeconfig('from-context'));
+    process.env.KUBECONFIG = join(dir, 'config');
+    const container = new Container();
+    container.bind(Logger).toConstantValue(log);
+    container.load(kubernetesOrchestratorModule);
+    const target = container.get<KubernetesOrchestrator>(OrchestratorTarget);
+    assert.equal(target.namespace, 'from-context');
+    await target.start();
+    await target.apply(deployment('r1', 1));
+    assert.equal(fake.list('deployments', '', 'from-context').length, 1);
+    await target.close();
+  } finally {
+    if (saved === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = saved;
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('apply creates exactly one Deployment and one Service with resources, strategy, probes and the spec', async () => {
