@@ -36,6 +36,8 @@ interface Binding {
   mode: 'pending' | 'jetstream' | 'core';
   /** Stream sequence of the last message seen (JetStream mode); later deliveries at or below it are skipped. */
   lastSeq: number;
+  /** Stream sequence to resume from when the consumer is made again; 0 until known. */
+  nextSeq: number;
   /** Stream sequence at attach time: messages up to it are replay, filtered by `t >= sinceMs`. */
   replayUpTo: number;
   stop: () => void;
@@ -72,7 +74,7 @@ export class NatsEventBus implements EventBus {
     this.prefix = `${this.o.subjectPrefix}.events.`;
     this.link = new NatsLink({ ...this.o.link, name: `${this.o.clientName}-events` }, this.log, clock);
     this.invalidLog = new InvalidMessageLog(this.log, clock, 'event');
-    this.link.onConnected((nc, fresh) => this.onConnected(nc, fresh));
+    this.link.onConnected((nc) => this.onConnected(nc));
   }
 
   /** Connects and sets the stream up (first attempt only; keeps trying in the background). */
@@ -119,6 +121,7 @@ export class NatsEventBus implements EventBus {
         out,
         mode: 'pending',
         lastSeq: 0,
+        nextSeq: 0,
         replayUpTo: 0,
         stop: () => undefined,
         attaching: undefined,
@@ -174,11 +177,14 @@ export class NatsEventBus implements EventBus {
 
   // ----------------------------------------------------------------------------------------------
 
-  private async onConnected(nc: NatsConnection, fresh: boolean): Promise<void> {
+  private async onConnected(nc: NatsConnection): Promise<void> {
     const before = this.jetStream;
     await this.ensureStream(nc);
     for (const b of this.bindings) {
-      if (b.mode === 'pending' || (fresh && b.mode === 'jetstream') || (b.mode === 'core' && this.jetStream === 'yes' && before !== 'yes')) {
+      // JetStream readers are made again after every reconnect, not only on a new connection: nats.js
+      // 3.4's ordered consumer, re-made after a server restart, keeps its old pull accounting and asks
+      // for no more than what was left of its first batch, stalling until heartbeats are missed (30 s).
+      if (b.mode === 'pending' || b.mode === 'jetstream' || (b.mode === 'core' && this.jetStream === 'yes' && before !== 'yes')) {
         b.stop();
         this.attach(b, nc);
       }
@@ -239,18 +245,18 @@ export class NatsEventBus implements EventBus {
     const jsm = await jetstreamManager(nc);
     const last = (await jsm.streams.info(stream)).state.last_seq;
     const opts: Partial<OrderedConsumerOptions> = { filter_subjects: b.subject };
-    if (b.lastSeq > 0) {
-      opts.opt_start_seq = b.lastSeq + 1;
+    if (b.nextSeq > 0) {
+      opts.opt_start_seq = b.nextSeq;
     } else if (b.sinceMs !== undefined) {
       opts.opt_start_time = new Date(Math.max(0, b.sinceMs - REPLAY_MARGIN_MS)).toISOString();
       b.replayUpTo = last;
     } else {
-      // "From the next one on", as a sequence: an ordered consumer that must be re-made before its
-      // first message restarts from its start sequence, so it must not be the stream's beginning.
-      opts.opt_start_seq = last + 1;
+      // "From the next one on", as a sequence, kept for when the consumer must be made again.
+      b.nextSeq = last + 1;
+      opts.opt_start_seq = b.nextSeq;
     }
     const consumer = await jetstream(nc).consumers.get(stream, opts);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256, expires: 10_000 });
     if (this.closed || !this.bindings.has(b)) {
       messages.stop();
       return;
@@ -258,6 +264,13 @@ export class NatsEventBus implements EventBus {
     b.stop = () => {
       messages.stop();
     };
+    void (async () => {
+      for await (const n of messages.status()) {
+        if (n.type === 'heartbeats_missed' || n.type === 'ordered_consumer_recreated' || n.type === 'reset') {
+          this.log.debug({ subject: b.subject, notification: n }, 'event stream consumer status');
+        }
+      }
+    })().catch(() => undefined);
     void (async () => {
       try {
         for await (const m of messages) this.onMessage(b, m.data, m.subject, m.seq);
@@ -271,6 +284,7 @@ export class NatsEventBus implements EventBus {
     if (seq > 0) {
       if (seq <= b.lastSeq) return;
       b.lastSeq = seq;
+      b.nextSeq = seq + 1;
     }
     this.received++;
     const r = decodeEngineEvent(data);
