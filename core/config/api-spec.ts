@@ -75,6 +75,8 @@ export interface PredictorSpec {
   readonly requestHandler?: string;
   /** A predict call running longer than this is answered 504 (default 60 s). */
   readonly timeoutMs: number;
+  /** Cortex 0.25 `predictor.log_level`, present only when written: the level of the predictor's own logs. */
+  readonly logLevel?: 'debug' | 'info' | 'warning' | 'error';
 }
 
 export interface NetworkingSpec {

@@ -192,6 +192,11 @@ class Resolver {
       this.report.warning([...p, 'signature_key'], 'has no effect for onnx models (signature defs are a TensorFlow concept)');
     }
 
+    if (this.v.written([...p, 'shm_size']) && this.v.usable([...p, 'shm_size'])) {
+      this.report.warning([...p, 'shm_size'], 'has no effect: myelin replicas are not containers with a /dev/shm to size');
+    }
+    const logLevel = this.str([...p, 'log_level']) as PredictorSpec['logLevel'];
+
     const timeoutMs = this.duration([...p, 'timeout'], DEFAULTS.timeoutMs);
     if (this.v.get([...p, 'timeout']) !== undefined && timeoutMs <= 0) this.report.error([...p, 'timeout'], `must be greater than 0 (got ${describeValue(this.v.get([...p, 'timeout']))})`);
 
@@ -212,6 +217,7 @@ class Resolver {
       env: this.env(),
       ...(requestHandler !== undefined ? { requestHandler } : {}),
       timeoutMs,
+      ...(logLevel !== undefined ? { logLevel } : {}),
     };
   }
 

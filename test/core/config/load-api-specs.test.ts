@@ -283,7 +283,7 @@ test('seed 001 onnx fields and the javascript predictor type (typescript alias)'
   ]);
 });
 
-test('Cortex 0.25 names load unchanged: models.path, paths[].path, multi_model_reloading', () => {
+test('Cortex 0.25 names load unchanged: models.path, paths[].path, multi_model_reloading, log_level, shm_size', () => {
   const yaml = `- name: tf25
   kind: RealtimeAPI
   predictor:
@@ -308,10 +308,15 @@ test('Cortex 0.25 names load unchanged: models.path, paths[].path, multi_model_r
     path: predictor.py
     multi_model_reloading:
       dir: s3://bucket/models/
+    log_level: debug
+    shm_size: 1Gi
 `;
   const got = loadIn(yaml, PROJECT_FILES);
   assert.ok(got.ok, got.lines.join('\n'));
+  assert.deepEqual(got.lines, ['26:5: py25: predictor.shm_size: warning: has no effect: myelin replicas are not containers with a /dev/shm to size']);
   const [tf, onnx, py] = got.result.specs;
+  assert.equal(py.predictor.logLevel, 'debug');
+  assert.equal(tf.predictor.logLevel, undefined);
   assert.deepEqual(tf.predictor.models, { path: 's3://cortex-examples/tensorflow/iris-classifier/nn/' });
   assert.deepEqual(onnx.predictor.models, {
     paths: [

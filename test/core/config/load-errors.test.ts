@@ -396,6 +396,19 @@ const cases: readonly Case[] = [
       '10:3: c: tf_signature_key: warning: has no effect for onnx models (signature defs are a TensorFlow concept)',
     ],
   },
+  {
+    name: 'Cortex 0.9-0.11 "kind: api" blocks get a pointer to the RealtimeAPI dialect',
+    yaml: `- kind: api\n  name: classifier\n  predictor:\n    path: predictor.py\n`,
+    want: [
+      '1:3: classifier: model: must be defined',
+      '3:3: classifier: key "predictor" is not supported (the predictor block of Cortex 0.9-0.11 "kind: api" files is not supported; write the API in the RealtimeAPI dialect (kind: RealtimeAPI))',
+    ],
+  },
+  {
+    name: 'log_level is an enum',
+    yaml: `${PY}    log_level: verbose\n`,
+    want: ['6:5: iris: predictor.log_level: invalid value (got "verbose", must be "debug", "info", "warning", or "error")'],
+  },
   // ---- file level
   { name: 'empty file', yaml: '', want: ['1:1: the file is empty; expected a YAML list of APIs, e.g. "- name: my-api"'] },
   { name: 'only comments', yaml: '# nothing here\n\n', want: ['1:1: the file is empty; expected a YAML list of APIs, e.g. "- name: my-api"'] },
