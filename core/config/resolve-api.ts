@@ -255,8 +255,8 @@ class Resolver {
     // Read field by field: a problem in one entry must not hide the others'.
     const whole = this.v.raw(m);
     if (!isObj(whole)) return undefined;
-    const raw: Obj = {};
-    for (const [k, value] of Object.entries(whole)) if (k === 'paths' ? this.v.intact([...m, k]) : this.v.usable([...m, k])) raw[k] = value;
+    // fromEntries makes own properties even of a `__proto__` key (plain assignment would set the prototype).
+    const raw: Obj = Object.fromEntries(Object.entries(whole).filter(([k]) => (k === 'paths' ? this.v.intact([...m, k]) : this.v.usable([...m, k]))));
     const given = (['path', 'paths', 'dir'] as const).filter((k) => raw[k] !== undefined && raw[k] !== null);
     if (given.length > 1) {
       this.report.error([...m, given[1]], 'please specify only one of the following fields "path", "paths", or "dir"');
@@ -347,8 +347,8 @@ class Resolver {
   private env(): Readonly<Record<string, string>> {
     // Walked key by key, so one bad variable does not hide the others' problems.
     const e = this.v.usable(['predictor', 'env']) ? this.v.get(['predictor', 'env']) : this.v.raw(['predictor', 'env']);
-    const out: Record<string, string> = {};
-    if (!isObj(e)) return Object.freeze(out);
+    const entries: [string, string][] = [];
+    if (!isObj(e)) return Object.freeze({});
     for (const [k, value] of Object.entries(e)) {
       const reserved = RESERVED_ENV_PREFIXES.find((prefix) => k.startsWith(prefix));
       if (reserved) {
@@ -356,9 +356,10 @@ class Resolver {
         continue;
       }
       if (!this.v.usable(['predictor', 'env', k])) continue;
-      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[k] = String(value);
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') entries.push([k, String(value)]);
     }
-    return Object.freeze(out);
+    // fromEntries keeps a variable named `__proto__` as an own property.
+    return Object.freeze(Object.fromEntries(entries));
   }
 
   // ---------------------------------------------------------------- networking, compute, monitoring

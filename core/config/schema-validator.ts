@@ -23,7 +23,9 @@ export interface SchemaIssue {
   readonly poisons: boolean;
 }
 
+/** `$id` of config-schemas/api-realtime.schema.json (the RealtimeAPI dialect). */
 export const REALTIME_SCHEMA_ID = realtimeSchema.$id;
+/** `$id` of config-schemas/api-legacy.schema.json (the legacy `kind: api` dialect). */
 export const LEGACY_SCHEMA_ID = legacySchema.$id;
 
 let compiled: Record<ItemSchema, ValidateFunction> | undefined;

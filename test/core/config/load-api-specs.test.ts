@@ -527,3 +527,12 @@ test('--target kubernetes: Inferentia is not reported as having no effect', () =
   assert.deepEqual(kube.lines, []);
   assert.equal(kube.result.specs[0].compute.inf, 1);
 });
+
+test('keys named __proto__ stay plain data and pollute nothing', () => {
+  const got = loadIn('- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: predictor.py\n    config:\n      __proto__: {polluted: 1}\n    env:\n      __proto__: x\n', PROJECT_FILES);
+  assert.ok(got.ok, got.lines.join('\n'));
+  const p = got.result.specs[0].predictor;
+  assert.deepEqual(Object.keys(p.config), ['__proto__']);
+  assert.deepEqual(Object.entries(p.env), [['__proto__', 'x']]);
+  assert.equal(({} as { polluted?: number }).polluted, undefined);
+});
