@@ -160,18 +160,35 @@ export function parseMemory(input: unknown): ParseResult<number> {
   return ok(rounded);
 }
 
-/** Formats bytes with the largest binary suffix that divides them exactly: 209715200 → `200Mi`. */
+/**
+ * Formats bytes with the suffix that divides them exactly and gives the smallest number, binary or
+ * decimal as the user would have written them: 209715200 → `200Mi`, 2000000000 → `2G`, 1000 → `1k`.
+ */
 export function formatMemory(bytes: number): string {
   const units: readonly [string, number][] = [
     ['Ei', 2 ** 60],
+    ['E', 1e18],
     ['Pi', 2 ** 50],
+    ['P', 1e15],
     ['Ti', 2 ** 40],
+    ['T', 1e12],
     ['Gi', 2 ** 30],
+    ['G', 1e9],
     ['Mi', 2 ** 20],
+    ['M', 1e6],
     ['Ki', 2 ** 10],
+    ['k', 1e3],
   ];
-  for (const [suffix, size] of units) if (bytes >= size && bytes % size === 0) return `${bytes / size}${suffix}`;
-  return String(bytes);
+  let best = String(bytes);
+  let bestValue = bytes;
+  for (const [suffix, size] of units) {
+    const v = bytes / size;
+    if (bytes >= size && Number.isInteger(v) && v < bestValue) {
+      best = `${v}${suffix}`;
+      bestValue = v;
+    }
+  }
+  return best;
 }
 
 /** Matches an int-or-percent string: `5`, `10%`. */

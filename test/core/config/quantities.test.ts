@@ -154,7 +154,9 @@ test('formatters print what users write', () => {
     [formatCpu(1500), '1500m'],
     [formatMemory(200 * 2 ** 20), '200Mi'],
     [formatMemory(2 ** 30), '1Gi'],
-    [formatMemory(1000), '1000'],
+    [formatMemory(1000), '1k'],
+    [formatMemory(2e9), '2G'],
+    [formatMemory(1001), '1001'],
     [formatIntOrPercent({ kind: 'percent', value: 25 }), '25%'],
     [formatIntOrPercent({ kind: 'absolute', value: 3 }), '3'],
   ];
