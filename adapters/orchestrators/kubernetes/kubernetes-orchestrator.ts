@@ -121,7 +121,11 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     @inject(KubernetesOrchestratorOptions) @optional() private readonly options: KubernetesOrchestratorOptions = {},
   ) {
     this.log = log.child({ component: 'orchestrators/kubernetes' });
-    this.kc = loadKubeConfig(this.options);
+    try {
+      this.kc = loadKubeConfig(this.options);
+    } catch (err) {
+      throw new OrchestratorError(`kubernetes: cannot load the cluster configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
     this.namespace = this.options.namespace ?? this.kc.getContextObject(this.kc.getCurrentContext())?.namespace ?? 'default';
     this.apps = this.kc.makeApiClient(AppsV1Api);
     this.core = this.kc.makeApiClient(CoreV1Api);

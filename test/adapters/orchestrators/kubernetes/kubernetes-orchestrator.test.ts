@@ -410,6 +410,13 @@ test('start fails with OrchestratorError when the API server cannot be reached',
   await orch.close();
 });
 
+test('a kubeconfig that cannot be read is an OrchestratorError at construction', () => {
+  assert.throws(
+    () => new KubernetesOrchestrator(log, { kubeconfigPath: '/nonexistent/kubeconfig' }),
+    (e: unknown) => e instanceof OrchestratorError && /cannot load the cluster configuration/.test(e.message),
+  );
+});
+
 test('errors from the API server become OrchestratorErrors with its message', async () => {
   await using r = await rig();
   await assert.rejects(
