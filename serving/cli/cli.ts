@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -31,6 +31,23 @@ export function buildCli(): Command {
     .action(async (file: string | undefined, o: { output: 'table' | 'yaml' | 'json'; target: 'local' | 'kubernetes' }) => {
       const { validate } = await import('./commands/validate.js');
       await validate({ file, cwd: process.cwd(), output: o.output, target: o.target, stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
+    .command('serve')
+    .description('run one replica of an API in the foreground, without the daemon (development and debugging)')
+    .argument('[file]', 'configuration file or folder (default: myelin.yaml, else cortex.yaml)')
+    .option('--api <name>', 'which API of the file (required when it has several)')
+    .option('--port <n>', 'port to listen on (default: networking.local_port, 8888; 0 picks a free one)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+      return n;
+    })
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .addOption(new Option('--executor <where>', 'where predictions run (auto: in-thread for one process per replica)').choices(['auto', 'in-thread', 'worker-threads']).default('auto'))
+    .action(async (file: string | undefined, o: { api?: string; port?: number; host: string; executor: 'auto' | 'in-thread' | 'worker-threads' }) => {
+      const { serve } = await import('./commands/serve.js');
+      await serve({ file, cwd: process.cwd(), api: o.api, port: o.port, host: o.host, executor: o.executor, stdout: process.stdout, stderr: process.stderr });
     });
 
   const urlOption = (): Option => new Option('--url <url>', 'control API of the daemon (default: $MYELIN_URL or http://127.0.0.1:8889)');
@@ -129,6 +146,24 @@ export function buildCli(): Command {
     });
 
   program
+    .command('up')
+    .description('start the daemon: control API, gateway, autoscaler and replicas (foreground unless --detach)')
+    .addOption(new Option('--target <target>', 'where replicas run').choices(['local', 'kubernetes']).default('local'))
+    .option('--nats <url>', 'carry metrics and events over NATS (default: the embedded local transport)')
+    .option('--host <host>', 'control API address (a non-loopback address requires the bearer token)', '127.0.0.1')
+    .option('--port <port>', 'control API port', (v) => Number.parseInt(v, 10), 8889)
+    .option('--gateway-host <host>', 'gateway address', '127.0.0.1')
+    .option('--gateway-port <port>', 'gateway port', (v) => Number.parseInt(v, 10), 8888)
+    .option('-d, --detach', 'run in the background (pid and logs in the state folder)', false)
+    .option('--deploy <file>', 'deploy this configuration once up, and wait until live')
+    .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')
+    .addOption(stateDirOption())
+    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; detach: boolean; deploy?: string; sample?: string; stateDir?: string }) => {
+      const { up } = await import('./commands/up.js');
+      await up({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
     .command('down')
     .description('stop the daemon gracefully (replicas drain and stop)')
     .addOption(urlOption())
@@ -136,6 +171,21 @@ export function buildCli(): Command {
     .action(async (o: { url?: string; stateDir?: string }) => {
       const { down } = await import('./commands/down.js');
       await down({ ...client(o), stdout: process.stdout });
+    });
+
+  program
+    .command('simulate')
+    .description('replay a load trace through an API\'s autoscaler in virtual time and print every tick (tune autoscaling before deploying)')
+    .requiredOption('--config <file>', 'configuration file (either dialect)')
+    .option('--api <name>', 'which API of the file (required when it has several)')
+    .requiredOption('--trace <file>', 'load trace, .csv or .jsonl: time in seconds, then the total in flight or one value per replica')
+    .addOption(new Option('--trace-format <format>', 'trace format (default: from the file extension)').choices(['csv', 'jsonl']))
+    .option('--until <seconds>', 'replay until this trace time (default: the last line)', (v) => Number.parseFloat(v))
+    .option('--replicas <n>', 'replicas at the start (default: init_replicas)', (v) => Number.parseInt(v, 10))
+    .addOption(outputOption(['table', 'json', 'csv']))
+    .action(async (o: { config: string; api?: string; trace: string; traceFormat?: 'csv' | 'jsonl'; until?: number; replicas?: number; output: 'table' | 'json' | 'csv' }) => {
+      const { simulate } = await import('./commands/simulate.js');
+      await simulate({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
     });
 
   return program;
