@@ -714,6 +714,9 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       r.replaceTimer = undefined;
       if (a.replicas.get(r.id) !== r) return;
       a.replicas.delete(r.id);
+      // Replaced one for one (a halted rollout starts nothing new, but keeps retrying its crashed
+      // replicas as Kubernetes restarts a crash-looping pod); the plan then trims any excess.
+      if (r.revision === a.current.revision && !a.removing && !this.closed) this.createReplica(a, r.revision);
       this.reconcile(a);
       this.emit();
     }, delay);
