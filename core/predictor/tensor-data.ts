@@ -100,6 +100,7 @@ function isDynamic(d: number | string | null): boolean {
 
 function describeValue(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v)}`;
   if (typeof v === 'number') return Number.isInteger(v) ? `integer ${v}` : `number ${v}`;
   if (typeof v === 'bigint') return `integer ${v}`;

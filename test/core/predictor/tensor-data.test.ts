@@ -50,6 +50,7 @@ describe('toTensorData: rejected values name the input, the expected and the got
     { name: 'ragged rows', sig: iris, value: [[1, 2, 3, 4], [1, 2]], want: /input "input": ragged nested array: \[1\] has 2 elements, expected 4/ },
     { name: 'string in a float input', sig: iris, value: [[1, 2, 'x', 4]], want: /input "input": expected float32 values, got string "x" at \[0\]\[2\]/ },
     { name: 'null in a float input', sig: iris, value: [[1, 2, null, 4]], want: /expected float32 values, got null at \[0\]\[2\]/ },
+    { name: 'undefined in a float input', sig: iris, value: [[1, 2, undefined, 4]], want: /expected float32 values, got undefined at \[0\]\[2\]$/ },
     { name: 'fraction in an int64 input', sig: ids, value: [[1, 1.5, 2]], want: /input "ids": expected int64 values, got number 1.5 at \[0\]\[1\]/ },
     { name: 'unsafe number in an int64 input', sig: ids, value: [[2 ** 60, 0, 0]], want: /beyond 2\^53 \(send it as a string\)/ },
     { name: 'int8 out of range', sig: { name: 'b', dtype: 'int8', shape: [1] }, value: [300], want: /input "b": expected int8 values, got 300, outside \[-128, 127\]/ },
