@@ -99,7 +99,17 @@ export class PredictorError extends EngineError {
  * Thrown by predictor code to answer with a given HTTP status (Cortex's `HTTPException`):
  * `throw new HttpError(400, 'expected a list of 4 numbers')`. The message is the response body.
  */
+const HTTP_ERROR_BRAND = Symbol.for('myelin.HttpError');
+
 export class HttpError extends EngineError {
+  /**
+   * `instanceof` by brand, not by prototype: a predictor file loaded in its own module namespace
+   * (tsx's `tsImport`) gets its own copy of this class, and its errors must still be recognized.
+   */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[HTTP_ERROR_BRAND] === true;
+  }
+  readonly [HTTP_ERROR_BRAND] = true;
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   constructor(status: number, message: string, options?: ErrorOptions & { headers?: Record<string, string> }) {

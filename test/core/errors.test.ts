@@ -32,3 +32,11 @@ test('errors carry stable codes and names and are instanceof their category', ()
   const cause = new Error('inner');
   assert.equal(new errors.TransportError('publish failed', { cause }).cause, cause);
 });
+
+test('HttpError is recognized by brand across module copies', () => {
+  const foreign = Object.assign(new Error('teapot'), { [Symbol.for('myelin.HttpError')]: true, status: 418 });
+  assert.ok(foreign instanceof HttpError, 'an HttpError from another copy of the module');
+  assert.ok(!(new Error('x') instanceof HttpError));
+  assert.ok(!(null instanceof HttpError));
+  assert.ok(new HttpError(400, 'x') instanceof HttpError);
+});
