@@ -93,11 +93,13 @@ function shapeOf(shape: ReadonlyArray<number | null> | undefined): Array<number 
   return (shape ?? []).map((d) => (d === null || d === undefined ? -1 : d));
 }
 
-async function collect(names: readonly string[], ys: readonly Tensor[]): Promise<ModelOutput> {
+function collect(names: readonly string[], ys: readonly Tensor[]): ModelOutput {
   const out: ModelOutput = {};
   for (let i = 0; i < names.length; i++) {
     const y = ys[i];
-    out[names[i]] = toNested((await y.data()) as ArrayLike<unknown>, y.shape, y.dtype);
+    // dataSync: the runtimes used here (wasm, cpu, tfjs-node) read synchronously; skipping the
+    // promise of data() saves a few microseconds per output.
+    out[names[i]] = toNested(y.dataSync() as ArrayLike<unknown>, y.shape, y.dtype);
   }
   return out;
 }
@@ -124,7 +126,7 @@ async function layersModel(tf: Tf, handler: io.IOHandler): Promise<RunnableModel
       try {
         const y = model.predict(xs.length === 1 ? xs[0] : xs);
         ys = Array.isArray(y) ? y : [y];
-        return await collect(outputNames, ys);
+        return collect(outputNames, ys);
       } finally {
         tf.dispose([...xs, ...ys]);
       }
@@ -165,7 +167,7 @@ async function graphModel(tf: Tf, handler: io.IOHandler): Promise<RunnableModel>
           }
         }
         ys = Array.isArray(y) ? y : [y];
-        return await collect(outputNames, ys);
+        return collect(outputNames, ys);
       } finally {
         tf.dispose([...xs, ...ys]);
       }
@@ -217,7 +219,7 @@ async function savedModel(rt: TfRuntime, dir: string, signatureKey: string | und
       try {
         const y = handle.predict(named) as Tensor | Tensor[] | Record<string, Tensor>;
         ys = y instanceof tf.Tensor ? [y] : Array.isArray(y) ? y : outputNames.map((n) => (y as Record<string, Tensor>)[n]);
-        return await collect(outputNames, ys);
+        return collect(outputNames, ys);
       } finally {
         tf.dispose([...xs, ...ys.filter(Boolean)]);
       }
