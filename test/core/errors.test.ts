@@ -37,6 +37,6 @@ test('HttpError is recognized by brand across module copies', () => {
   const foreign = Object.assign(new Error('teapot'), { [Symbol.for('myelin.HttpError')]: true, status: 418 });
   assert.ok(foreign instanceof HttpError, 'an HttpError from another copy of the module');
   assert.ok(!(new Error('x') instanceof HttpError));
-  assert.ok(!(null instanceof HttpError));
+  assert.ok(!((null as unknown as object) instanceof HttpError));
   assert.ok(new HttpError(400, 'x') instanceof HttpError);
 });
