@@ -61,6 +61,7 @@ interface ApiState {
   lastTick: AutoscalerTickView | null;
   lastDecision: { t: number; from: number; to: number; reason: string } | null;
   lastStatus: string;
+  lastRollout: string;
   requests: RequestCounters;
   monitoring?: MonitoringView;
   /** Latest in-flight per replica (for the Prometheus gauge). */
@@ -194,8 +195,8 @@ export class Daemon implements DaemonService {
       const revision = revisionOf(spec, projectId, nonce);
       const stored: StoredApi = { name: spec.name, projectDir, configFile, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
       await this.deps.store.putApi(stored);
-      await this.install(spec, stored, undefined);
       this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: 'created' });
+      await this.install(spec, stored, undefined);
       return { api: spec.name, action: 'created', revision, endpoint: spec.networking.endpoint, message: `creating ${spec.name} (RealtimeAPI) at ${url}` };
     }
     const revision = revisionOf(spec, projectId, cur.stored.deploymentNonce);
@@ -233,6 +234,7 @@ export class Daemon implements DaemonService {
       lastTick: null,
       lastDecision: null,
       lastStatus: '',
+      lastRollout: '',
       requests: { '2xx': 0, '4xx': 0, '5xx': 0, latencyMsSum: 0 },
       monitoring: spec.monitoring ? emptyMonitoring(spec.monitoring.modelType) : undefined,
       inFlight: new Map(),
@@ -351,7 +353,10 @@ export class Daemon implements DaemonService {
       const base = { v: 1 as const, api: r.api, t: now, replica: r.id, revision: r.revision };
       if (!prev && r.state !== 'pending') this.emit({ ...base, type: 'replica.started' });
       if (r.state === 'ready') this.emit({ ...base, type: 'replica.ready' });
-      else if (r.state === 'crashed') this.emit({ ...base, type: 'replica.crashed', reason: 'replica exited unexpectedly' });
+      else if (r.state === 'crashed') {
+        const how = r.signal ? `killed by ${r.signal}` : r.exitCode !== undefined && r.exitCode !== null ? `exit code ${r.exitCode}` : 'exited unexpectedly';
+        this.emit({ ...base, type: 'replica.crashed', exitCode: r.exitCode ?? null, signal: r.signal ?? null, reason: how });
+      }
       else if (r.state === 'stopped') this.emit({ ...base, type: 'replica.stopped' });
     }
     for (const gone of before.values()) {
@@ -376,7 +381,9 @@ export class Daemon implements DaemonService {
       a.lastStatus = key;
       this.emit({ v: 1, type: 'api.status', api: a.spec.name, t: this.deps.clock.now(), status, ...(message ? { message } : {}) });
     }
-    if (rs && (rs.stale > 0 || rs.upToDate < rs.requested)) {
+    const rollout = rs ? `${a.stored.revision}|${rs.upToDate}|${rs.stale}|${rs.requested}` : '';
+    if (rs && rollout !== a.lastRollout && (rs.stale > 0 || rs.upToDate < rs.requested || a.lastRollout !== '')) {
+      a.lastRollout = rs.stale > 0 || rs.upToDate < rs.requested ? rollout : '';
       this.emit({ v: 1, type: 'rollout.progress', api: a.spec.name, t: this.deps.clock.now(), revision: a.stored.revision, updated: rs.upToDate, stale: rs.stale, requested: rs.requested });
     }
   }
