@@ -4,6 +4,8 @@
 // for it before the worker takes tasks).
 import { register } from 'tsx/esm/api';
 
+// tsx reads the tsconfig of the working folder, which is the user's project: point it at ours (decorators).
+process.env.TSX_TSCONFIG_PATH ??= (await import('node:url')).fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
 register();
 const { createWorkerHandler } = await import('./predictor-worker.ts');
 export default await createWorkerHandler();

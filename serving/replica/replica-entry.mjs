@@ -3,6 +3,8 @@
 // serving/replica/replica-main.ts (MYELIN_SPEC_FILE or MYELIN_API_SPEC, MYELIN_PORT, …). Registers tsx
 // first, so the TypeScript sources and TypeScript predictor files load with no build step.
 process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
+// tsx reads the tsconfig of the working folder, which is the user's project: point it at ours (decorators).
+process.env.TSX_TSCONFIG_PATH ??= (await import('node:url')).fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
 const { register } = await import('tsx/esm/api');
 register();
 const { runReplicaProcess } = await import('./replica-main.ts');
