@@ -17,3 +17,14 @@ export { isEngineEvent, decodeEngineEvent, encodeEngineEvent, EVENT_SCHEMA_ID } 
 export * from './predictor/predictor-contract.js';
 export { PredictorBackendContribution, type LoadedPredictor, type BackendPredictArgs } from './ports/predictor-backend.js';
 export { OrchestratorTarget, type ReplicaInfo, type ReplicaAddress, type ReplicaState, type ApiDeployment, type ApiReplicaStatus } from './ports/orchestrator-target.js';
+export * from './ports/scaling-policy.js';
+export { ScalingPolicyRegistry } from './contribution/scaling-policy-registry.js';
+export { recommend, recordRecommendation, stabilize, extremeSince, cortexTick, holdForMissingData, composeReason, type CortexRecommendation, type Stabilized, type CortexTickArgs } from './scaling/cortex-rules.js';
+export { ApiScaler, scaleApi, type ApiScalerOptions, type ScaleApiOptions } from './scaling/api-scaler.js';
+export { ScalingPipeline, type ApiScalingSetup, type ScalingPipelineOptions } from './scaling/scaling-pipeline.js';
+export { isScalingChange, type ScalingTick } from './scaling/scaling-tick.js';
+export { ReplayScheduler } from './scaling/replay-scheduler.js';
+export { parseLoadTrace, type LoadTrace, type TracePoint } from './scaling/load-trace.js';
+export { replayTrace, type ReplayTraceOptions } from './scaling/replay-trace.js';
+export { TimeWeightedWindow } from './metrics/time-weighted-window.js';
+export { roundMicro, type LoadLevel, type TickLoad } from './metrics/api-load.js';
