@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { injectable } from 'inversify';
 import type { ApiSpec } from '../../core/config/api-spec.js';
+import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
 import { logDebugStage } from '../../core/predictor/debug-stage.js';
 import type { Predictor, PredictorClass } from '../../core/predictor/predictor-contract.js';
@@ -61,19 +61,8 @@ export class JavascriptPredictorBackend implements PredictorBackendContribution 
   }
 }
 
-async function importPredictorFile(path: string): Promise<Record<string, unknown>> {
-  try {
-    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && (err as Error).message.includes(path)) {
-      throw loadError(`${path}: predictor file not found`, err);
-    }
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION') {
-      throw loadError(`${path}: cannot load a TypeScript file: tsx is not registered in this thread (start through bin/myelin.mjs or node --import tsx)`, err);
-    }
-    throw loadError(`${path}: cannot load the predictor file: ${messageOf(err)}`, err);
-  }
+function importPredictorFile(path: string): Promise<Record<string, unknown>> {
+  return importUserModule(path, 'a javascript/typescript predictor');
 }
 
 /** The `Predictor` class of a loaded module: a named export `Predictor`, else a default-exported class. */

@@ -1,7 +1,6 @@
-import { extname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { injectable } from 'inversify';
 import type { ApiSpec } from '../../core/config/api-spec.js';
+import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
@@ -16,22 +15,8 @@ import { parseRuntimeChoice, runtimeFor, TFJS_RUNTIME_ENV } from './tfjs-runtime
 /** Extensions a TensorFlowPredictor or request-handler file may have (`.ts` needs tsx registered in the thread). */
 export const TENSORFLOW_PREDICTOR_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
 
-async function importUserFile(path: string): Promise<Record<string, unknown>> {
-  if (!TENSORFLOW_PREDICTOR_EXTENSIONS.includes(extname(path))) {
-    throw new PredictorError(`${path}: a tensorflow predictor or request handler must be one of ${TENSORFLOW_PREDICTOR_EXTENSIONS.join(', ')}`, { code: 'ENG_PREDICTOR_LOAD' });
-  }
-  try {
-    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const why =
-      code === 'ERR_MODULE_NOT_FOUND' && (err as Error).message.includes(path)
-        ? 'file not found'
-        : code === 'ERR_UNKNOWN_FILE_EXTENSION'
-          ? 'cannot load a TypeScript file: tsx is not registered in this thread (start through bin/myelin.mjs or node --import tsx)'
-          : `cannot load it: ${(err as Error).message}`;
-    throw new PredictorError(`${path}: ${why}`, { code: 'ENG_PREDICTOR_LOAD', cause: err });
-  }
+function importUserFile(path: string): Promise<Record<string, unknown>> {
+  return importUserModule(path, 'a tensorflow predictor or request handler');
 }
 
 /**

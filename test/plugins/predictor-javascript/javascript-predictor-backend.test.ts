@@ -88,13 +88,13 @@ for (const c of good) {
 }
 
 const bad = [
-  { name: 'missing file', path: () => join(dir, 'nope.ts'), want: /predictor file not found/ },
+  { name: 'missing file', path: () => join(dir, 'nope.ts'), want: /nope.ts: file not found/ },
   { name: 'wrong extension', path: () => file('model.py', 'x'), want: /must be one of \.ts/ },
   { name: 'no Predictor export', path: () => file('none.mjs', 'export const x = 1;'), want: /expected an exported class named Predictor.*found exports: x/ },
   { name: 'class without predict', path: () => file('nopredict.mjs', 'export class Predictor {}'), want: /missing a predict/ },
   { name: 'constructor throws', path: () => file('throws.mjs', `export class Predictor { constructor() { throw new Error('boom') } predict() {} }`), want: /constructor failed: boom/ },
   { name: 'init rejects', path: () => file('initfail.mjs', `export class Predictor { async init() { throw new Error('no model') } predict() {} }`), want: /constructor failed: no model/ },
-  { name: 'syntax error', path: () => file('syntax.mjs', 'export class Predictor {'), want: /cannot load the predictor file/ },
+  { name: 'syntax error', path: () => file('syntax.mjs', 'export class Predictor {'), want: /syntax.mjs: cannot load it: / },
 ];
 for (const c of bad) {
   test(`rejects with a PredictorError naming the file: ${c.name}`, async () => {
