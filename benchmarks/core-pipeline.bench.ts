@@ -12,7 +12,7 @@
  * Prints a table and writes benchmarks/results/core-pipeline.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Subject } from 'rxjs';
@@ -192,6 +192,8 @@ interface Row {
   readonly apis: number;
   readonly pipelineSamplesPerSec: number;
   readonly pipelineCpuNsPerSample: number;
+  /** 1e9 / pipelineCpuNsPerSample: throughput per CPU-second, robust when the machine is shared. */
+  readonly pipelineSamplesPerCpuSec: number;
   readonly baselineSamplesPerSec: number;
   readonly baselineCpuNsPerSample: number;
   /** pipeline samples/s ÷ baseline samples/s (1 = no rxjs overhead). */
@@ -204,8 +206,8 @@ const rows: Row[] = [];
 for (const replicas of [1, 100, 10_000]) {
   const w = workload(replicas);
   // Warm up both paths (JIT) before measuring.
-  runPipeline(w, Math.min(200, BUDGET_MS / 5));
-  runBaseline(w, Math.min(200, BUDGET_MS / 5));
+  runPipeline(w, Math.min(500, BUDGET_MS / 2));
+  runBaseline(w, Math.min(500, BUDGET_MS / 2));
   const p = runPipeline(w, BUDGET_MS);
   const b = runBaseline(w, BUDGET_MS);
   const pRate = (p.samples / p.wallMs) * 1000;
@@ -215,6 +217,7 @@ for (const replicas of [1, 100, 10_000]) {
     apis: w.apis,
     pipelineSamplesPerSec: Math.round(pRate),
     pipelineCpuNsPerSample: Math.round((p.cpuUs * 1000) / p.samples),
+    pipelineSamplesPerCpuSec: Math.round(p.samples / (p.cpuUs / 1e6)),
     baselineSamplesPerSec: Math.round(bRate),
     baselineCpuNsPerSample: Math.round((b.cpuUs * 1000) / b.samples),
     ratio: Math.round((pRate / bRate) * 1000) / 1000,
@@ -224,10 +227,20 @@ for (const replicas of [1, 100, 10_000]) {
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
-const header = ['replicas', 'apis', 'pipeline samples/s', 'cpu ns/sample', 'baseline samples/s', 'baseline cpu ns/sample', 'ratio'];
-const lines = rows.map((r) => [fmt(r.replicas), fmt(r.apis), fmt(r.pipelineSamplesPerSec), fmt(r.pipelineCpuNsPerSample), fmt(r.baselineSamplesPerSec), fmt(r.baselineCpuNsPerSample), r.ratio.toFixed(3)]);
+const header = ['replicas', 'apis', 'pipeline samples/s', 'cpu ns/sample', 'samples/cpu-s', 'baseline samples/s', 'baseline cpu ns/sample', 'ratio'];
+const lines = rows.map((r) => [
+  fmt(r.replicas),
+  fmt(r.apis),
+  fmt(r.pipelineSamplesPerSec),
+  fmt(r.pipelineCpuNsPerSample),
+  fmt(r.pipelineSamplesPerCpuSec),
+  fmt(r.baselineSamplesPerSec),
+  fmt(r.baselineCpuNsPerSample),
+  r.ratio.toFixed(3),
+]);
 const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
 const show = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+console.log(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores (wall-clock figures suffer when the machine is shared)`);
 console.log(show(header));
 for (const l of lines) console.log(show(l));
 
@@ -242,6 +255,7 @@ writeFileSync(
       node: process.version,
       cpu: cpus()[0]?.model ?? 'unknown',
       budgetMsPerMeasurement: BUDGET_MS,
+      loadAverage: loadavg(),
       aimSamplesPerSec: 1_000_000,
       rows,
     },
