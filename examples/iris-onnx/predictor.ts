@@ -1,12 +1,11 @@
-import type { ModelClient, ONNXPredictor as ONNXPredictorContract, ONNXPredictorContext, PredictArgs } from '../../core/index.js';
-import { HttpError } from '../../core/index.js';
+import type { ModelClient, ONNXPredictor as ONNXPredictorContract, ONNXPredictorContext, PredictArgs } from 'myelin';
+import { HttpError } from 'myelin';
 
 const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] as const;
 
 /**
  * Cortex's iris-classifier example in TypeScript: `{ "sepal_length": 5.2, "sepal_width": 3.6,
  * "petal_length": 1.4, "petal_width": 0.3 }` → `{ "label": "setosa", "probabilities": {…} }`.
- * (Outside this repository, import the types from 'myelin' instead of '../../core/index.js'.)
  */
 export class ONNXPredictor implements ONNXPredictorContract {
   private readonly client: ModelClient;

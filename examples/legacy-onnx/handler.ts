@@ -1,9 +1,8 @@
-import type { ModelMetadata } from '../../core/index.js';
+import type { ModelMetadata } from 'myelin';
 
 /**
  * A legacy (`kind: api`) request handler, as in Cortex 0.x: `pre_inference` turns the request into the
- * model input, `post_inference` turns the model output into the response. (Outside this repository,
- * import the types from 'myelin'.)
+ * model input, `post_inference` turns the model output into the response.
  *
  * Differences from Cortex's Python handlers: `metadata` is `{ name, versions, inputs, outputs }` with
  * `inputs[i].name/dtype/shape`, and `prediction` is an object keyed by output name

@@ -1,10 +1,9 @@
-import type { ModelClient, PredictArgs, TensorFlowPredictor as TensorFlowPredictorContract, TensorFlowPredictorContext } from '../../core/index.js';
-import { HttpError } from '../../core/index.js';
+import type { ModelClient, PredictArgs, TensorFlowPredictor as TensorFlowPredictorContract, TensorFlowPredictorContext } from 'myelin';
+import { HttpError } from 'myelin';
 
 /**
  * Serves the TF.js iris model: `{ "features": [6.3, 3.3, 6.0, 2.5] }` (or a list of such rows under
  * "instances") → `{ "predictions": [{ "label": "virginica", "confidence": 0.99 }] }`.
- * (Outside this repository, import the types from 'myelin' instead of '../../core/index.js'.)
  */
 export class TensorFlowPredictor implements TensorFlowPredictorContract {
   private readonly client: ModelClient;
