@@ -44,7 +44,7 @@ export function tickMetrics(load: TickLoad): ScalingMetrics {
  * Tick loads → scaling ticks: runs the pure policy once per tick, threading its state (state in,
  * state out) and the current replica count. Not time-dependent itself: the time is each tick's
  * `atMs` (from the scheduler upstream). Completes and errors with the source; an exception thrown by
- * the policy errors the stream.
+ * the policy errors the stream (with that exception).
  */
 export function decideScale(options: DecideScaleOptions): OperatorFunction<TickLoad, ScalingTick> {
   return (source) =>
@@ -66,7 +66,14 @@ export function decideScale(options: DecideScaleOptions): OperatorFunction<TickL
       });
       const sub = source.subscribe({
         next(load) {
-          const r = options.policy.decide({ spec, currentReplicas: current, metrics: tickMetrics(load) }, state, load.atMs);
+          let r: ReturnType<ScalingPolicy['decide']>;
+          try {
+            r = options.policy.decide({ spec, currentReplicas: current, metrics: tickMetrics(load) }, state, load.atMs);
+          } catch (err) {
+            // Thrown inside an observer, rxjs would only report it as unhandled; make it a stream error.
+            subscriber.error(err);
+            return;
+          }
           state = r.state;
           current = r.decision.desired;
           subscriber.next({ api: options.api, atMs: load.atMs, load, decision: r.decision, state });

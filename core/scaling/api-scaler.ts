@@ -97,8 +97,10 @@ export class ApiScaler {
   private chain: Subscription | null = null;
   private restart: Subscription | null = null;
   private closed = false;
+  private readonly log: Logger | undefined;
 
   constructor(private readonly o: ApiScalerOptions) {
+    this.log = o.log?.child({ component: 'scaling/api-scaler', api: o.api });
     this.api = o.api;
     this.spec = o.spec;
     this.policy = o.policy;
@@ -107,7 +109,7 @@ export class ApiScaler {
     if (o.state === undefined) this.policyState = INITIAL_SCALING_POLICY_STATE;
     else if (isScalingPolicyState(o.state)) this.policyState = o.state;
     else {
-      o.log?.warn({ api: o.api }, 'ignoring an invalid persisted autoscaler state');
+      this.log?.warn('ignoring an invalid persisted autoscaler state');
       this.policyState = INITIAL_SCALING_POLICY_STATE;
     }
   }
@@ -132,7 +134,7 @@ export class ApiScaler {
         this.ticks.next(tick);
       },
       error: (err: unknown) => {
-        this.o.log?.error({ err, api: this.api }, 'autoscaler pipeline failed; restarting it from the last state');
+        this.log?.error({ err }, 'autoscaler pipeline failed; restarting it from the last state');
         this.chain = null;
         this.restart = this.scheduler.schedule(() => {
           this.restart = null;

@@ -80,3 +80,11 @@ test('decideScale uses new settings from spec$ from the next tick on', () => {
     expectObservable(out).toBe('a 9ms b', { a: 8, b: 3 });
   });
 });
+
+test('decideScale turns an exception thrown by the policy into an error notification', () => {
+  scheduler.run(({ cold, expectObservable }) => {
+    const broken = { kind: 'cortex', metric: 'inFlight' as const, decide: () => { throw new Error('policy bug'); } };
+    const out = cold('a 9ms b', { a: load(0, 1), b: load(10, 1) }).pipe(decideScale({ api: 'iris', spec, policy: broken, initialReplicas: 1 }));
+    expectObservable(out).toBe('#', {}, new Error('policy bug'));
+  });
+});

@@ -256,3 +256,36 @@ test('pipeline cross-check: window means and decisions match an independent comp
     }
   }
 });
+
+test('pipeline: a failing policy is logged and the scaler restarts one tick later from the last state', async () => {
+  const { pino } = await import('pino');
+  const { Writable } = await import('node:stream');
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c)) as Record<string, unknown>), cb()) }));
+  const cortex = new CortexScalingPolicy();
+  let calls = 0;
+  const flaky: ScalingPolicy = {
+    kind: 'cortex',
+    metric: 'inFlight',
+    decide(input, state, nowMs) {
+      calls++;
+      if (calls === 2) throw new Error('policy bug');
+      return cortex.decide(input, state, nowMs);
+    },
+  };
+  const s = new ReplayScheduler(0);
+  const samples = new Subject<MetricSample>();
+  const spec = autoscalingSpec({ targetReplicaConcurrency: 1, upscaleStabilizationPeriodMs: 0, maxUpscaleFactor: 10 });
+  const scaler = new ApiScaler({ api: 'iris', spec, policy: flaky, samples$: samples, replicas: 1, scheduler: s, log });
+  const ticks: ScalingTick[] = [];
+  scaler.ticks$.subscribe((t) => ticks.push(t));
+  scaler.start();
+  drive({ ticks$: null, push: (x) => samples.next(x), current: () => scaler.currentReplicas() }, s, 45, () => 3);
+  // 10 s: ok; 20 s: throws ⇒ restart at 30 s (new windows), first tick of the new chain at 40 s.
+  assert.deepEqual(ticks.map((t) => [t.atMs, t.decision.desired, t.state.startMs]), [[10_000, 3, 10_000], [40_000, 3, 10_000]]);
+  const err = lines.find((l) => l.msg === 'autoscaler pipeline failed; restarting it from the last state');
+  assert.equal(err?.component, 'scaling/api-scaler');
+  assert.equal(err?.api, 'iris');
+  assert.equal((err?.err as { message: string }).message, 'policy bug');
+  scaler.close();
+});
