@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   readonly jetstream?: boolean;
   /** How long to wait for the ports file before giving up (ms); default 15 000. */
   readonly startTimeoutMs?: number;
+  /** More command-line arguments for nats-server. */
+  readonly extraArgs?: readonly string[];
 }
 
 /** True when the nats-server binary is installed (tests say why they skip otherwise). */
@@ -56,6 +58,10 @@ export class NatsServer implements AsyncDisposable {
   get port(): number {
     return this.portNumber;
   }
+  /** The server's temporary directory (ports file, JetStream store); removed on disposal. */
+  get directory(): string {
+    return this.dir;
+  }
   get pid(): number | undefined {
     return this.proc?.pid;
   }
@@ -86,6 +92,7 @@ export class NatsServer implements AsyncDisposable {
   private async spawn(port: number): Promise<void> {
     const args = ['-a', '127.0.0.1', '-p', String(port), '--ports_file_dir', this.dir];
     if (this.options.jetstream) args.push('-js', '-sd', join(this.dir, 'js'));
+    args.push(...(this.options.extraArgs ?? []));
     const p = spawn(NATS_SERVER_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = p;
     this.stderrTail = '';
