@@ -4,6 +4,7 @@ import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { IpcMetricsTransport } from '../../adapters/transport/local/ipc-metrics-transport.js';
+import { NatsMetricsTransport } from '../../adapters/transport/nats/nats-metrics-transport.js';
 import { createRootLogger } from '../composition/logger.js';
 import { SystemClock } from '../composition/system-clock.js';
 import { installProcessGuards } from './process-guards.js';
@@ -126,7 +127,13 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
     return exitAfterFlush(log, 1);
   }
   const ipc = IpcMetricsTransport.available(process);
-  const transport: MetricsTransport | undefined = ipc ? new IpcMetricsTransport(log, new SystemClock(), process) : undefined;
+  // With a NATS URL (`myelin up --nats`) samples go straight to NATS; else over the IPC channel to the daemon.
+  const natsUrl = env.MYELIN_NATS_URL;
+  const transport: MetricsTransport | undefined = natsUrl
+    ? new NatsMetricsTransport({ servers: natsUrl.split(','), ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}) }, log, new SystemClock())
+    : ipc
+      ? new IpcMetricsTransport(log, new SystemClock(), process)
+      : undefined;
   await transport?.start();
 
   let replica: Replica | undefined;
