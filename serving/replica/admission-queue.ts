@@ -53,7 +53,8 @@ export class AdmissionQueue {
     /** Most requests in flight (`autoscaling.maxReplicaConcurrency`); the next one is refused. */
     readonly maxInFlight: number,
     capacity: number,
-    private readonly onDidChange: (counts: AdmissionCounts) => void = () => {},
+    /** Called with the new counts (numbers, not an object: this runs several times per request). */
+    private readonly onDidChange: (inFlight: number, queued: number) => void = () => {},
   ) {
     if (!(maxInFlight >= 1)) throw new RangeError(`maxInFlight must be >= 1 (got ${maxInFlight})`);
     this.capacity = capacity;
@@ -72,14 +73,14 @@ export class AdmissionQueue {
   tryEnter(): boolean {
     if (this.inFlight >= this.maxInFlight) return false;
     this.inFlight++;
-    this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+    this.onDidChange(this.inFlight, this.queued);
     return true;
   }
 
   /** The request was answered (or its client went away). */
   leave(): void {
     this.inFlight--;
-    this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+    this.onDidChange(this.inFlight, this.queued);
   }
 
   /** Takes a slot at once when one is free and nobody is queued; pair a true with `releaseSlot()`. */
@@ -99,7 +100,7 @@ export class AdmissionQueue {
     const w: Waiter = { resolve, reject, cancelled: false };
     this.waiters.push(w);
     this.queued++;
-    this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+    this.onDidChange(this.inFlight, this.queued);
     this.dispatch();
     return {
       granted,
@@ -109,7 +110,7 @@ export class AdmissionQueue {
         // Still in the queue (not granted yet): it no longer counts as queued, and `granted` rejects.
         if (this.waiters.indexOf(w, this.head) !== -1) {
           this.queued--;
-          this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+          this.onDidChange(this.inFlight, this.queued);
           w.reject(new SlotCancelledError());
         } else {
           // Granted but the grant was not used: give the slot back.
@@ -142,7 +143,7 @@ export class AdmissionQueue {
     }
     this.compact();
     this.queued = 0;
-    this.onDidChange({ inFlight: this.inFlight, queued: 0 });
+    this.onDidChange(this.inFlight, 0);
     return n;
   }
 
@@ -157,7 +158,7 @@ export class AdmissionQueue {
       w.resolve();
     }
     this.compact();
-    if (changed) this.onDidChange({ inFlight: this.inFlight, queued: this.queued });
+    if (changed) this.onDidChange(this.inFlight, this.queued);
   }
 
   private compact(): void {

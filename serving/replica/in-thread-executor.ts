@@ -46,24 +46,9 @@ export class InThreadExecutor implements PredictorExecutor {
   }
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {
-    const loaded = this.loaded!;
-    const timeoutMs = this.spec.predictor.timeoutMs;
-    const cancel: CancelState = { cancelled: false };
-    return new Promise<PredictOutcome>((resolve) => {
-      const timer = setTimeout(() => {
-        cancel.cancelled = true;
-        releaseSlot();
-        resolve({ ok: false, failure: { kind: 'timeout', timeoutMs } });
-      }, timeoutMs);
-      // The server keeps the process alive while it serves; a pending timeout alone must not.
-      timer.unref();
-      void executePrediction(loaded, task, this.log, this.spec.monitoring, cancel).then((outcome) => {
-        if (cancel.cancelled) return;
-        clearTimeout(timer);
-        releaseSlot();
-        resolve(outcome);
-      });
-    });
+    const run = new InThreadRun(releaseSlot, this.spec.predictor.timeoutMs);
+    void executePrediction(this.loaded!, task, this.log, this.spec.monitoring, run).then(run.onOutcome);
+    return run.promise;
   }
 
   describe(): Record<string, unknown> {
@@ -74,5 +59,42 @@ export class InThreadExecutor implements PredictorExecutor {
     const loaded = this.loaded;
     this.loaded = undefined;
     await loaded?.close();
+  }
+}
+
+/**
+ * One prediction in flight in the replica's thread: whichever comes first, its outcome or its timeout,
+ * answers it and gives the slot back. A class with static callbacks rather than closures: this runs
+ * once per request.
+ */
+class InThreadRun implements CancelState {
+  cancelled = false;
+  readonly promise: Promise<PredictOutcome>;
+  private resolve!: (o: PredictOutcome) => void;
+  private readonly timer: NodeJS.Timeout;
+  readonly onOutcome: (o: PredictOutcome) => void;
+
+  constructor(
+    private readonly releaseSlot: () => void,
+    private readonly timeoutMs: number,
+  ) {
+    this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
+    this.timer = setTimeout(InThreadRun.onTimeout, timeoutMs, this);
+    // The server keeps the process alive while it serves; a pending timeout alone must not.
+    this.timer.unref();
+    this.onOutcome = InThreadRun.settle.bind(undefined, this);
+  }
+
+  private static settle(run: InThreadRun, outcome: PredictOutcome): void {
+    if (run.cancelled) return;
+    clearTimeout(run.timer);
+    run.releaseSlot();
+    run.resolve(outcome);
+  }
+
+  private static onTimeout(run: InThreadRun): void {
+    run.cancelled = true;
+    run.releaseSlot();
+    run.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: run.timeoutMs } });
   }
 }

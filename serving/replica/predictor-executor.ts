@@ -86,7 +86,15 @@ export async function executePrediction(
   let value: unknown;
   let response: EncodedResponse;
   try {
-    value = await loaded.predict({ ...task, log: reqLog });
+    // Fields copied one by one: an object spread is far slower on this per-request path.
+    value = await loaded.predict({
+      requestId: task.requestId,
+      payload: task.payload,
+      query: task.query,
+      headers: task.headers,
+      debug: task.debug,
+      log: reqLog,
+    });
     response = encodePrediction(value);
   } catch (err) {
     return { ok: false, failure: toFailure(err) };
@@ -95,7 +103,7 @@ export async function executePrediction(
     const post = loaded.postPredict.bind(loaded);
     setImmediate(() => {
       if (cancel.cancelled) return;
-      post({ ...task, log: reqLog, response: value }).catch((err: unknown) => reqLog.error({ err }, 'postPredict failed'));
+      post({ requestId: task.requestId, payload: task.payload, query: task.query, headers: task.headers, debug: task.debug, log: reqLog, response: value }).catch((err: unknown) => reqLog.error({ err }, 'postPredict failed'));
     });
   }
   if (monitoring === undefined) return { ok: true, response };

@@ -92,6 +92,7 @@ export interface Replica extends AsyncDisposable {
 /** GET `/` message, as Cortex's. */
 export const SUMMARY_MESSAGE = 'make a prediction by sending a post request to this endpoint with a json payload';
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const PREDICT_PATHS = new Set(['/', '/predict', '/predict/']);
 
 /**
@@ -147,7 +148,7 @@ class ReplicaServer implements Replica {
     this.maxBodyBytes = spec.networking.maxBodyBytes;
     this.payloadOptions = { maxJsonDepth: options.maxJsonDepth ?? 1000 };
     this.window = new InFlightWindow(this.clock.now());
-    this.admission = new AdmissionQueue(spec.autoscaling.maxReplicaConcurrency, 0, (c) => this.onCountsChanged(c));
+    this.admission = new AdmissionQueue(spec.autoscaling.maxReplicaConcurrency, 0, (inFlight) => this.onInFlightChanged(inFlight));
     this.sampler = new ReplicaSampler({ api: spec.name, replica: this.id, revision: this.revision });
     this.metrics = new ReplicaMetrics({ api: spec.name, replica: this.id }, { counts: () => this.admission.counts(), isReady: () => this.current === 'ready' });
     this.monitor = spec.monitoring ? new PredictionMonitor(spec.monitoring) : undefined;
@@ -275,9 +276,9 @@ class ReplicaServer implements Replica {
     this.log.info({}, 'replica closed');
   }
 
-  private onCountsChanged(c: AdmissionCounts): void {
-    this.window.record(this.clock.now(), c.inFlight);
-    if (c.inFlight === 0 && this.drained) this.drained();
+  private onInFlightChanged(inFlight: number): void {
+    this.window.record(this.clock.now(), inFlight);
+    if (inFlight === 0 && this.drained) this.drained();
   }
 
   private publishSample(): void {
@@ -435,29 +436,50 @@ class ReplicaServer implements Replica {
   }
 
   /** `{"error": message}` (plus `request_id` on 5xx) with the request's status accounting. */
-  private answerError(res: ServerResponse, startMs: number, requestId: string, status: number, message: string, headers: Readonly<Record<string, string>> = {}): void {
-    const body = status >= 500 ? { error: message, request_id: requestId } : { error: message };
-    this.answer(res, startMs, requestId, status, { ...headers, 'content-type': JSON_TYPE }, JSON.stringify(body));
+  private answerError(res: ServerResponse, startMs: number, requestId: string, status: number, message: string, headers: Readonly<Record<string, string>> = NO_HEADERS): void {
+    const body = JSON.stringify(status >= 500 ? { error: message, request_id: requestId } : { error: message });
+    this.answer(res, startMs, requestId, status, headers, body, JSON_TYPE);
   }
 
-  private answer(res: ServerResponse, startMs: number, requestId: string, status: number, headers: Readonly<Record<string, string>>, body: string | Uint8Array): void {
+  /**
+   * Writes a prediction response and accounts for it. Headers go to `writeHead` as one flat array:
+   * on this path an object spread (`{ ...headers, more }`) costs microseconds per request.
+   * `contentType`, when given, replaces any content-type in `headers`.
+   */
+  private answer(
+    res: ServerResponse,
+    startMs: number,
+    requestId: string,
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    body: string | Uint8Array,
+    contentType?: string,
+  ): void {
     if (res.headersSent || res.destroyed) return;
-    const out: Record<string, string> = {
-      ...headers,
-      'x-request-id': requestId,
-      'access-control-allow-origin': '*',
-      'content-length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
-    };
-    if (this.current === 'draining' || this.current === 'failed' || this.current === 'closed') out.connection = 'close';
+    const flat: string[] = [];
+    for (const k in headers) {
+      if (contentType !== undefined && k === 'content-type') continue;
+      flat.push(k, headers[k]);
+    }
+    if (contentType !== undefined) flat.push('content-type', contentType);
+    flat.push(
+      'x-request-id',
+      requestId,
+      'access-control-allow-origin',
+      '*',
+      'content-length',
+      String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
+    );
+    if (this.current === 'draining' || this.current === 'failed' || this.current === 'closed') flat.push('connection', 'close');
     try {
-      res.writeHead(status, out);
+      res.writeHead(status, flat);
     } catch (err) {
       // Headers a predictor chose that HTTP cannot carry (bad characters): a predictor error.
       this.log.error({ requestId, err }, 'predictor response headers are invalid');
       this.metrics.recordPredictorError('exception');
       const fallback = JSON.stringify({ error: 'internal server error', request_id: requestId });
       status = 500;
-      res.writeHead(500, { 'content-type': JSON_TYPE, 'x-request-id': requestId, 'content-length': String(Buffer.byteLength(fallback)) });
+      res.writeHead(500, ['content-type', JSON_TYPE, 'x-request-id', requestId, 'content-length', String(Buffer.byteLength(fallback))]);
       body = fallback;
     }
     res.end(body);
@@ -468,11 +490,13 @@ class ReplicaServer implements Replica {
 
   /** Non-prediction responses (health, metrics, summary): not counted as predictions. */
   private sendJson(req: IncomingMessage, res: ServerResponse, status: number, value: unknown, headers: Readonly<Record<string, string>> = {}): void {
-    this.send(req, res, status, { ...headers, 'content-type': JSON_TYPE }, JSON.stringify(value));
+    this.send(req, res, status, Object.assign({}, headers, { 'content-type': JSON_TYPE }), JSON.stringify(value));
   }
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, headers: Readonly<Record<string, string>>, body: string): void {
-    const out: Record<string, string> = { ...headers, 'x-request-id': requestIdOf(req), 'content-length': String(Buffer.byteLength(body)) };
+    const out: Record<string, string> = Object.assign({}, headers);
+    out['x-request-id'] = requestIdOf(req);
+    out['content-length'] = String(Buffer.byteLength(body));
     if (this.current === 'draining' || this.current === 'failed' || this.current === 'closed') out.connection = 'close';
     res.writeHead(status, out);
     res.end(req.method === 'HEAD' ? undefined : body);

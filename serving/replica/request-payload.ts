@@ -37,39 +37,73 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
     return Promise.reject(new RequestError(413, `request body of ${declared} bytes is larger than the limit of ${maxBytes} bytes`, true));
   }
   if (declared === '0') return Promise.resolve(EMPTY);
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (err: Error | null, body?: Buffer): void => {
-      if (done) return;
-      done = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onGone);
-      req.off('close', onClose);
-      if (err) reject(err);
-      else resolve(body!);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.pause();
-        finish(new RequestError(413, `request body is larger than the limit of ${maxBytes} bytes`, true));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => finish(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    const onGone = (): void => finish(new ClientGoneError());
-    const onClose = (): void => {
-      if (!req.complete) finish(new ClientGoneError());
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onGone);
-    req.on('close', onClose);
-  });
+  const read = new BodyRead(req, maxBytes);
+  (req as ReadingRequest)[BODY_READ] = read;
+  req.on('data', onBodyData);
+  req.on('end', onBodyEnd);
+  req.on('error', onBodyGone);
+  req.on('close', onBodyClose);
+  return read.promise;
+}
+
+// The listeners are module-level functions reading their state from the request (`this`), so reading a
+// body allocates no closures: this is the hot path of every prediction.
+const BODY_READ = Symbol('myelin.bodyRead');
+type ReadingRequest = IncomingMessage & { [BODY_READ]?: BodyRead };
+
+class BodyRead {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  done = false;
+  resolve!: (body: Buffer) => void;
+  reject!: (err: Error) => void;
+  readonly promise: Promise<Buffer>;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    readonly maxBytes: number,
+  ) {
+    this.promise = new Promise<Buffer>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  finish(err: Error | null): void {
+    if (this.done) return;
+    this.done = true;
+    const req = this.req;
+    req.off('data', onBodyData);
+    req.off('end', onBodyEnd);
+    req.off('error', onBodyGone);
+    req.off('close', onBodyClose);
+    (req as ReadingRequest)[BODY_READ] = undefined;
+    if (err) this.reject(err);
+    else this.resolve(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size));
+  }
+}
+
+function onBodyData(this: ReadingRequest, chunk: Buffer): void {
+  const read = this[BODY_READ]!;
+  read.size += chunk.length;
+  if (read.size > read.maxBytes) {
+    this.pause();
+    read.finish(new RequestError(413, `request body is larger than the limit of ${read.maxBytes} bytes`, true));
+    return;
+  }
+  read.chunks.push(chunk);
+}
+
+function onBodyEnd(this: ReadingRequest): void {
+  this[BODY_READ]?.finish(null);
+}
+
+function onBodyGone(this: ReadingRequest): void {
+  this[BODY_READ]?.finish(new ClientGoneError());
+}
+
+function onBodyClose(this: ReadingRequest): void {
+  if (!this.complete) this[BODY_READ]?.finish(new ClientGoneError());
 }
 
 /** Parsed `Content-Type`: lower-cased media type and parameters. */

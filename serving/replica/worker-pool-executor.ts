@@ -124,7 +124,16 @@ export class WorkerPoolExecutor implements PredictorExecutor {
       }, timeoutMs);
       timer.unref();
       pool
-        .run({ ...task, seq, [Piscina.queueOptionsSymbol]: { seq } })
+        .run({
+          requestId: task.requestId,
+          payload: task.payload,
+          query: task.query,
+          headers: task.headers,
+          debug: task.debug,
+          seq,
+          // Read by the load balancer (pick) to remember which thread got the prediction; not cloned.
+          [Piscina.queueOptionsSymbol]: { seq },
+        })
         .then(
           (outcome: PredictOutcome) => outcome,
           (err: Error): PredictOutcome => ({ ok: false, failure: { kind: 'unavailable', message: `predictor worker stopped: ${err.message}` } }),

@@ -72,7 +72,7 @@ export function rawExchange(port: number, raw: string | Buffer, options: { halfC
 }
 
 /** Polls `probe` until it returns true, every `everyMs`, failing after `deadlineMs` (SG 9.2: no bare sleeps). */
-export async function waitFor(what: string, probe: () => boolean | Promise<boolean>, deadlineMs = 20_000, everyMs = 20): Promise<void> {
+export async function waitFor(what: string, probe: () => boolean | Promise<boolean>, deadlineMs = 60_000, everyMs = 20): Promise<void> {
   const end = Date.now() + deadlineMs;
   for (;;) {
     if (await probe()) return;

@@ -4,7 +4,7 @@ import { AdmissionQueue, type AdmissionCounts } from '../../../serving/replica/a
 
 test('refuses at once over maxInFlight, counting queued requests as in flight', () => {
   const seen: AdmissionCounts[] = [];
-  const q = new AdmissionQueue(3, 1, (c) => seen.push(c));
+  const q = new AdmissionQueue(3, 1, (inFlight, queued) => seen.push({ inFlight, queued }));
   assert.equal(q.tryEnter(), true);
   assert.equal(q.tryAcquire(), true);
   assert.equal(q.tryEnter(), true);
@@ -62,7 +62,9 @@ test('capacity changes move the queue; cancelling a granted waiter gives its slo
 test('rejectWaiters fails every queued request with the given error', async () => {
   const q = new AdmissionQueue(100, 0);
   const ws = [q.enqueue(), q.enqueue()];
+  const cancelled = assert.rejects(ws[0].granted, { name: 'SlotCancelledError' });
   ws[0].cancel();
+  await cancelled;
   const err = new Error('predictor failed');
   assert.equal(q.rejectWaiters(err), 1);
   await assert.rejects(ws[1].granted, err);
