@@ -42,16 +42,13 @@ export async function createWorkerHandler(): Promise<(task: WorkerTask) => Promi
     throw err;
   }
 
-  const active = new Map<number, { cancel: CancelState; resolve: (o: PredictOutcome) => void }>();
+  const active = new Map<number, WorkerTaskRun>();
   const channel = new BroadcastChannel(data.channel);
   channel.onmessage = (event) => {
     const m = (event as { data: ControlMessage }).data;
     if (m.type === 'cancel') {
       if (m.threadId !== threadId) return;
-      const a = active.get(m.seq);
-      if (!a) return;
-      a.cancel.cancelled = true;
-      a.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: data.spec.predictor.timeoutMs } });
+      active.get(m.seq)?.cancelNow(data.spec.predictor.timeoutMs);
     } else if (m.type === 'close') {
       void loaded
         .close()
@@ -64,13 +61,37 @@ export async function createWorkerHandler(): Promise<(task: WorkerTask) => Promi
   };
   post({ myelin: 'ready', threadId, model: loaded.describe() });
 
-  return (task: WorkerTask): Promise<PredictOutcome> =>
-    new Promise<PredictOutcome>((resolve) => {
-      const cancel: CancelState = { cancelled: false };
-      active.set(task.seq, { cancel, resolve });
-      void executePrediction(loaded, task, log, data.spec.monitoring, cancel).then((outcome) => {
-        active.delete(task.seq);
-        resolve(outcome);
-      });
-    });
+  return (task: WorkerTask): Promise<PredictOutcome> => {
+    const run = new WorkerTaskRun(task.seq, active);
+    void executePrediction(loaded, task, log, data.spec.monitoring, run).then(run.onOutcome);
+    return run.promise;
+  };
+}
+
+/** One task in this worker: ends with its outcome, or at once when the replica cancels it (timed out). */
+class WorkerTaskRun implements CancelState {
+  cancelled = false;
+  readonly promise: Promise<PredictOutcome>;
+  readonly onOutcome: (o: PredictOutcome) => void;
+  private resolve!: (o: PredictOutcome) => void;
+
+  constructor(
+    private readonly seq: number,
+    private readonly active: Map<number, WorkerTaskRun>,
+  ) {
+    this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
+    this.onOutcome = WorkerTaskRun.settle.bind(undefined, this);
+    active.set(seq, this);
+  }
+
+  cancelNow(timeoutMs: number): void {
+    this.cancelled = true;
+    this.active.delete(this.seq);
+    this.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs } });
+  }
+
+  private static settle(run: WorkerTaskRun, outcome: PredictOutcome): void {
+    run.active.delete(run.seq);
+    run.resolve(outcome);
+  }
 }

@@ -107,46 +107,34 @@ export class WorkerPoolExecutor implements PredictorExecutor {
   }
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {
-    const pool = this.pool!;
     const seq = ++this.seq;
-    const timeoutMs = this.options.spec.predictor.timeoutMs;
-    return new Promise<PredictOutcome>((resolve) => {
-      let answered = false;
-      let hangTimer: NodeJS.Timeout | undefined;
-      const timer = setTimeout(() => {
-        answered = true;
-        resolve({ ok: false, failure: { kind: 'timeout', timeoutMs } });
-        const threadId = this.assigned.get(seq);
-        if (threadId === undefined) return;
-        this.post({ type: 'cancel', threadId, seq });
-        hangTimer = setTimeout(() => this.replaceBlockedWorker(threadId, seq), this.hungWorkerGraceMs);
-        hangTimer.unref();
-      }, timeoutMs);
-      timer.unref();
-      pool
-        .run({
-          requestId: task.requestId,
-          payload: task.payload,
-          query: task.query,
-          headers: task.headers,
-          debug: task.debug,
-          seq,
-          // Read by the load balancer (pick) to remember which thread got the prediction; not cloned.
-          [Piscina.queueOptionsSymbol]: { seq },
-        })
-        .then(
-          (outcome: PredictOutcome) => outcome,
-          (err: Error): PredictOutcome => ({ ok: false, failure: { kind: 'unavailable', message: `predictor worker stopped: ${err.message}` } }),
-        )
-        .then((outcome) => {
-          this.assigned.delete(seq);
-          if (hangTimer) clearTimeout(hangTimer);
-          releaseSlot();
-          if (answered) return;
-          clearTimeout(timer);
-          resolve(outcome);
-        });
-    });
+    const run = new WorkerRun(this, seq, releaseSlot, this.options.spec.predictor.timeoutMs);
+    this.pool!.run({
+      requestId: task.requestId,
+      payload: task.payload,
+      query: task.query,
+      headers: task.headers,
+      debug: task.debug,
+      seq,
+      // Read by the load balancer (pick) to remember which thread got the prediction; not cloned.
+      [Piscina.queueOptionsSymbol]: { seq },
+    }).then(run.onOutcome, run.onPoolError);
+    return run.promise;
+  }
+
+  /** The prediction `seq` timed out: tell its worker to drop it, and replace the worker if it cannot. */
+  onTimedOut(seq: number): NodeJS.Timeout | undefined {
+    const threadId = this.assigned.get(seq);
+    if (threadId === undefined) return undefined;
+    this.post({ type: 'cancel', threadId, seq });
+    const timer = setTimeout(() => this.replaceBlockedWorker(threadId, seq), this.hungWorkerGraceMs);
+    timer.unref();
+    return timer;
+  }
+
+  /** The prediction `seq` is over in its worker (answered, dropped, or its worker is gone). */
+  onSettled(seq: number): void {
+    this.assigned.delete(seq);
   }
 
   describe(): Record<string, unknown> {
@@ -261,4 +249,51 @@ export class WorkerPoolExecutor implements PredictorExecutor {
 function writeLogLine(log: Logger, line: string): void {
   const stream = (log as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
   stream?.write(line);
+}
+
+/**
+ * One prediction given to the pool: answered by its outcome or by its timeout, whichever comes first;
+ * its slot is given back only when the worker is done with it (or gone). A class with bound static
+ * callbacks rather than closures: this runs once per request.
+ */
+class WorkerRun {
+  readonly promise: Promise<PredictOutcome>;
+  readonly onOutcome: (o: PredictOutcome) => void;
+  readonly onPoolError: (err: Error) => void;
+  private resolve!: (o: PredictOutcome) => void;
+  private answered = false;
+  private readonly timer: NodeJS.Timeout;
+  private hangTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly pool: WorkerPoolExecutor,
+    private readonly seq: number,
+    private readonly releaseSlot: () => void,
+    private readonly timeoutMs: number,
+  ) {
+    this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
+    this.timer = setTimeout(WorkerRun.onTimeout, timeoutMs, this);
+    this.timer.unref();
+    this.onOutcome = WorkerRun.settle.bind(undefined, this);
+    this.onPoolError = WorkerRun.poolError.bind(undefined, this);
+  }
+
+  private static settle(run: WorkerRun, outcome: PredictOutcome): void {
+    run.pool.onSettled(run.seq);
+    if (run.hangTimer) clearTimeout(run.hangTimer);
+    run.releaseSlot();
+    if (run.answered) return;
+    clearTimeout(run.timer);
+    run.resolve(outcome);
+  }
+
+  private static poolError(run: WorkerRun, err: Error): void {
+    WorkerRun.settle(run, { ok: false, failure: { kind: 'unavailable', message: `predictor worker stopped: ${err.message}` } });
+  }
+
+  private static onTimeout(run: WorkerRun): void {
+    run.answered = true;
+    run.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: run.timeoutMs } });
+    run.hangTimer = run.pool.onTimedOut(run.seq);
+  }
 }
