@@ -110,7 +110,6 @@ export class Daemon implements DaemonService {
   async start(): Promise<void> {
     await this.deps.store.init();
     this.subs.push(
-      this.deps.events.events$().subscribe({ next: (e) => this.history.record(e), error: (err) => this.log.error({ err }, 'event bus failed') }),
       this.deps.orchestrator.replicas$().subscribe((list) => this.onReplicas(list)),
       this.deps.metrics.samples$().subscribe({ next: (s) => this.onSample(s), error: (err) => this.log.error({ err }, 'metrics transport failed') }),
     );
@@ -143,7 +142,12 @@ export class Daemon implements DaemonService {
     return run;
   }
 
+  /**
+   * Every event goes to the EventBus (NATS subscribers, other tools) and into the daemon's own bounded
+   * history, which serves the control API: so `myelin events` works even while NATS is down.
+   */
   private emit(e: EngineEvent): void {
+    this.history.record(e);
     this.deps.events.publish(e);
   }
 

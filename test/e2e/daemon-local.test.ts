@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { ReplicaEvent } from '../../core/events/engine-event.js';
+import { nextEvent, removeDir, startE2eDaemon, startLoad, waitFor, type E2eDaemon } from './e2e-harness.js';
+import { alive, scaleCycle } from './e2e-scenarios.js';
+
+// The whole product on loopback: daemon in this process, replicas as real child processes, real HTTP.
+let d: E2eDaemon;
+before(async () => {
+  d = await startE2eDaemon();
+});
+after(async () => {
+  await d?.close();
+  if (d) await removeDir(d.dir);
+});
+
+test('local transport: deploy, predict, scale up under a load step, scale down, delete', async () => {
+  await scaleCycle(d, 'scaler');
+});
+
+const twoReplicas = (version: string, delay = 50) => `- name: steady
+  kind: RealtimeAPI
+  predictor:
+    type: typescript
+    path: predictor.ts
+    config:
+      delay_ms: ${delay}
+      version: ${version}
+  compute:
+    cpu: 100m
+  autoscaling:
+    min_replicas: 2
+    max_replicas: 2
+  update_strategy:
+    max_surge: 1
+    max_unavailable: 0
+`;
+
+test('a rolling update under constant load fails no request', async () => {
+  const daemon = d.running.daemon;
+  await d.deploy(twoReplicas('v1'));
+  await waitFor('steady live', 60_000, async () => (await daemon.get('steady')).upToDate === 2);
+  const url = await d.url('steady');
+  const load = startLoad(url, 4, { maxMs: 90_000, maxRequests: 50_000 });
+  await waitFor('load flowing', 10_000, () => load.result.ok > 20);
+  await d.deploy(twoReplicas('v2'));
+  const revision = (await daemon.get('steady')).revision;
+  await waitFor('rollout to v2 done', 90_000, async () => {
+    const g = await daemon.get('steady');
+    return g.upToDate === 2 && g.stale === 0 && g.replicas.every((r) => r.revision === revision && r.state === 'ready');
+  });
+  await waitFor('v2 answering', 10_000, () => load.result.versions.has('v2'));
+  const result = await load.stop();
+  assert.equal(result.failed, 0, `failed requests during the rollout: ${JSON.stringify([...result.statuses])}`);
+  assert.ok(result.versions.has('v1') && result.versions.has('v2'));
+});
+
+test('kill -9 of a replica under load: it is replaced, and only requests in flight on it fail', async () => {
+  const daemon = d.running.daemon;
+  await waitFor('steady has two ready replicas', 30_000, async () => (await daemon.get('steady')).upToDate === 2);
+  const url = await d.url('steady');
+  const clients = 4;
+  const load = startLoad(url, clients, { maxMs: 90_000, maxRequests: 50_000 });
+  await waitFor('load flowing', 10_000, () => load.result.ok > 20);
+  const victim = (await daemon.get('steady')).replicas.find((r) => r.state === 'ready' && r.pid !== undefined)!;
+  const crashed = nextEvent(daemon.events$({ api: 'steady' }), (e) => e.type === 'replica.crashed' && (e as ReplicaEvent).replica === victim.id, 20_000);
+  process.kill(victim.pid!, 'SIGKILL');
+  const event = (await crashed) as ReplicaEvent;
+  assert.equal(event.signal, 'SIGKILL');
+  await waitFor('replaced and two ready again', 60_000, async () => {
+    const g = await daemon.get('steady');
+    return g.upToDate === 2 && !g.replicas.some((r) => r.id === victim.id) ? g : undefined;
+  });
+  const okBefore = load.result.ok;
+  await waitFor('traffic continues', 10_000, () => load.result.ok > okBefore + 20);
+  const result = await load.stop();
+  assert.ok(!alive(victim.pid!));
+  // Each client has at most one request in flight, so at most `clients` requests were on the victim.
+  assert.ok(result.failed <= clients, `${result.failed} failed (at most ${clients} were in flight on the killed replica): ${JSON.stringify([...result.statuses])}`);
+});
+
+test('a daemon restart restores every API and serves it again', async () => {
+  const before = await d.running.daemon.get('steady');
+  await d.running.stop();
+  const restarted = await startE2eDaemon({ dir: d.dir, stateDir: d.stateDir });
+  d = restarted;
+  const daemon = d.running.daemon;
+  await waitFor('steady restored and live', 60_000, async () => (await daemon.get('steady')).upToDate === 2);
+  const after = await daemon.get('steady');
+  assert.equal(after.revision, before.revision, 'same revision after restart');
+  const res = await fetch(after.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(res.status, 200);
+  assert.equal(((await res.json()) as { version: string }).version, 'v2');
+  const bad = await fetch(after.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"bad"' });
+  assert.equal(bad.status, 400, 'HttpError from the user predictor keeps its status');
+  await daemon.delete('steady');
+});

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import type { ScalingDecidedEvent } from '../../core/events/engine-event.js';
+import { nextEvent, startLoad, waitFor, type E2eDaemon } from './e2e-harness.js';
+
+/** Short windows so a load step is answered in seconds (tick 1 s, window 2 s, no upscale hold). */
+export function scalingYaml(name: string, extra = ''): string {
+  return `- name: ${name}
+  kind: RealtimeAPI
+  predictor:
+    type: typescript
+    path: predictor.ts
+    config:
+      delay_ms: 150
+${extra}
+  compute:
+    cpu: 100m
+  autoscaling:
+    min_replicas: 1
+    max_replicas: 3
+    target_replica_concurrency: 1
+    tick: 1s
+    window: 2s
+    upscale_stabilization_period: 0s
+    downscale_stabilization_period: 2s
+    max_upscale_factor: 3
+`;
+}
+
+/**
+ * deploy → predict → a bounded load step → scale-up seen in events → load stops → scale-down → delete.
+ * Shared by the local and the nats e2e files.
+ */
+export async function scaleCycle(d: E2eDaemon, name: string): Promise<void> {
+  const since = Date.now();
+  await d.deploy(scalingYaml(name));
+  const daemon = d.running.daemon;
+  await waitFor(`${name} live`, 60_000, async () => (await daemon.get(name)).status === 'live');
+  const url = await d.url(name);
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(res.status, 200);
+  assert.equal(((await res.json()) as { version: string }).version, 'v1');
+
+  const up = nextEvent(daemon.events$({ api: name, sinceMs: since }), (e) => e.type === 'scaling.decided' && e.to > e.from, 45_000);
+  const load = startLoad(url, 6, { maxMs: 60_000, maxRequests: 20_000 });
+  const decided = (await up) as ScalingDecidedEvent;
+  assert.ok(decided.to >= 2, `scaled up to ${decided.to}`);
+  assert.ok(decided.avgInFlight > 1, `avg in flight ${decided.avgInFlight}`);
+  await waitFor(`${name} serving on ${decided.to} replicas`, 60_000, async () => {
+    const g = await daemon.get(name);
+    return g.upToDate >= 2;
+  });
+  // The new replicas take traffic as soon as they are ready.
+  await waitFor('requests answered by two replicas', 20_000, () => load.result.pids.size >= 2);
+  const result = await load.stop();
+  assert.equal(result.failed, 0, `failed requests under load: ${JSON.stringify([...result.statuses])}`);
+
+  const peak = (await daemon.get(name)).requested;
+  await nextEvent(daemon.events$({ api: name, sinceMs: Date.now() }), (e) => e.type === 'scaling.decided' && e.to < e.from, 45_000);
+  // Without load the API steps down to min_replicas (one step per downscale stabilization period).
+  await waitFor(`${name} back to 1 replica from ${peak}`, 60_000, async () => (await daemon.get(name)).requested === 1);
+  const pids = (await daemon.get(name)).replicas.map((r) => r.pid).filter((p): p is number => p !== undefined);
+  await daemon.delete(name);
+  await assert.rejects(daemon.get(name), /not deployed/);
+  await waitFor('replica processes gone', 20_000, () => pids.every((p) => !alive(p)));
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
