@@ -164,6 +164,16 @@ export function buildCli(): Command {
     });
 
   program
+    .command('replica')
+    .description('run one replica from the environment (MYELIN_API_SPEC or MYELIN_SPEC_FILE, MYELIN_PORT, …); what the daemon and Kubernetes pods start')
+    .action(async () => {
+      const { runReplicaProcess } = await import('../replica/replica-main.js');
+      await runReplicaProcess(process.env);
+      // The replica ends the process itself (SIGTERM, IPC disconnect, fatal load error).
+      await new Promise(() => {});
+    });
+
+  program
     .command('down')
     .description('stop the daemon gracefully (replicas drain and stop)')
     .addOption(urlOption())

@@ -79,7 +79,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: o.nats ? { MYELIN_NATS_URL: o.nats } : undefined }),
       );
     } else {
-      bind(KubernetesOrchestratorOptions).toConstantValue({ ...o.kubernetes });
+      // Pods cannot reach the daemon over IPC: their samples travel over NATS when the daemon has it.
+      bind(KubernetesOrchestratorOptions).toConstantValue({ ...o.kubernetes, replicaEnv: { ...o.kubernetes?.replicaEnv, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } });
     }
   });
   const modules = [

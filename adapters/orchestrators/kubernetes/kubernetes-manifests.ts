@@ -25,6 +25,8 @@ export interface ManifestOptions {
   /** Command of the replica container; the spec arrives in `MYELIN_API_SPEC`. */
   readonly command: readonly string[];
   readonly terminationGracePeriodSeconds: number;
+  /** More environment for every replica container, e.g. `MYELIN_NATS_URL` so pods publish samples to NATS. */
+  readonly replicaEnv?: Readonly<Record<string, string>>;
 }
 
 /** `api-<name>`: the Deployment's and the Service's name (a DNS-1035 label, so at most 63 characters). */
@@ -77,6 +79,11 @@ export function deploymentManifest(d: ApiDeployment, o: ManifestOptions): V1Depl
     { name: 'MYELIN_API', value: api },
     { name: 'MYELIN_REVISION', value: revision },
     { name: 'MYELIN_PORT', value: String(REPLICA_PORT) },
+    // Pods are reached on their pod IP (kubelet probes, the gateway), not on loopback.
+    { name: 'MYELIN_HOST', value: '0.0.0.0' },
+    ...Object.entries(o.replicaEnv ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, value]) => ({ name, value })),
     { name: 'MYELIN_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     // The predictor's own env (`predictor.env`), also set on the process so libraries see it at import time.
     ...Object.keys(spec.predictor.env)

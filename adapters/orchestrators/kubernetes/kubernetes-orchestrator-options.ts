@@ -38,6 +38,8 @@ export interface KubernetesOrchestratorOptions {
    * false: workloads in a cluster outlive the daemon, which finds them again on its next start.
    */
   readonly removeOnClose?: boolean;
+  /** More environment for every replica container (the daemon sets `MYELIN_NATS_URL` with `--nats`). */
+  readonly replicaEnv?: Readonly<Record<string, string>>;
 }
 
 /** The default replica image: `myelin/replica:<version of this package>`. */

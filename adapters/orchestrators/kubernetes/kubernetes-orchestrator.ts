@@ -135,6 +135,7 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
       imagePullPolicy: this.options.imagePullPolicy,
       command: this.options.command ?? DEFAULT_REPLICA_COMMAND,
       terminationGracePeriodSeconds: this.options.terminationGracePeriodSeconds ?? 60,
+      replicaEnv: this.options.replicaEnv,
     };
     const watch = new Watch(this.kc);
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;

@@ -11,7 +11,7 @@ import {
 } from '../../../../adapters/orchestrators/kubernetes/kubernetes-manifests.js';
 import { apiSpecFixture } from '../../../harness/api-spec-fixture.js';
 
-const options: ManifestOptions = { namespace: 'ml', image: 'myelin/replica:test', command: ['myelin', 'replica'], terminationGracePeriodSeconds: 60 };
+const options: ManifestOptions = { namespace: 'ml', image: 'myelin/replica:test', command: ['myelin', 'replica'], terminationGracePeriodSeconds: 60, replicaEnv: { MYELIN_NATS_URL: 'nats://nats:4222' } };
 
 test('quantities: cpu millicores, memory in the largest exact binary unit, int-or-percent', () => {
   const cases = [
@@ -93,10 +93,10 @@ test('the deployment carries names, labels, revision, strategy, probes, env and 
     ports: [{ name: 'http', containerPort: 8888, protocol: 'TCP' }],
     readiness: { path: '/healthz/ready', port: 8888 },
     liveness: { path: '/healthz/live', port: 8888 },
-    envNames: ['MYELIN_API_SPEC', 'MYELIN_API', 'MYELIN_REVISION', 'MYELIN_PORT', 'MYELIN_REPLICA_ID', 'OMP_NUM_THREADS'],
+    envNames: ['MYELIN_API_SPEC', 'MYELIN_API', 'MYELIN_REVISION', 'MYELIN_PORT', 'MYELIN_HOST', 'MYELIN_NATS_URL', 'MYELIN_REPLICA_ID', 'OMP_NUM_THREADS'],
   });
   assert.deepEqual(JSON.parse(c.env![0].value!), JSON.parse(JSON.stringify(spec)), 'MYELIN_API_SPEC is the spec as JSON');
-  assert.deepEqual(c.env![4].valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+  assert.deepEqual(c.env!.find((e) => e.name === 'MYELIN_REPLICA_ID')!.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
 });
 
 test('the template depends on the revision and the spec, not on replicas', () => {
