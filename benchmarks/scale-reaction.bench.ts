@@ -1,0 +1,107 @@
+/**
+ * Scale reaction: how long from a load step to (a) the scaling decision and (b) the first response
+ * served by a new replica, through the whole product (daemon in this process, replicas as child
+ * processes, real HTTP on 127.0.0.1), with the `cortex` policy (the baseline, Cortex's fastest
+ * documented setting: window 10s, upscale_stabilization_period 0s, tick 10s) and the `burst` policy
+ * (tick 2s, panic window = one tick) in the same run, so `burst` is reported as a ratio of `cortex`.
+ *
+ * The load step: 8 closed-loop clients against a predictor that takes 100 ms, target concurrency 1,
+ * so the API wants ~8 replicas (max 4). Each run is bounded (90 s) and stops by itself.
+ *
+ *   node --import tsx benchmarks/scale-reaction.bench.ts [--runs 1]
+ *
+ * Prints a table and writes benchmarks/results/scale-reaction.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ScalingDecidedEvent } from '../core/events/engine-event.js';
+import { nextEvent, removeDir, startE2eDaemon, startLoad, waitFor } from '../test/e2e/e2e-harness.js';
+
+const argRuns = process.argv.indexOf('--runs');
+const RUNS = argRuns > 0 ? Number(process.argv[argRuns + 1]) : 1;
+
+const yaml = (policy: 'cortex' | 'burst') => `- name: step-${policy}
+  kind: RealtimeAPI
+  predictor:
+    type: typescript
+    path: predictor.ts
+    config:
+      delay_ms: 100
+  compute:
+    cpu: 100m
+  autoscaling:
+    policy: ${policy}
+    min_replicas: 1
+    max_replicas: 4
+    target_replica_concurrency: 1
+    window: 10s
+    tick: ${policy === 'cortex' ? '10s' : '2s'}
+    upscale_stabilization_period: 0s
+`;
+
+interface Run {
+  readonly policy: string;
+  readonly decisionMs: number;
+  readonly newReplicaServingMs: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+async function measure(policy: 'cortex' | 'burst'): Promise<Run> {
+  const d = await startE2eDaemon();
+  const name = `step-${policy}`;
+  try {
+    await d.deploy(yaml(policy));
+    const daemon = d.running.daemon;
+    await waitFor(`${name} live`, 60_000, async () => (await daemon.get(name)).status === 'live');
+    const url = await d.url(name);
+    // Warm up the single replica and let the autoscaler see an idle API for one window.
+    const first = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const initialPid = ((await first.json()) as { pid: number }).pid;
+    await new Promise((r) => setTimeout(r, 10_500));
+    const t0 = Date.now();
+    const decided = nextEvent(daemon.events$({ api: name, sinceMs: t0 }), (e) => e.type === 'scaling.decided' && e.to > e.from, 90_000);
+    const load = startLoad(url, 8, { maxMs: 90_000, maxRequests: 100_000 });
+    const e = (await decided) as ScalingDecidedEvent;
+    const decisionMs = e.t - t0;
+    await waitFor('a new replica answers', 60_000, () => [...load.result.pids].some((p) => p !== initialPid));
+    const newReplicaServingMs = Date.now() - t0;
+    await load.stop();
+    return { policy, decisionMs, newReplicaServingMs, from: e.from, to: e.to };
+  } finally {
+    await d.close();
+    await removeDir(d.dir);
+  }
+}
+
+const runs: Run[] = [];
+for (let i = 0; i < RUNS; i++) {
+  for (const policy of ['cortex', 'burst'] as const) {
+    const r = await measure(policy);
+    runs.push(r);
+    console.error(`${policy}: decision after ${r.decisionMs} ms (${r.from} -> ${r.to}), new replica serving after ${r.newReplicaServingMs} ms`);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const summary = (policy: string) => {
+  const rs = runs.filter((r) => r.policy === policy);
+  return { policy, runs: rs.length, decisionMs: median(rs.map((r) => r.decisionMs)), newReplicaServingMs: median(rs.map((r) => r.newReplicaServingMs)) };
+};
+const cortex = summary('cortex');
+const burst = summary('burst');
+const rows = [
+  { ...cortex, decisionRatio: 1, servingRatio: 1 },
+  { ...burst, decisionRatio: burst.decisionMs / cortex.decisionMs, servingRatio: burst.newReplicaServingMs / cortex.newReplicaServingMs },
+];
+console.log('policy   runs   load step -> decision   load step -> new replica serving   ratio vs cortex (decision / serving)');
+for (const r of rows) {
+  console.log(
+    `${r.policy.padEnd(8)} ${String(r.runs).padEnd(6)} ${`${(r.decisionMs / 1000).toFixed(2)} s`.padEnd(23)} ${`${(r.newReplicaServingMs / 1000).toFixed(2)} s`.padEnd(34)} ${r.decisionRatio.toFixed(2)} / ${r.servingRatio.toFixed(2)}`,
+  );
+}
+const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'scale-reaction.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), cpus: cpus().length, loadavg: loadavg(), runs, summary: rows }, null, 2));
+console.log(`wrote ${out}`);
