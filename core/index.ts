@@ -28,3 +28,5 @@ export { parseLoadTrace, type LoadTrace, type TracePoint } from './scaling/load-
 export { replayTrace, type ReplayTraceOptions } from './scaling/replay-trace.js';
 export { TimeWeightedWindow } from './metrics/time-weighted-window.js';
 export { roundMicro, type LoadLevel, type TickLoad } from './metrics/api-load.js';
+export { PredictorRegistry } from './contribution/predictor-registry.js';
+export { logDebugStage, summarizeForLog, type DebugStage } from './predictor/debug-stage.js';

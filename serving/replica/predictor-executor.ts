@@ -1,7 +1,7 @@
 import type { MonitoringSpec } from '../../core/config/api-spec.js';
 import { HttpError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
-import type { LoadedPredictor } from '../../core/ports/predictor-backend.js';
+import type { BackendPredictArgs, LoadedPredictor } from '../../core/ports/predictor-backend.js';
 import type { QueryParams, RequestHeaders } from '../../core/predictor/predictor-contract.js';
 import { monitoredValue } from './prediction-monitor.js';
 import { encodePrediction, type EncodedResponse } from './response-encoding.js';
@@ -82,19 +82,11 @@ export async function executePrediction(
   monitoring: MonitoringSpec | undefined,
   cancel: CancelState,
 ): Promise<PredictOutcome> {
-  const reqLog = log.child({ requestId: task.requestId });
+  const call = new PredictCall(task, log);
   let value: unknown;
   let response: EncodedResponse;
   try {
-    // Fields copied one by one: an object spread is far slower on this per-request path.
-    value = await loaded.predict({
-      requestId: task.requestId,
-      payload: task.payload,
-      query: task.query,
-      headers: task.headers,
-      debug: task.debug,
-      log: reqLog,
-    });
+    value = await loaded.predict(call);
     response = encodePrediction(value);
   } catch (err) {
     return { ok: false, failure: toFailure(err) };
@@ -103,11 +95,41 @@ export async function executePrediction(
     const post = loaded.postPredict.bind(loaded);
     setImmediate(() => {
       if (cancel.cancelled) return;
-      post({ requestId: task.requestId, payload: task.payload, query: task.query, headers: task.headers, debug: task.debug, log: reqLog, response: value }).catch((err: unknown) => reqLog.error({ err }, 'postPredict failed'));
+      post({ requestId: call.requestId, payload: call.payload, query: call.query, headers: call.headers, debug: call.debug, log: call.log, response: value }).catch(
+        (err: unknown) => call.log.error({ err }, 'postPredict failed'),
+      );
     });
   }
   if (monitoring === undefined) return { ok: true, response };
   return { ok: true, response, monitored: monitoredValue(value, monitoring) };
+}
+
+/**
+ * The arguments a backend's `predict` gets. `log` (bound to the request id) is made on first use:
+ * most predictions never log, and a pino child costs more than the rest of this object.
+ */
+class PredictCall implements BackendPredictArgs {
+  readonly requestId: string;
+  readonly payload: unknown;
+  readonly query: QueryParams;
+  readonly headers: RequestHeaders;
+  readonly debug: boolean;
+  private requestLog: Logger | undefined;
+
+  constructor(
+    task: PredictTask,
+    private readonly baseLog: Logger,
+  ) {
+    this.requestId = task.requestId;
+    this.payload = task.payload;
+    this.query = task.query;
+    this.headers = task.headers;
+    this.debug = task.debug;
+  }
+
+  get log(): Logger {
+    return (this.requestLog ??= this.baseLog.child({ requestId: this.requestId }));
+  }
 }
 
 /** A thrown value as a `PredictFailure`: `HttpError` (or anything named so with a valid status) keeps its status. */

@@ -151,14 +151,25 @@ export function parsePayload(body: Buffer, contentType: string | undefined, opti
   return body;
 }
 
+/**
+ * The body as UTF-8 text; `RequestError(400)` when it is not valid UTF-8. Decoding replaces invalid
+ * sequences with U+FFFD, so only a body whose text contains U+FFFD needs the strict check (a legitimate
+ * U+FFFD passes it): the common case costs one scan.
+ */
+function utf8Text(body: Buffer): string {
+  const text = body.toString('utf8');
+  if (text.includes('\uFFFD') && !isUtf8(body)) throw new RequestError(400, 'request body is not valid UTF-8');
+  return text;
+}
+
 function parseJson(body: Buffer, maxDepth: number): unknown {
-  if (!isUtf8(body)) throw new RequestError(400, 'request body is not valid UTF-8');
+  const text = utf8Text(body);
   // A body of n bytes nests at most n/2 deep: only longer ones need the scan.
   if (body.length > 2 * maxDepth && jsonDepthExceeds(body, maxDepth)) {
     throw new RequestError(400, `JSON nested deeper than ${maxDepth} levels`);
   }
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new RequestError(400, `invalid JSON: ${(err as Error).message}`);
   }
@@ -186,10 +197,7 @@ export function jsonDepthExceeds(body: Uint8Array, maxDepth: number): boolean {
 
 function decodeText(body: Buffer, charset: string | undefined): string {
   const label = (charset ?? 'utf-8').toLowerCase();
-  if (label === 'utf-8' || label === 'utf8') {
-    if (!isUtf8(body)) throw new RequestError(400, 'request body is not valid UTF-8');
-    return body.toString('utf8');
-  }
+  if (label === 'utf-8' || label === 'utf8') return utf8Text(body);
   let decoder: TextDecoder;
   try {
     decoder = new TextDecoder(label, { fatal: true });

@@ -43,7 +43,7 @@ describe('replica (in-thread predictor)', () => {
     test(`route: ${c.name} → ${c.want}, with an x-request-id`, async () => {
       const r = await httpCall(t.target, { method: c.method, path: c.path, headers: { 'content-type': 'application/json' }, body: c.method === 'POST' ? '{}' : undefined });
       assert.equal(r.status, c.want, r.text);
-      assert.match(String(r.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+      assert.match(String(r.headers['x-request-id']), /^[0-9a-f]{16}-[0-9a-z]+$/);
     });
   }
 
@@ -51,7 +51,9 @@ describe('replica (in-thread predictor)', () => {
     const kept = await postJson(t.target, {}, '/predict', { 'x-request-id': 'trace-abc.123' });
     assert.equal(kept.headers['x-request-id'], 'trace-abc.123');
     const replaced = await postJson(t.target, {}, '/predict', { 'x-request-id': 'has space' });
-    assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f]{16}-[0-9a-z]+$/);
+    const again = await postJson(t.target, {}, '/predict');
+    assert.notEqual(again.headers['x-request-id'], replaced.headers['x-request-id'], 'a new id per request');
   });
 
   const multipart = [
