@@ -1,0 +1,398 @@
+/**
+ * Throughput and latency through the gateway versus straight to the replica, in the same run.
+ *
+ * Three processes: the replica (a child: by default the real serving replica with a trivial
+ * javascript predictor; `--replica plain` uses a bare node:http server answering a small JSON body),
+ * the gateway (this process, routing one API to that replica), and the load generator (a child with a
+ * keep-alive agent, `concurrency` closed loops of POSTs). For each concurrency (1, 8, 64) the load
+ * generator runs `--rounds` pairs of legs, one straight to the replica and one through the gateway,
+ * each for `--seconds` after a short warm-up, alternating which goes first; the rounds of each side are
+ * merged (requests over total time, percentiles over all latencies). Loopback only, bounded in time
+ * (defaults: 3 × 4 × 2 legs of 1.5 s ≈ 45 s).
+ *
+ *   node --import tsx benchmarks/gateway.bench.ts [--seconds 1.5] [--rounds 4] [--replica real|plain] [--predict-ms 0]
+ *
+ * `--predict-ms N` makes each prediction spin the replica's CPU for N ms (a model of that cost).
+ *
+ * Prints a table and writes benchmarks/results/gateway.json (or gateway-<variant>.json): ratios
+ * gateway/direct (targets: ≥ 0.85 of direct throughput, ≤ +0.5 ms p50) and the CPU time per request
+ * of each process — the figure that stays meaningful when other work shares the machine.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { BehaviorSubject } from 'rxjs';
+import type { ReplicaInfo } from '../core/ports/orchestrator-target.js';
+import { Gateway } from '../serving/gateway/gateway.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const BODY = '{"sepal_length":5.2,"sepal_width":3.6,"petal_length":1.4,"petal_width":0.3}';
+const CONCURRENCIES = [1, 8, 64] as const;
+const WARMUP_MS = 300;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+
+/** What one leg of load measured, with every latency (ms) so rounds can be merged. */
+interface LegSamples {
+  readonly latenciesMs: number[];
+  readonly errors: number;
+  readonly elapsedS: number;
+  /** Requests completed over the whole leg, warm-up included (the denominator of CPU per request). */
+  readonly totalRequests: number;
+  /** CPU time of the load generator over the whole leg, µs. */
+  readonly loadCpuUs: number;
+  /** Filled in by the main process: CPU time of the replica and of the gateway over the leg, µs. */
+  replicaCpuUs?: number;
+  gatewayCpuUs?: number;
+}
+
+/** Merged figures of one side (direct or gateway) over its rounds. */
+interface LegResult {
+  readonly requests: number;
+  readonly errors: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** CPU time per request, µs, of each process (gateway: 0 for the direct side). */
+  readonly cpuUsPerRequest: { readonly load: number; readonly replica: number; readonly gateway: number };
+}
+
+interface LoadCommand {
+  readonly port: number;
+  readonly path: string;
+  readonly concurrency: number;
+  readonly durationMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role: load generator (child). Closed loops over one keep-alive agent; answers each command over IPC.
+async function runLoad(cmd: LoadCommand): Promise<LegSamples> {
+  const agent = new Agent({ keepAlive: true, maxSockets: cmd.concurrency, maxFreeSockets: cmd.concurrency });
+  const latencies: number[] = [];
+  const cpu0 = process.cpuUsage();
+  let total = 0;
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: cmd.port,
+          path: cmd.path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': BODY.length },
+        },
+        (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => {
+            total++;
+            if (measuring) {
+              if (res.statusCode === 200) latencies.push(performance.now() - t0);
+              else errors++;
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        if (measuring) errors++;
+        resolve();
+      });
+      req.end(BODY);
+    });
+  const loop = async (): Promise<void> => {
+    while (!stop) await one();
+  };
+  const loops = Array.from({ length: cmd.concurrency }, loop);
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  measuring = true;
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, cmd.durationMs));
+  measuring = false;
+  const elapsedS = (performance.now() - start) / 1000;
+  stop = true;
+  await Promise.all(loops);
+  agent.destroy();
+  const cpu = process.cpuUsage(cpu0);
+  return { latenciesMs: latencies, errors, elapsedS, totalRequests: total, loadCpuUs: cpu.user + cpu.system };
+}
+
+function merge(rounds: readonly LegSamples[]): LegResult {
+  const all = rounds.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+  const elapsedS = rounds.reduce((s, r) => s + r.elapsedS, 0);
+  const q = (p: number): number => (all.length === 0 ? NaN : all[Math.min(all.length - 1, Math.floor(p * all.length))]);
+  const total = rounds.reduce((s, r) => s + r.totalRequests, 0);
+  const per = (f: (r: LegSamples) => number): number => rounds.reduce((s, r) => s + f(r), 0) / total;
+  return {
+    requests: all.length,
+    errors: rounds.reduce((s, r) => s + r.errors, 0),
+    rps: all.length / elapsedS,
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    cpuUsPerRequest: { load: per((r) => r.loadCpuUs), replica: per((r) => r.replicaCpuUs ?? 0), gateway: per((r) => r.gatewayCpuUs ?? 0) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role: replica (child). Prints `{"port":N,"kind":…}` on stdout once serving; answers CPU-time queries.
+async function runReplica(kind: string, predictMs: number): Promise<void> {
+  process.on('message', () => {
+    const c = process.cpuUsage();
+    process.send!(c.user + c.system);
+  });
+  if (kind === 'real') {
+    const dir = mkdtempSync(join(tmpdir(), 'myelin-gw-bench-'));
+    const predictor = join(dir, 'predictor.mjs');
+    writeFileSync(
+      predictor,
+      'export class Predictor {\n  predict({ payload }) {\n' +
+        `    const until = performance.now() + ${predictMs};\n    while (performance.now() < until);\n` +
+        '    return { label: "setosa" };\n  }\n}\n',
+    );
+    const { startReplica } = await import('../serving/replica/replica-server.js');
+    const { apiSpecFixture } = await import('../test/harness/api-spec-fixture.js');
+    const replica = await startReplica({
+      spec: apiSpecFixture({ name: 'bench', predictor: { path: predictor } }),
+      log: pino({ level: 'silent' }),
+      executor: 'in-thread',
+    });
+    await replica.ready;
+    process.stdout.write(`${JSON.stringify({ port: replica.address.port, kind })}\n`);
+    process.on('disconnect', () => {
+      void replica.close({ graceMs: 100 }).finally(() => {
+        rmSync(dir, { recursive: true, force: true });
+        process.exit(0);
+      });
+    });
+    return;
+  }
+  const answer = Buffer.from('{"label":"setosa"}');
+  const server = createServer((req, res) => {
+    req.on('data', () => undefined);
+    req.on('end', () => {
+      const until = performance.now() + predictMs;
+      while (performance.now() < until);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
+      res.end(answer);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port, kind })}\n`);
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role: main. Starts the children and the gateway, runs the legs, prints and saves the results.
+function spawnRole(role: string, extra: string[] = []): ChildProcess {
+  return fork(SELF, ['--role', role, ...extra], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('child did not start within 30 s')), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(buf.slice(0, nl));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before starting`)));
+  });
+}
+
+function cpuOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as number));
+    child.send('cpu');
+  });
+}
+
+/** Runs one leg and adds the replica's and this process's (the gateway's) CPU time over it. */
+async function measuredLeg(load: ChildProcess, replica: ChildProcess, cmd: LoadCommand): Promise<LegSamples> {
+  const r0 = await cpuOf(replica);
+  const g0 = process.cpuUsage();
+  const leg = await command(load, cmd);
+  const g = process.cpuUsage(g0);
+  leg.replicaCpuUs = (await cpuOf(replica)) - r0;
+  leg.gatewayCpuUs = cmd.path === '/predict' ? 0 : g.user + g.system;
+  return leg;
+}
+
+function command(load: ChildProcess, cmd: LoadCommand): Promise<LegSamples> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null): void => reject(new Error(`load generator exited (${code})`));
+    load.once('exit', onExit);
+    load.once('message', (m) => {
+      load.off('exit', onExit);
+      resolve(m as LegSamples);
+    });
+    load.send(cmd);
+  });
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(arg('seconds', '1.5'));
+  const rounds = Number(arg('rounds', '4'));
+  let replicaKind = arg('replica', 'real');
+  if (replicaKind === 'real') {
+    try {
+      await import('../serving/replica/replica-server.js');
+    } catch {
+      replicaKind = 'plain';
+    }
+  }
+  const predictMs = Number(arg('predict-ms', '0'));
+  const replicaChild = spawnRole('replica', ['--kind', replicaKind, '--predict-ms', String(predictMs)]);
+  const loadChild = spawnRole('load');
+  const children = [replicaChild, loadChild];
+  try {
+    const replicaPort = (JSON.parse(await firstLine(replicaChild)) as { port: number }).port;
+    await firstLine(loadChild);
+
+    const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([
+      { id: 'bench-0', api: 'bench', revision: 'r1', state: 'ready', address: { host: '127.0.0.1', port: replicaPort }, createdAt: 0 },
+    ]);
+    const gateway = new Gateway({ host: '127.0.0.1', port: 0, replicas$ }, pino({ level: 'silent' }));
+    await gateway.start();
+    await gateway.upsertApi({
+      name: 'bench',
+      networking: { endpoint: '/bench', localPort: 8888, maxBodyBytes: 64 * 1024 * 1024 },
+      autoscaling: { maxReplicaConcurrency: 1024 },
+    });
+    const gatewayPort = gateway.sharedPort();
+
+    const legs: Array<{
+      concurrency: number;
+      direct: LegResult;
+      gateway: LegResult;
+      throughputRatio: number;
+      p50DeltaMs: number;
+      p99DeltaMs: number;
+    }> = [];
+    const legMs = seconds * 1000;
+    for (const concurrency of CONCURRENCIES) {
+      // Alternate the order of the two legs round by round and merge the rounds, so a change in the
+      // machine's background load hits both sides alike.
+      const direct: LegSamples[] = [];
+      const through: LegSamples[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const d = (): Promise<void> =>
+          measuredLeg(loadChild, replicaChild, { port: replicaPort, path: '/predict', concurrency, durationMs: legMs }).then((x) => void direct.push(x));
+        const g = (): Promise<void> =>
+          measuredLeg(loadChild, replicaChild, { port: gatewayPort, path: '/bench', concurrency, durationMs: legMs }).then((x) => void through.push(x));
+        if (r % 2 === 0) {
+          await d();
+          await g();
+        } else {
+          await g();
+          await d();
+        }
+      }
+      const dm = merge(direct);
+      const gm = merge(through);
+      legs.push({
+        concurrency,
+        direct: dm,
+        gateway: gm,
+        throughputRatio: gm.rps / dm.rps,
+        p50DeltaMs: gm.p50Ms - dm.p50Ms,
+        p99DeltaMs: gm.p99Ms - dm.p99Ms,
+      });
+    }
+    await gateway.close();
+
+    const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+    const rows = [
+      ['conc', 'direct req/s', 'gateway req/s', 'ratio', 'direct p50', 'gw p50', 'Δp50 ms', 'direct p99', 'gw p99', 'errors'],
+      ...legs.map((l) => [
+        String(l.concurrency),
+        f(l.direct.rps, 0),
+        f(l.gateway.rps, 0),
+        f(l.throughputRatio),
+        f(l.direct.p50Ms, 3),
+        f(l.gateway.p50Ms, 3),
+        f(l.p50DeltaMs, 3),
+        f(l.direct.p99Ms, 3),
+        f(l.gateway.p99Ms, 3),
+        String(l.direct.errors + l.gateway.errors),
+      ]),
+    ];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    console.log(
+      `gateway vs direct — replica: ${replicaKind}, predict ${predictMs} ms, ${rounds} rounds × ${seconds} s per side, ${cpus().length} cpus, node ${process.version}`,
+    );
+    for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i])).join('  '));
+    const cpuRows = [
+      ['conc', 'cpu µs/req: load', 'replica', 'direct total', 'gw: load', 'replica', 'gateway', 'gw total', 'cpu-bound ratio'],
+      ...legs.map((l) => {
+        const d = l.direct.cpuUsPerRequest;
+        const g = l.gateway.cpuUsPerRequest;
+        const dt = d.load + d.replica;
+        const gt = g.load + g.replica + g.gateway;
+        return [String(l.concurrency), f(d.load, 1), f(d.replica, 1), f(dt, 1), f(g.load, 1), f(g.replica, 1), f(g.gateway, 1), f(gt, 1), f(dt / gt)];
+      }),
+    ];
+    const cw = cpuRows[0].map((_, i) => Math.max(...cpuRows.map((r) => r[i].length)));
+    for (const r of cpuRows) console.log(r.map((c, i) => c.padStart(cw[i])).join('  '));
+
+    const out = {
+      bench: 'gateway',
+      replica: replicaKind,
+      predictMs,
+      secondsPerLeg: seconds,
+      rounds,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      targets: { throughputRatioMin: 0.85, p50DeltaMsMax: 0.5 },
+      legs: legs.map((l) => ({
+        ...l,
+        // If every process were CPU-bound on the same cores: (direct CPU per request) / (through-gateway CPU per request).
+        cpuBoundThroughputRatio:
+          (l.direct.cpuUsPerRequest.load + l.direct.cpuUsPerRequest.replica) /
+          (l.gateway.cpuUsPerRequest.load + l.gateway.cpuUsPerRequest.replica + l.gateway.cpuUsPerRequest.gateway),
+      })),
+      metTargets: legs.every((l) => l.throughputRatio >= 0.85 && l.p50DeltaMs <= 0.5),
+    };
+    const variant = `${replicaKind === 'real' ? '' : `-${replicaKind}`}${predictMs > 0 ? `-predict${predictMs}ms` : ''}`;
+    const file = join(dirname(SELF), 'results', `gateway${variant}.json`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+    console.log(`wrote ${file}`);
+  } finally {
+    for (const c of children) if (c.connected) c.disconnect();
+  }
+}
+
+const role = arg('role', 'main');
+if (role === 'load') {
+  process.on('message', (cmd) => {
+    void runLoad(cmd as LoadCommand).then((r) => process.send!(r));
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.stdout.write('ready\n');
+} else if (role === 'replica') {
+  void runReplica(arg('kind', 'plain'), Number(arg('predict-ms', '0')));
+} else {
+  await main();
+}
