@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ConfigError } from '../../../core/errors.js';
+import { deleteApi, refresh } from '../../../serving/cli/commands/delete.js';
+import { deploy } from '../../../serving/cli/commands/deploy.js';
+import { events } from '../../../serving/cli/commands/events.js';
+import { get } from '../../../serving/cli/commands/get.js';
+import { logs } from '../../../serving/cli/commands/logs.js';
+import { predict } from '../../../serving/cli/commands/predict.js';
+import { ExitError } from '../../../serving/cli/exit-error.js';
+import { removeDir, startE2eDaemon, waitFor, writeSlowProject, type E2eDaemon } from '../../e2e/e2e-harness.js';
+
+// The CLI's daemon commands against a real daemon (replicas are real child processes).
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+let d: E2eDaemon;
+let project: string;
+let url: string;
+before(async () => {
+  d = await startE2eDaemon();
+  url = d.running.controlUrl;
+  project = join(d.dir, 'cli-project');
+  await mkdir(project, { recursive: true });
+  await writeSlowProject(
+    project,
+    `- name: cli-api
+  kind: RealtimeAPI
+  predictor:
+    type: typescript
+    path: predictor.ts
+    image: quay.io/cortexlabs/python-predictor-cpu:0.25.0
+  monitoring:
+    model_type: classification
+    key: version
+  compute:
+    cpu: 100m
+`,
+  );
+});
+after(async () => {
+  await d?.close();
+  if (d) await removeDir(d.dir);
+});
+
+test('deploy validates, uploads, waits until live; get, predict, events, logs, refresh and delete work against it', async () => {
+  const out = new Capture();
+  const err = new Capture();
+  const r = await deploy({ url, cwd: project, force: false, wait: true, output: 'table', stdout: out, stderr: err });
+  assert.equal(r.results[0].action, 'created');
+  assert.match(out.text, /creating cli-api \(RealtimeAPI\)/);
+  assert.match(out.text, /cli-api is live at http:\/\/127\.0\.0\.1:\d+\/cli-api/);
+  assert.match(err.text, /myelin.yaml:\d+:\d+: cli-api: predictor.image: warning: /, 'fields without effect are warned about');
+
+  const again = new Capture();
+  const r2 = await deploy({ url, cwd: project, force: false, wait: false, output: 'table', stdout: again, stderr: new Capture() });
+  assert.equal(r2.results[0].action, 'up to date');
+
+  const body = new Capture();
+  await predict({ url, api: 'cli-api', file: '-', stdin: Readable.from(['{"x": 1}']), stdout: body });
+  assert.match(body.text, /"version":"v1"/);
+  await assert.rejects(predict({ url, api: 'cli-api', file: '-', stdin: Readable.from(['{oops']), stdout: new Capture() }), (e: unknown) => e instanceof ExitError && /not valid JSON/.test(e.message));
+  await assert.rejects(predict({ url, api: 'cli-api', file: '-', stdin: Readable.from(['"bad"']), stdout: new Capture() }), (e: unknown) => e instanceof ExitError && /HTTP 400/.test(e.message));
+
+  await waitFor('the prediction is counted', 10_000, async () => {
+    const t = new Capture();
+    await get({ url, output: 'table', watch: false, stdout: t });
+    return /cli-api\s+live\s+1\s+1\s+\S+\s+\S+ ms\s+1/.test(t.text) ? t.text : undefined;
+  });
+  const one = new Capture();
+  await get({ url, api: 'cli-api', output: 'table', watch: false, stdout: one });
+  assert.match(one.text, /class\s+count\nv1\s+1/);
+  assert.match(one.text, /endpoint: http:\/\/127\.0\.0\.1:\d+\/cli-api/);
+  assert.match(one.text, /autoscaler \(cortex\): /);
+  const json = new Capture();
+  await get({ url, api: 'cli-api', output: 'json', watch: false, stdout: json });
+  assert.equal(JSON.parse(json.text).name, 'cli-api');
+
+  const ev = new Capture();
+  const n = await events({ url, api: 'cli-api', follow: false, since: '10m', output: 'table', stdout: ev });
+  assert.ok(n > 0);
+  assert.match(ev.text, /cli-api {2}replica\.ready {2}cli-api-/);
+  assert.match(ev.text, /cli-api {2}api\.status {2}live/);
+
+  const lines = new Capture();
+  await logs({ url, api: 'cli-api', follow: false, stdout: lines });
+  assert.match(lines.text, /\[cli-api-[0-9a-f]+-\d+\] /);
+
+  const before = (await d.running.daemon.get('cli-api')).revision;
+  const rf = await refresh({ url, api: 'cli-api', force: false, output: 'table', stdout: new Capture() });
+  assert.notEqual(rf.revision, before);
+  await waitFor('refreshed replica live', 60_000, async () => {
+    const g = await d.running.daemon.get('cli-api');
+    return g.status === 'live' && g.stale === 0 && g.replicas.every((x) => x.revision === rf.revision);
+  });
+
+  const del = new Capture();
+  await deleteApi({ url, api: 'cli-api', output: 'table', stdout: del });
+  assert.equal(del.text, 'deleting cli-api\n');
+  await assert.rejects(get({ url, api: 'cli-api', output: 'table', watch: false, stdout: new Capture() }), /not deployed/);
+});
+
+test('an invalid file is never uploaded: every problem is reported with its position', async () => {
+  const bad = await mkdtemp(join(tmpdir(), 'myelin-cli-bad-'));
+  try {
+    await writeFile(join(bad, 'cortex.yaml'), '- name: bad\n  kind: RealtimeAPI\n  predictor:\n    type: pytorch\n  autoscaling:\n    min_replicas: 5\n    max_replicas: 2\n');
+    await assert.rejects(
+      deploy({ url, cwd: bad, force: false, wait: false, output: 'table', stdout: new Capture(), stderr: new Capture() }),
+      (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.file === 'cortex.yaml' && p.line === 4 && p.field === 'predictor.type'),
+    );
+    assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
+  } finally {
+    await rm(bad, { recursive: true, force: true });
+  }
+});
+
+test('without a daemon the commands say how to start one', async () => {
+  await assert.rejects(get({ url: 'http://127.0.0.1:9', output: 'table', watch: false, stdout: new Capture() }), (e: unknown) => e instanceof ExitError && /cannot reach the myelin daemon.*myelin up/.test(e.message));
+});
+
+const exec = promisify(execFile);
+const BIN = fileURLToPath(new URL('../../../bin/myelin.mjs', import.meta.url));
+
+test('myelin up --detach starts a background daemon that myelin down stops (real processes)', async () => {
+  const state = await mkdtemp(join(tmpdir(), 'myelin-detach-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  try {
+    const { stdout } = await exec(process.execPath, [BIN, 'up', '--detach', '--state-dir', state, '--port', String(port), '--gateway-port', String(port + 1)], { timeout: 90_000 });
+    assert.match(stdout, /started in the background \(pid \d+\)/);
+    const pid = Number((await readFile(join(state, 'daemon.pid'), 'utf8')).trim());
+    const list = await exec(process.execPath, [BIN, 'get', '--url', `http://127.0.0.1:${port}`, '-o', 'json'], { timeout: 60_000 });
+    assert.deepEqual(JSON.parse(list.stdout), []);
+    const down = await exec(process.execPath, [BIN, 'down', '--url', `http://127.0.0.1:${port}`, '--state-dir', state], { timeout: 90_000 });
+    assert.match(down.stdout, /myelin daemon stopped/);
+    assert.throws(() => process.kill(pid, 0), 'the daemon process is gone');
+  } finally {
+    await rm(state, { recursive: true, force: true });
+  }
+});
