@@ -39,6 +39,8 @@ export interface DaemonDeps {
   readonly events: EventBus;
   readonly autoscalers: AutoscalerFactory;
   readonly loadSpecs: SpecLoader;
+  /** Predictor types a replica can serve (the installed predictor plugins); others are refused at deploy. */
+  readonly servedPredictorTypes: readonly string[];
   readonly clock: Clock;
   readonly log: Logger;
   /** Called when a client asks the daemon to stop (`myelin down`). */
@@ -166,6 +168,17 @@ export class Daemon implements DaemonService {
         const owner = taken.get(`${spec.networking.localPort}${spec.networking.endpoint}`);
         if (owner && owner !== spec.name) {
           problems.push({ file: bundle.configFile, line: 1, col: 1, api: spec.name, field: 'networking.endpoint', message: `endpoint is already being used by ${owner}`, severity: 'error' });
+        }
+        if (!this.deps.servedPredictorTypes.includes(spec.predictor.type)) {
+          problems.push({
+            file: bundle.configFile,
+            line: 1,
+            col: 1,
+            api: spec.name,
+            field: 'predictor.type',
+            message: `${spec.predictor.typeAsWritten} predictors cannot be served here yet (available: ${this.deps.servedPredictorTypes.join(', ')})`,
+            severity: 'error',
+          });
         }
         const cur = this.apis.get(spec.name);
         if (cur && !options.force && this.isUpdating(cur)) {

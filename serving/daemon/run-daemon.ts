@@ -22,6 +22,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { GatewayConfig, gatewayModule } from '../gateway/gateway-module.js';
 import { ControlApi, isLoopbackHost } from './control-api.js';
 import { Daemon, type DaemonGateway } from './daemon.js';
+import { builtinPredictorModules } from '../replica/predictor-modules.js';
 import { ScalerAutoscalers } from './scaler-autoscalers.js';
 import { StateStore } from './state-store.js';
 
@@ -53,6 +54,11 @@ export interface RunningDaemon {
   /** Resolves once the daemon stopped (after `stop()` or a `myelin down`). */
   readonly stopped: Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Predictor types of the predictor plugins a replica loads (`plugins/predictor-<kind>/`). */
+function builtinPredictorKinds(): string[] {
+  return builtinPredictorModules().map((u) => /predictor-([a-z0-9-]+)-module\.ts$/.exec(u)?.[1] ?? '').filter((k) => k !== '');
 }
 
 /** The replica process entry the local orchestrator runs (serving/replica/replica-entry.mjs). */
@@ -137,6 +143,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     events,
     autoscalers: new ScalerAutoscalers(metrics, container.get(ScalingPolicyRegistry), log),
     loadSpecs: (file) => loadApiSpecsFromFile(file, { target: o.target }),
+    servedPredictorTypes: builtinPredictorKinds(),
     clock,
     log,
     onShutdown: () => void stop(),

@@ -121,6 +121,14 @@ test('an invalid file is never uploaded: every problem is reported with its posi
       (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.file === 'cortex.yaml' && p.line === 4 && p.field === 'predictor.type'),
     );
     assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
+    // Valid for the loader, but no replica here can serve it: refused by the daemon before anything starts.
+    await writeFile(join(bad, 'cortex.yaml'), '- name: py\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: predictor.py\n');
+    await writeFile(join(bad, 'predictor.py'), 'class PythonPredictor:\n    pass\n');
+    await assert.rejects(
+      deploy({ url, cwd: bad, force: false, wait: false, output: 'table', stdout: new Capture(), stderr: new Capture() }),
+      (e: unknown) => e instanceof ConfigError && /py: predictor.type: python predictors cannot be served here yet \(available: javascript, onnx, tensorflow\)/.test(e.message),
+    );
+    assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
   } finally {
     await rm(bad, { recursive: true, force: true });
   }
