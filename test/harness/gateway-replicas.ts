@@ -38,6 +38,8 @@ export class TestReplica {
   open = 0;
   /** Requests whose client side (the gateway) closed before the response finished. */
   abortedByPeer = 0;
+  /** TCP (or unix) connections accepted so far. */
+  connections = 0;
   private readonly server: Server;
   private held: Array<() => void> = [];
   private bodyListeners: Array<(bytes: number) => void> = [];
@@ -46,18 +48,21 @@ export class TestReplica {
     this.name = name;
     this.mode = mode;
     this.server = createServer((req, res) => this.onRequest(req, res));
+    this.server.on('connection', () => this.connections++);
   }
 
-  /** Starts a replica on a random loopback port. */
-  static async start(name: string, mode: ReplicaMode = 'echo'): Promise<TestReplica> {
+  /** Starts a replica on a random loopback port, or on the unix socket `socketPath`. */
+  static async start(name: string, mode: ReplicaMode = 'echo', socketPath?: string): Promise<TestReplica> {
     const r = new TestReplica(name, mode);
     await new Promise<void>((resolve, reject) => {
       r.server.once('error', reject);
-      r.server.listen(0, '127.0.0.1', () => resolve());
+      if (socketPath !== undefined) r.server.listen(socketPath, () => resolve());
+      else r.server.listen(0, '127.0.0.1', () => resolve());
     });
     return r;
   }
 
+  /** The TCP port (throws for a unix-socket replica). */
   get port(): number {
     return (this.server.address() as AddressInfo).port;
   }

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { BehaviorSubject } from 'rxjs';
@@ -153,6 +156,14 @@ describe('gateway passthrough', () => {
 
     await httpRequest(g.port, { method: 'POST', path: '/api', headers: { 'x-request-id': 'req-42' }, body: '{}' });
     assert.equal(r.seen[r.seen.length - 1].headers['x-request-id'], 'req-42');
+  });
+
+  test('connections to a replica are kept alive and reused', async () => {
+    const before = r.connections;
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await httpRequest(g.port, { method: 'POST', path: '/api', body: '{}' })).status, 200);
+    }
+    assert.ok(r.connections - before <= 1, `want at most 1 new upstream connection for 5 sequential requests, got ${r.connections - before}`);
   });
 
   test('binary body arrives byte for byte and comes back unchanged', async () => {
@@ -425,6 +436,31 @@ describe('gateway retries', () => {
     } finally {
       live.mode = 'echo';
       live.release();
+    }
+  });
+});
+
+describe('gateway unix-socket replicas', () => {
+  test('a replica on a unix socket is served; a missing socket counts as refused and is retried', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'myelin-gw-'));
+    const g = await startGateway();
+    const r = await TestReplica.start('sock', 'echo', join(dir, 'r.sock'));
+    try {
+      await g.gw.upsertApi(gatewaySpec('api'));
+      const info = (id: string, socketPath: string): ReplicaInfo => ({ id, api: 'api', revision: 'r1', state: 'ready', address: { socketPath }, createdAt: 0 });
+      g.replicas$.next([info('missing', join(dir, 'nobody.sock')), info('sock', join(dir, 'r.sock'))]);
+      for (let i = 0; i < 2; i++) {
+        const got = await httpRequest(g.port, { method: 'POST', path: '/api?x=1', body: 'abc' });
+        assert.equal(got.status, 200);
+        assert.equal(got.headers['x-replica'], 'sock');
+        assert.equal(got.headers['x-seen-url'], '/predict?x=1');
+        assert.equal(got.body.toString(), 'abc');
+      }
+      assert.equal(g.gw.upstreams('api').find((u) => u.id === 'missing')!.attempts, 1);
+    } finally {
+      await g.gw.close();
+      await r.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
