@@ -102,16 +102,25 @@ class Exchange {
     picked.acquire();
     this.upstream = picked;
     this.sent = false;
-    const upReq = request({
-      agent: picked.agent,
-      host: picked.host,
-      port: picked.port,
-      socketPath: picked.socketPath,
-      method: this.req.method,
-      path: this.upstreamPath,
-      headers: this.headers,
-      setHost: false,
-    });
+    let upReq: ClientRequest;
+    try {
+      upReq = request({
+        agent: picked.agent,
+        host: picked.host,
+        port: picked.port,
+        socketPath: picked.socketPath,
+        method: this.req.method,
+        path: this.upstreamPath,
+        headers: this.headers,
+        setHost: false,
+      });
+    } catch (err) {
+      // A header Node's parser let in but its client refuses (e.g. a control character): the client's fault.
+      this.release();
+      const e = err as NodeJS.ErrnoException;
+      sendJsonError(this.res, 400, `request cannot be forwarded: ${e.message}`);
+      return;
+    }
     this.upReq = upReq;
     attach(upReq, this);
     upReq.on('socket', onUpstreamSocket);
@@ -206,8 +215,16 @@ function onUpstreamResponse(this: ClientRequest, upRes: IncomingMessage): void {
   }
   ex.upRes = upRes;
   const res = ex.res;
-  // writeHead only stores the head; it leaves with the first body chunk in one write.
-  res.writeHead(upRes.statusCode ?? 502, clientResponseHeaders(upRes.rawHeaders));
+  try {
+    // writeHead only stores the head; it leaves with the first body chunk in one write.
+    res.writeHead(upRes.statusCode ?? 502, clientResponseHeaders(upRes.rawHeaders));
+  } catch (err) {
+    // A response head Node refuses to write (invalid header): never let it escape as an uncaught exception.
+    ex.ctx.log.warn({ api: ex.ctx.api, replica: ex.upstream?.id, err }, 'replica response head cannot be forwarded');
+    upRes.resume();
+    sendJsonError(res, 502, `replica response of ${ex.ctx.api} cannot be forwarded: ${(err as Error).message}`);
+    return;
+  }
   attach(upRes, ex);
   res.on('drain', onClientDrain);
   upRes.on('data', onUpstreamData);

@@ -7,6 +7,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import type { ReplicaInfo } from '../../core/ports/orchestrator-target.js';
 import { ApiRequestStats, type GatewayApiStats } from './api-request-stats.js';
 import { forwardRequest, sendJsonError, type ForwardContext } from './forward-request.js';
+import { declaredContentLength } from './proxy-headers.js';
 import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
 import { UpstreamPool } from './upstream-pool.js';
 
@@ -434,8 +435,9 @@ export class Gateway {
       sendJsonError(res, 405, `method ${method ?? ''} not allowed on ${path}`);
       return;
     }
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > entry.spec.networking.maxBodyBytes) {
+    // Scanned from rawHeaders: reading `req.headers` would build the lower-cased header object per request.
+    const declared = declaredContentLength(req.rawHeaders);
+    if (declared > entry.spec.networking.maxBodyBytes) {
       // The body is not read: close the connection instead of draining it.
       res.setHeader('connection', 'close');
       const stats = entry.ctx.stats;

@@ -77,6 +77,18 @@ export function upstreamRequestHeaders(raw: readonly string[], remoteAddress: st
   return out;
 }
 
+/** The request's declared `content-length` (the first one), or -1 when there is none or it is not a number. */
+export function declaredContentLength(raw: readonly string[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      const n = Number(raw[i + 1]);
+      return Number.isFinite(n) ? n : -1;
+    }
+  }
+  return -1;
+}
+
 /** Headers for the client's response: the replica's headers minus hop-by-hop ones. */
 export function clientResponseHeaders(raw: readonly string[]): string[] {
   const out: string[] = [];

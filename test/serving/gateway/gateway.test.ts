@@ -440,6 +440,31 @@ describe('gateway retries', () => {
   });
 });
 
+describe('gateway long requests', () => {
+  test('a request outlasting the idle-socket timeout is not cut (the timeout only closes idle sockets)', async () => {
+    const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([]);
+    const gw = new Gateway({ host: '127.0.0.1', port: 0, replicas$, agent: { freeSocketTimeoutMs: 50 } }, silent);
+    const r = await TestReplica.start('slow', 'hold');
+    try {
+      await gw.start();
+      replicas$.next([replicaInfo('api', 'slow', r.port)]);
+      await gw.upsertApi(gatewaySpec('api'));
+      const p = httpRequest(gw.sharedPort(), { method: 'POST', path: '/api', body: 'late' });
+      await waitFor('the request to be held', () => r.heldCount === 1);
+      // Hold well past the 50 ms socket timeout, then answer.
+      const heldUntil = Date.now() + 300;
+      await waitFor('300 ms to pass', () => Date.now() >= heldUntil);
+      r.release();
+      const got = await p;
+      assert.equal(got.status, 200);
+      assert.equal(got.body.toString(), 'late');
+    } finally {
+      await gw.close();
+      await r.close();
+    }
+  });
+});
+
 describe('gateway unix-socket replicas', () => {
   test('a replica on a unix socket is served; a missing socket counts as refused and is retried', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'myelin-gw-'));

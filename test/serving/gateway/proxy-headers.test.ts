@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../../serving/gateway/proxy-headers.js';
+import { clientResponseHeaders, declaredContentLength, upstreamRequestHeaders } from '../../../serving/gateway/proxy-headers.js';
 
 interface RequestCase {
   readonly name: string;
@@ -60,5 +60,18 @@ const responseCases: ReadonlyArray<{ readonly name: string; readonly raw: readon
 for (const c of responseCases) {
   test(`clientResponseHeaders: ${c.name}`, () => {
     assert.deepEqual(clientResponseHeaders(c.raw), c.want);
+  });
+}
+
+const lengthCases: ReadonlyArray<{ readonly raw: readonly string[]; readonly want: number }> = [
+  { raw: ['Host', 'x', 'Content-Length', '42'], want: 42 },
+  { raw: ['content-length', '0'], want: 0 },
+  { raw: ['Transfer-Encoding', 'chunked'], want: -1 },
+  { raw: ['Content-Length', 'abc'], want: -1 },
+];
+
+for (const c of lengthCases) {
+  test(`declaredContentLength: ${JSON.stringify(c.raw)} → ${c.want}`, () => {
+    assert.equal(declaredContentLength(c.raw), c.want);
   });
 }
