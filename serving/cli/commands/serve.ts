@@ -47,21 +47,30 @@ export async function serve(options: ServeOptions): Promise<void> {
   const spec = pickApi(specs, options.api, file);
   const log = options.log ?? createRootLogger();
   const removeGuards = installProcessGuards(log);
+  // `predictor.env`, as a replica process gets it from the orchestrator (restored when serving ends).
+  const restoreEnv = applyEnv(spec.predictor.env);
 
   let fatal: Error | undefined;
   const stop = new AbortController();
-  const replica = await startReplica({
-    spec,
-    log,
-    host: options.host ?? '127.0.0.1',
-    port: options.port ?? spec.networking.localPort,
-    executor: options.executor,
-    shutdownGraceMs: options.shutdownGraceMs,
-    onFatal: (err) => {
-      fatal = err;
-      stop.abort();
-    },
-  });
+  let replica: Replica;
+  try {
+    replica = await startReplica({
+      spec,
+      log,
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? spec.networking.localPort,
+      executor: options.executor,
+      shutdownGraceMs: options.shutdownGraceMs,
+      onFatal: (err) => {
+        fatal = err;
+        stop.abort();
+      },
+    });
+  } catch (err) {
+    removeGuards();
+    restoreEnv();
+    throw err;
+  }
   options.onListening?.(replica);
   options.stdout.write(`serving ${spec.name} at ${replica.address.url} (POST /predict or /, GET / for the model, /metrics)\n`);
   replica.ready.then(
@@ -84,6 +93,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     options.signal?.removeEventListener('abort', onSignal);
     removeGuards();
+    restoreEnv();
   }
   if (fatal) throw new ExitError(1, `error: ${spec.name}: the predictor cannot be loaded: ${fatal.message}`);
 }
@@ -96,4 +106,19 @@ function pickApi(specs: readonly ApiSpec[], name: string | undefined, file: stri
   }
   if (specs.length === 1) return specs[0];
   throw new ExitError(1, `error: ${file} has ${specs.length} APIs; choose one with --api (${specs.map((s) => s.name).join(', ')})`);
+}
+
+/** Sets `env` in `process.env`; returns a function that puts the previous values back. */
+function applyEnv(env: Readonly<Record<string, string>>): () => void {
+  const previous = new Map<string, string | undefined>();
+  for (const [k, v] of Object.entries(env)) {
+    previous.set(k, process.env[k]);
+    process.env[k] = v;
+  }
+  return () => {
+    for (const [k, v] of previous) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
 }

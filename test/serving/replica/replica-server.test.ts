@@ -1,6 +1,8 @@
 // The replica over real HTTP on loopback, predictor in the replica's thread: routes, request rules,
 // status codes, admission, timeouts, debug logging, monitoring, samples, /metrics, graceful close.
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { httpCall, postJson, rawExchange, waitFor, type HttpResult } from '../../harness/http-client.js';
 import { startBehaviourReplica, type TestReplica } from './replica-test-kit.js';
@@ -326,5 +328,41 @@ describe('replica graceful close', () => {
     await t.replica.close({ graceMs: 50 });
     assert.equal(t.replica.state(), 'closed');
     assert.ok((await hung) instanceof Error, 'the hung request lost its connection');
+  });
+});
+
+describe('replica on a unix socket, with regression monitoring', () => {
+  test('serves over the socket and sums regression values into samples', async () => {
+    const dir = (await import('node:fs')).mkdtempSync(join(tmpdir(), 'myelin-sock-'));
+    const socketPath = join(dir, 'replica.sock');
+    try {
+      await using t = await startBehaviourReplica({ monitoring: { modelType: 'regression' } }, { socketPath, sampleIntervalMs: 50 });
+      await t.replica.ready;
+      assert.deepEqual(t.replica.address, { socketPath, url: 'http://localhost' });
+      const target = { socketPath };
+      assert.equal((await httpCall(target, { path: '/healthz/ready' })).status, 200);
+      for (const v of [2, -1, 5]) assert.equal((await httpCall(target, { method: 'POST', path: `/predict?behave=value&v=${v}`, body: '' })).text, String(v));
+      await waitFor('a regression sample', () => t.transport.published.some((s) => s.monitoring?.modelType === 'regression'));
+      let count = 0;
+      let sum = 0;
+      let min = Infinity;
+      let max = -Infinity;
+      await waitFor('all three values', () => {
+        count = sum = 0;
+        min = Infinity;
+        max = -Infinity;
+        for (const s of t.transport.published) {
+          if (s.monitoring?.modelType !== 'regression') continue;
+          count += s.monitoring.count;
+          sum += s.monitoring.sum;
+          min = Math.min(min, s.monitoring.min);
+          max = Math.max(max, s.monitoring.max);
+        }
+        return count === 3;
+      });
+      assert.deepEqual({ count, sum, min, max }, { count: 3, sum: 6, min: -1, max: 5 });
+    } finally {
+      (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

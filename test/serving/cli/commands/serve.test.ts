@@ -18,12 +18,12 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 writeFileSync(
   join(dir, 'predictor.mjs'),
-  `export class Predictor { constructor({ config }) { this.c = config; if (config.fail) throw new Error('cannot construct') } predict({ payload }) { return { who: this.c.who, payload } } }`,
+  `export class Predictor { constructor({ config }) { this.c = config; if (config.fail) throw new Error('cannot construct') } predict({ payload }) { return { who: this.c.who, payload, env: process.env.SERVE_TEST_GREETING ?? null } } }`,
 );
 writeFileSync(
   join(dir, 'myelin.yaml'),
   ['a', 'b', 'broken']
-    .map((n) => `- name: ${n}\n  kind: RealtimeAPI\n  predictor:\n    type: javascript\n    path: predictor.mjs\n    config:\n      who: ${n}\n${n === 'broken' ? '      fail: true\n' : ''}`)
+    .map((n) => `- name: ${n}\n  kind: RealtimeAPI\n  predictor:\n    type: javascript\n    path: predictor.mjs\n    env:\n      SERVE_TEST_GREETING: hi-${n}\n    config:\n      who: ${n}\n${n === 'broken' ? '      fail: true\n' : ''}`)
     .join(''),
 );
 
@@ -44,12 +44,13 @@ test('serves the chosen API until aborted', async () => {
   await waitFor('listening', () => replica !== undefined);
   await replica!.ready;
   const r = await postJson({ port: replica!.address.port! }, [1]);
-  assert.deepEqual(r.json(), { who: 'b', payload: [1] });
+  assert.deepEqual(r.json(), { who: 'b', payload: [1], env: 'hi-b' }, 'predictor.env is set while serving');
   await waitFor('ready line', () => out.text().includes('b ready (in-thread, 1×1'));
   assert.match(out.text(), /^serving b at http:\/\/127\.0\.0\.1:\d+ /);
   stop.abort();
   await running;
   assert.equal(replica!.state(), 'closed');
+  assert.equal(process.env.SERVE_TEST_GREETING, undefined, 'and restored after');
 });
 
 const refusals = [
