@@ -10,7 +10,8 @@
  * merged (requests over total time, percentiles over all latencies). Loopback only, bounded in time
  * (defaults: 3 × 4 × 2 legs of 1.5 s ≈ 45 s).
  *
- *   node --import tsx benchmarks/gateway.bench.ts [--seconds 1.5] [--rounds 4] [--replica real|plain] [--predict-ms 0]
+ *   node --import tsx benchmarks/gateway.bench.ts [--seconds 1.5] [--rounds 4] [--replica real|plain]  [--predict-ms 0]
+ *     [--concurrency 1,8,64]
  *
  * `--predict-ms N` makes each prediction spin the replica's CPU for N ms (a model of that cost).
  *
@@ -290,7 +291,9 @@ async function main(): Promise<void> {
       p99DeltaMs: number;
     }> = [];
     const legMs = seconds * 1000;
-    for (const concurrency of CONCURRENCIES) {
+    const only = arg('concurrency', '');
+    const concurrencies = only === '' ? CONCURRENCIES : only.split(',').map(Number);
+    for (const concurrency of concurrencies) {
       // Alternate the order of the two legs round by round and merge the rounds, so a change in the
       // machine's background load hits both sides alike.
       const direct: LegSamples[] = [];
