@@ -66,6 +66,7 @@ describe('gateway routing', () => {
     { name: 'query string kept', method: 'POST', path: '/iris?debug=true&x=%20', wantStatus: 200, wantReplica: 'iris-0', wantUpstreamUrl: '/predict?debug=true&x=%20' },
     { name: 'GET endpoint → / (summary)', method: 'GET', path: '/v1/wine', wantStatus: 200, wantReplica: 'wine-0', wantUpstreamUrl: '/' },
     { name: 'GET with query → /?query', method: 'GET', path: '/v1/wine?debug=true', wantStatus: 200, wantReplica: 'wine-0', wantUpstreamUrl: '/?debug=true' },
+    { name: 'HEAD endpoint → HEAD / (summary headers)', method: 'HEAD', path: '/v1/wine', wantStatus: 200, wantReplica: 'wine-0', wantUpstreamUrl: '/' },
     { name: 'sub-path is not routed (exact match)', method: 'POST', path: '/iris/predict', wantStatus: 404 },
     { name: 'trailing slash is not routed', method: 'POST', path: '/iris/', wantStatus: 404 },
     { name: 'unknown path', method: 'GET', path: '/nope', wantStatus: 404 },
@@ -164,6 +165,13 @@ describe('gateway passthrough', () => {
       assert.equal((await httpRequest(g.port, { method: 'POST', path: '/api', body: '{}' })).status, 200);
     }
     assert.ok(r.connections - before <= 1, `want at most 1 new upstream connection for 5 sequential requests, got ${r.connections - before}`);
+  });
+
+  test('Expect: 100-continue is answered by the gateway and not forwarded', async () => {
+    const got = await httpRequest(g.port, { method: 'POST', path: '/api', headers: { expect: '100-continue' }, body: 'payload' });
+    assert.equal(got.status, 200);
+    assert.equal(got.body.toString(), 'payload');
+    assert.equal(r.seen[r.seen.length - 1].headers.expect, undefined);
   });
 
   test('binary body arrives byte for byte and comes back unchanged', async () => {
@@ -458,6 +466,32 @@ describe('gateway long requests', () => {
       const got = await p;
       assert.equal(got.status, 200);
       assert.equal(got.body.toString(), 'late');
+    } finally {
+      await gw.close();
+      await r.close();
+    }
+  });
+});
+
+describe('gateway close', () => {
+  test('close stops accepting at once and lets an in-flight request finish', async () => {
+    const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([]);
+    const gw = new Gateway({ host: '127.0.0.1', port: 0, replicas$, closeGraceMs: 5000 }, silent);
+    const r = await TestReplica.start('r', 'hold');
+    try {
+      await gw.start();
+      const port = gw.sharedPort();
+      replicas$.next([replicaInfo('api', 'r', r.port)]);
+      await gw.upsertApi(gatewaySpec('api'));
+      const inFlight = httpRequest(port, { method: 'POST', path: '/api', body: 'x' });
+      await waitFor('the request to be held', () => r.heldCount === 1);
+      const closed = gw.close();
+      await waitFor('the listener to close', () => gw.ports().length === 0);
+      await assert.rejects(httpRequest(port, { path: '/healthz' }), { code: 'ECONNREFUSED' });
+      r.release();
+      assert.equal((await inFlight).status, 200);
+      await closed;
+      await assert.rejects(gw.upsertApi(gatewaySpec('late')), { code: 'ENG_GATEWAY_CLOSED' });
     } finally {
       await gw.close();
       await r.close();
