@@ -174,9 +174,24 @@ export class Gateway {
     });
   }
 
-  /** Makes the routed APIs exactly `specs` (removing the others). Stops at the first failing API. */
+  /**
+   * Makes the routed APIs exactly `specs` (removing the others); APIs may swap endpoints. Throws
+   * `ENG_GATEWAY_ENDPOINT_TAKEN` before changing anything when two specs share an endpoint; otherwise
+   * stops at the first API whose port cannot be opened.
+   */
   setRoutes(specs: readonly GatewayApiSpec[]): Promise<void> {
     return this.serialize(async () => {
+      const byEndpoint = new Map<string, string>();
+      for (const spec of specs) {
+        const other = byEndpoint.get(spec.networking.endpoint);
+        if (other !== undefined && other !== spec.name) {
+          throw new EngineError(
+            'ENG_GATEWAY_ENDPOINT_TAKEN',
+            `endpoint ${spec.networking.endpoint} of api ${spec.name} is already used by api ${other}`,
+          );
+        }
+        byEndpoint.set(spec.networking.endpoint, spec.name);
+      }
       const keep = new Set(specs.map((s) => s.name));
       let removed = false;
       for (const name of [...this.apis.keys()]) {
@@ -187,7 +202,8 @@ export class Gateway {
         }
       }
       if (removed) this.rebuildRoutes();
-      for (const spec of specs) await this.doUpsert(spec);
+      // The specs were checked against each other above: a clash with a kept API is a swap in progress.
+      for (const spec of specs) await this.doUpsert(spec, keep);
       this.closeUnusedListeners();
     });
   }
@@ -249,10 +265,10 @@ export class Gateway {
     return run;
   }
 
-  private async doUpsert(spec: GatewayApiSpec): Promise<void> {
+  private async doUpsert(spec: GatewayApiSpec, alsoChanging?: ReadonlySet<string>): Promise<void> {
     const endpoint = spec.networking.endpoint;
     for (const [name, other] of this.apis) {
-      if (name !== spec.name && other.spec.networking.endpoint === endpoint) {
+      if (name !== spec.name && other.spec.networking.endpoint === endpoint && !alsoChanging?.has(name)) {
         throw new EngineError(
           'ENG_GATEWAY_ENDPOINT_TAKEN',
           `endpoint ${endpoint} of api ${spec.name} is already used by api ${name}`,

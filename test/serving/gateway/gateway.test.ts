@@ -473,6 +473,39 @@ describe('gateway long requests', () => {
   });
 });
 
+describe('gateway setRoutes', () => {
+  test('apis can swap endpoints in one call; clashing specs are refused before any change', async () => {
+    const g = await startGateway();
+    const a = await TestReplica.start('a');
+    const b = await TestReplica.start('b');
+    try {
+      g.replicas$.next([replicaInfo('a', 'a', a.port), replicaInfo('b', 'b', b.port)]);
+      await g.gw.setRoutes([gatewaySpec('a', { endpoint: '/x' }), gatewaySpec('b', { endpoint: '/y' })]);
+      await g.gw.setRoutes([gatewaySpec('a', { endpoint: '/y' }), gatewaySpec('b', { endpoint: '/x' })]);
+      const cases = [
+        { path: '/x', want: 'b' },
+        { path: '/y', want: 'a' },
+      ];
+      for (const c of cases) {
+        const got = await httpRequest(g.port, { method: 'POST', path: c.path, body: '{}' });
+        assert.equal(got.headers['x-replica'], c.want, `${c.path}: want ${c.want}`);
+      }
+      await assert.rejects(
+        g.gw.setRoutes([gatewaySpec('a', { endpoint: '/z' }), gatewaySpec('b', { endpoint: '/z' })]),
+        { code: 'ENG_GATEWAY_ENDPOINT_TAKEN' },
+      );
+      assert.equal((await httpRequest(g.port, { method: 'POST', path: '/y', body: '{}' })).headers['x-replica'], 'a');
+      await g.gw.setRoutes([gatewaySpec('b', { endpoint: '/x' })]);
+      assert.equal((await httpRequest(g.port, { method: 'POST', path: '/y', body: '{}' })).status, 404);
+      assert.equal(g.gw.stats('a'), undefined);
+    } finally {
+      await g.gw.close();
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('gateway close', () => {
   test('close stops accepting at once and lets an in-flight request finish', async () => {
     const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([]);
