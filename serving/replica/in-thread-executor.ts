@@ -1,6 +1,7 @@
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { LoadedPredictor } from '../../core/ports/predictor-backend.js';
+import { DeadlineQueue, type Deadline } from './deadline-queue.js';
 import { createPredictorRegistry } from './predictor-modules.js';
 import {
   executePrediction,
@@ -23,6 +24,7 @@ export class InThreadExecutor implements PredictorExecutor {
   readonly mode = 'in-thread' as const;
   private loaded: LoadedPredictor | undefined;
   private readonly ownLog: Logger;
+  private readonly deadlines: DeadlineQueue<InThreadRun>;
 
   constructor(
     private readonly spec: ApiSpec,
@@ -32,6 +34,7 @@ export class InThreadExecutor implements PredictorExecutor {
     private readonly events: ExecutorEvents,
   ) {
     this.ownLog = log.child({ component: 'replica/in-thread-executor' });
+    this.deadlines = new DeadlineQueue<InThreadRun>(spec.predictor.timeoutMs);
   }
 
   async start(): Promise<void> {
@@ -47,6 +50,7 @@ export class InThreadExecutor implements PredictorExecutor {
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {
     const run = new InThreadRun(releaseSlot, this.spec.predictor.timeoutMs);
+    this.deadlines.add(run);
     void executePrediction(this.loaded!, task, this.log, this.spec.monitoring, run).then(run.onOutcome);
     return run.promise;
   }
@@ -58,20 +62,22 @@ export class InThreadExecutor implements PredictorExecutor {
   async close(): Promise<void> {
     const loaded = this.loaded;
     this.loaded = undefined;
+    this.deadlines.clear();
     await loaded?.close();
   }
 }
 
 /**
- * One prediction in flight in the replica's thread: whichever comes first, its outcome or its timeout,
- * answers it and gives the slot back. A class with static callbacks rather than closures: this runs
- * once per request.
+ * One prediction in flight in the replica's thread: whichever comes first, its outcome or its deadline
+ * (the executor's `DeadlineQueue`), answers it and gives the slot back. A class with bound static
+ * callbacks rather than closures: this runs once per request.
  */
-class InThreadRun implements CancelState {
+class InThreadRun implements CancelState, Deadline {
   cancelled = false;
+  done = false;
+  deadlineMs = 0;
   readonly promise: Promise<PredictOutcome>;
   private resolve!: (o: PredictOutcome) => void;
-  private readonly timer: NodeJS.Timeout;
   readonly onOutcome: (o: PredictOutcome) => void;
 
   constructor(
@@ -79,22 +85,19 @@ class InThreadRun implements CancelState {
     private readonly timeoutMs: number,
   ) {
     this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
-    this.timer = setTimeout(InThreadRun.onTimeout, timeoutMs, this);
-    // The server keeps the process alive while it serves; a pending timeout alone must not.
-    this.timer.unref();
     this.onOutcome = InThreadRun.settle.bind(undefined, this);
   }
 
   private static settle(run: InThreadRun, outcome: PredictOutcome): void {
     if (run.cancelled) return;
-    clearTimeout(run.timer);
+    run.done = true;
     run.releaseSlot();
     run.resolve(outcome);
   }
 
-  private static onTimeout(run: InThreadRun): void {
-    run.cancelled = true;
-    run.releaseSlot();
-    run.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: run.timeoutMs } });
+  expire(): void {
+    this.cancelled = true;
+    this.releaseSlot();
+    this.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: this.timeoutMs } });
   }
 }

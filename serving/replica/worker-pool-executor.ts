@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
+import { DeadlineQueue, type Deadline } from './deadline-queue.js';
 import type { ExecutorEvents, PredictOutcome, PredictTask, PredictorExecutor } from './predictor-executor.js';
 import { isWorkerMessage, type ControlMessage, type PredictorWorkerData, type WorkerMessage } from './predictor-worker-protocol.js';
 
@@ -52,6 +53,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
   private readonly closed = new Set<number>();
   private onDidClose: (() => void) | undefined;
   private seq = 0;
+  private readonly deadlines: DeadlineQueue<WorkerRun>;
   private started = false;
   private closing = false;
   private startWaiter: { resolve: () => void; reject: (err: Error) => void } | undefined;
@@ -67,6 +69,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
     this.perThread = options.spec.predictor.threadsPerProcess;
     this.hungWorkerGraceMs = options.hungWorkerGraceMs ?? 1000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    this.deadlines = new DeadlineQueue<WorkerRun>(options.spec.predictor.timeoutMs);
     this.channel = new BroadcastChannel(this.channelName);
     this.channel.unref();
   }
@@ -109,6 +112,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {
     const seq = ++this.seq;
     const run = new WorkerRun(this, seq, releaseSlot, this.options.spec.predictor.timeoutMs);
+    this.deadlines.add(run);
     this.pool!.run({
       requestId: task.requestId,
       payload: task.payload,
@@ -147,6 +151,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
     this.closing = true;
     const pool = this.pool;
     if (!pool) return;
+    this.deadlines.clear();
     const waitingFor = [...this.ready.keys()];
     if (waitingFor.length > 0) {
       await new Promise<void>((resolve) => {
@@ -252,17 +257,18 @@ function writeLogLine(log: Logger, line: string): void {
 }
 
 /**
- * One prediction given to the pool: answered by its outcome or by its timeout, whichever comes first;
- * its slot is given back only when the worker is done with it (or gone). A class with bound static
- * callbacks rather than closures: this runs once per request.
+ * One prediction given to the pool: answered by its outcome or by its deadline (the executor's
+ * `DeadlineQueue`), whichever comes first; its slot is given back only when the worker is done with it
+ * (or gone). A class with bound static callbacks rather than closures: this runs once per request.
  */
-class WorkerRun {
+class WorkerRun implements Deadline {
+  done = false;
+  deadlineMs = 0;
   readonly promise: Promise<PredictOutcome>;
   readonly onOutcome: (o: PredictOutcome) => void;
   readonly onPoolError: (err: Error) => void;
   private resolve!: (o: PredictOutcome) => void;
   private answered = false;
-  private readonly timer: NodeJS.Timeout;
   private hangTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -272,18 +278,16 @@ class WorkerRun {
     private readonly timeoutMs: number,
   ) {
     this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
-    this.timer = setTimeout(WorkerRun.onTimeout, timeoutMs, this);
-    this.timer.unref();
     this.onOutcome = WorkerRun.settle.bind(undefined, this);
     this.onPoolError = WorkerRun.poolError.bind(undefined, this);
   }
 
   private static settle(run: WorkerRun, outcome: PredictOutcome): void {
+    run.done = true;
     run.pool.onSettled(run.seq);
     if (run.hangTimer) clearTimeout(run.hangTimer);
     run.releaseSlot();
     if (run.answered) return;
-    clearTimeout(run.timer);
     run.resolve(outcome);
   }
 
@@ -291,9 +295,9 @@ class WorkerRun {
     WorkerRun.settle(run, { ok: false, failure: { kind: 'unavailable', message: `predictor worker stopped: ${err.message}` } });
   }
 
-  private static onTimeout(run: WorkerRun): void {
-    run.answered = true;
-    run.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: run.timeoutMs } });
-    run.hangTimer = run.pool.onTimedOut(run.seq);
+  expire(): void {
+    this.answered = true;
+    this.resolve({ ok: false, failure: { kind: 'timeout', timeoutMs: this.timeoutMs } });
+    this.hangTimer = this.pool.onTimedOut(this.seq);
   }
 }
