@@ -5,7 +5,7 @@ import { Registry, Gauge } from 'prom-client';
 import type { Observable, Subscription } from 'rxjs';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { Clock } from '../../core/clock.js';
-import { ConfigError, type ConfigProblem } from '../../core/errors.js';
+import { ConfigError, EngineError, type ConfigProblem } from '../../core/errors.js';
 import type { EngineEvent } from '../../core/events/engine-event.js';
 import type { MetricSample } from '../../core/metrics/metric-sample.js';
 import type { EventBus } from '../../core/ports/event-bus.js';
@@ -211,9 +211,11 @@ export class Daemon implements DaemonService {
       const nonce = randomBytes(4).toString('hex');
       const revision = revisionOf(spec, projectId, nonce);
       const stored: StoredApi = { name: spec.name, projectDir, configFile, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
+      // The route first: a port or endpoint the gateway cannot take rejects the deploy before anything starts.
+      await this.route(spec);
       await this.deps.store.putApi(stored);
       this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: 'created' });
-      await this.install(spec, stored, undefined);
+      await this.install(spec, stored, undefined, true);
       return { api: spec.name, action: 'created', revision, endpoint: spec.networking.endpoint, message: `creating ${spec.name} (RealtimeAPI) at ${url}` };
     }
     const revision = revisionOf(spec, projectId, cur.stored.deploymentNonce);
@@ -225,13 +227,14 @@ export class Daemon implements DaemonService {
     const replicas = clamp(cur.stored.replicas, spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas);
     const changedRevision = revision !== cur.stored.revision;
     const stored: StoredApi = { ...cur.stored, projectDir, configFile, revision, replicas, lastUpdated: changedRevision ? now : cur.stored.lastUpdated };
+    // A new route that cannot be taken leaves the API serving as it was (the gateway keeps the old route).
+    await this.route(spec);
     await this.deps.store.putApi(stored);
     cur.spec = spec;
     cur.stored = stored;
     cur.specId = specId;
     cur.autoscaler.reconfigure(spec);
     cur.autoscaler.setReplicas(replicas);
-    await this.deps.gateway.upsertApi(spec);
     await this.deps.orchestrator.apply({ spec, revision, replicas });
     this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: changedRevision ? 'updated' : 'reconfigured' });
     return changedRevision
@@ -239,8 +242,22 @@ export class Daemon implements DaemonService {
       : { api: spec.name, action: 'reconfigured', revision, endpoint: spec.networking.endpoint, message: `updating ${spec.name} (RealtimeAPI): autoscaling/networking applied without restarting replicas` };
   }
 
-  /** Starts serving an API: autoscaler, gateway route, replicas. */
-  private async install(spec: ApiSpec, stored: StoredApi, restoredState: unknown): Promise<void> {
+  /** Routes the API in the gateway; a port or endpoint it cannot take is a config problem of the deploy. */
+  private async route(spec: ApiSpec): Promise<void> {
+    try {
+      await this.deps.gateway.upsertApi(spec);
+    } catch (err) {
+      if (err instanceof EngineError && (err.code === 'ENG_GATEWAY_LISTEN' || err.code === 'ENG_GATEWAY_ENDPOINT_TAKEN')) {
+        const field = err.code === 'ENG_GATEWAY_LISTEN' ? 'networking.local_port' : 'networking.endpoint';
+        throw new ConfigError([{ file: basename(spec.configFile), line: 1, col: 1, api: spec.name, field, message: err.message, severity: 'error' }], { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Starts serving an API: gateway route (unless `routed`), autoscaler, replicas. */
+  private async install(spec: ApiSpec, stored: StoredApi, restoredState: unknown, routed = false): Promise<void> {
+    if (!routed) await this.route(spec);
     const replicas = clamp(stored.replicas, spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas);
     const autoscaler = this.deps.autoscalers.create(spec, { replicas, restoredState });
     const state: ApiState = {
@@ -262,7 +279,6 @@ export class Daemon implements DaemonService {
       metricsUnavailable: false,
     };
     this.apis.set(spec.name, state);
-    await this.deps.gateway.upsertApi(spec);
     await this.deps.orchestrator.apply({ spec, revision: stored.revision, replicas });
     this.updateStatus(state);
   }

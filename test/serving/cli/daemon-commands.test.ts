@@ -129,6 +129,15 @@ test('an invalid file is never uploaded: every problem is reported with its posi
       (e: unknown) => e instanceof ConfigError && /py: predictor.type: python predictors cannot be served here yet \(available: javascript, onnx, tensorflow\)/.test(e.message),
     );
     assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
+    // A local_port that is taken (here: the control API's own port) rejects the deploy; nothing starts.
+    const taken = new URL(url).port;
+    await writeSlowProject(bad, `- name: porty\n  kind: RealtimeAPI\n  predictor:\n    type: typescript\n    path: predictor.ts\n  networking:\n    local_port: ${taken}\n`);
+    await rm(join(bad, 'cortex.yaml'));
+    await assert.rejects(
+      deploy({ url, cwd: bad, force: false, wait: false, output: 'table', stdout: new Capture(), stderr: new Capture() }),
+      (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.api === 'porty' && p.field === 'networking.local_port'),
+    );
+    assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
   } finally {
     await rm(bad, { recursive: true, force: true });
   }
