@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import { autoscalingSpec } from './autoscaling-spec-fixture.js';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 
 /** A partial ApiSpec for tests: nested sections are merged over the defaults one level deep. */
@@ -46,25 +47,7 @@ export function apiSpecFixture(overrides: ApiSpecOverrides = {}): ApiSpec {
       ...overrides.networking,
     },
     compute: { cpuMillis: 200, memBytes: null, gpu: 0, inf: 0, ...overrides.compute },
-    autoscaling: {
-      policy: 'cortex',
-      minReplicas: 1,
-      maxReplicas: 100,
-      initReplicas: 1,
-      targetReplicaConcurrency: 1,
-      maxReplicaConcurrency: 1024,
-      windowMs: 60_000,
-      downscaleStabilizationPeriodMs: 300_000,
-      upscaleStabilizationPeriodMs: 60_000,
-      maxDownscaleFactor: 0.75,
-      maxUpscaleFactor: 1.5,
-      downscaleTolerance: 0.05,
-      upscaleTolerance: 0.05,
-      tickMs: 10_000,
-      panicWindowMs: 6_000,
-      panicThreshold: 2,
-      ...overrides.autoscaling,
-    },
+    autoscaling: autoscalingSpec(overrides.autoscaling),
     updateStrategy: {
       maxSurge: { kind: 'percent', value: 25 },
       maxUnavailable: { kind: 'percent', value: 25 },

@@ -19,7 +19,7 @@ import { CortexScalingPolicy } from '../../plugins/scaling-cortex/cortex-scaling
 import { NatsEventBus } from '../../adapters/transport/nats/nats-event-bus.js';
 import { NatsMetricsTransport } from '../../adapters/transport/nats/nats-metrics-transport.js';
 import { NatsServer } from '../harness/nats-server.js';
-import { autoscalingSpec } from '../core/scaling/autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../harness/autoscaling-spec-fixture.js';
 import { isolated, silent } from '../adapters/transport/nats/nats-fixtures.js';
 
 let server: NatsServer;

@@ -5,7 +5,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { decideScale, tickMetrics } from '../../../core/operators/decide-scale.js';
 import type { ScalingPolicyState } from '../../../core/ports/scaling-policy.js';
 import { CortexScalingPolicy } from '../../../plugins/scaling-cortex/cortex-scaling-policy.js';
-import { autoscalingSpec } from '../scaling/autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 import { load } from './tick-fixture.js';
 
 let scheduler: TestScheduler;

@@ -12,7 +12,7 @@ import { BurstScalingPolicy } from '../../../plugins/scaling-burst/burst-scaling
 import { CortexScalingPolicy } from '../../../plugins/scaling-cortex/cortex-scaling-policy.js';
 import { CpuScalingPolicy } from '../../../plugins/scaling-cpu/cpu-scaling-policy.js';
 import { sample } from '../operators/sample-fixture.js';
-import { autoscalingSpec } from './autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 import { prng, randomSpec } from './random-trace.js';
 import { ReferenceCortexAutoscaler } from './reference-cortex.js';
 

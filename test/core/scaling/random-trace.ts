@@ -1,5 +1,5 @@
 import type { AutoscalingSpec } from '../../../core/config/api-spec.js';
-import { autoscalingSpec } from './autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 
 /** Seeded PRNG (mulberry32): the same seed gives the same trace, so a failure names its seed. */
 export function prng(seed: number): () => number {

@@ -4,7 +4,7 @@ import { parseLoadTrace } from '../../../core/scaling/load-trace.js';
 import { replayTrace } from '../../../core/scaling/replay-trace.js';
 import { CortexScalingPolicy } from '../../../plugins/scaling-cortex/cortex-scaling-policy.js';
 import { CpuScalingPolicy } from '../../../plugins/scaling-cpu/cpu-scaling-policy.js';
-import { autoscalingSpec } from './autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 import { ReferenceCortexAutoscaler } from './reference-cortex.js';
 
 const quick = autoscalingSpec({ targetReplicaConcurrency: 2, upscaleStabilizationPeriodMs: 0, downscaleStabilizationPeriodMs: 0, maxUpscaleFactor: 10 });

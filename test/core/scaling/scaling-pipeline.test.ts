@@ -9,7 +9,7 @@ import type { ScalingTick } from '../../../core/scaling/scaling-tick.js';
 import { BurstScalingPolicy } from '../../../plugins/scaling-burst/burst-scaling-policy.js';
 import { CortexScalingPolicy } from '../../../plugins/scaling-cortex/cortex-scaling-policy.js';
 import { sample } from '../operators/sample-fixture.js';
-import { autoscalingSpec } from './autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 
 test('ScalingPipeline routes one sample stream to each API’s scaler and merges ticks, decisions and events', () => {
   const s = new ReplayScheduler(0);

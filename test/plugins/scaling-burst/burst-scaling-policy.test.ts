@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { AutoscalingSpec } from '../../../core/config/api-spec.js';
 import { INITIAL_SCALING_POLICY_STATE, type ScalingMetrics, type ScalingPolicyState } from '../../../core/ports/scaling-policy.js';
 import { BurstScalingPolicy } from '../../../plugins/scaling-burst/burst-scaling-policy.js';
-import { autoscalingSpec } from '../../core/scaling/autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 import { prng, randomAverages, randomSpec } from '../../core/scaling/random-trace.js';
 import { ReferenceCortexAutoscaler } from '../../core/scaling/reference-cortex.js';
 

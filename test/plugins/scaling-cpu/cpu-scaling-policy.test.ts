@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { AutoscalingSpec } from '../../../core/config/api-spec.js';
 import type { ScalingMetrics, ScalingPolicyState } from '../../../core/ports/scaling-policy.js';
 import { CpuScalingPolicy } from '../../../plugins/scaling-cpu/cpu-scaling-policy.js';
-import { autoscalingSpec } from '../../core/scaling/autoscaling-spec-fixture.js';
+import { autoscalingSpec } from '../../harness/autoscaling-spec-fixture.js';
 
 const NOW = 3_600_000;
 const policy = new CpuScalingPolicy();

@@ -1,4 +1,4 @@
-import type { AutoscalingSpec } from '../../../core/config/api-spec.js';
+import type { AutoscalingSpec } from '../../core/config/api-spec.js';
 
 /** An AutoscalingSpec with Cortex's defaults (reference/cortex.md §2.3), overridable per test. */
 export function autoscalingSpec(overrides: Partial<AutoscalingSpec> = {}): AutoscalingSpec {
