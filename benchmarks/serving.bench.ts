@@ -8,9 +8,11 @@
  * POSTs). For each model, every server variant is started, then for each concurrency the legs run in
  * `--rounds` rounds, each variant once per round for `--seconds` after a short warm-up, the order
  * rotating per round; the rounds of a variant are merged (requests over total time, percentiles over all
- * latencies). Server CPU per request comes from /proc (Linux). Loopback only, bounded in time.
+ * latencies), and the throughput ratio is also given as the median over rounds of the ratio within a
+ * round (robust to bursts of load from other processes on a shared machine). Server CPU per request
+ * comes from /proc (Linux). Loopback only, bounded in time (defaults: about 2 minutes for both models).
  *
- *   node --import tsx benchmarks/serving.bench.ts [--seconds 1.5] [--rounds 2] [--models js-micro,js-1ms]
+ *   node --import tsx benchmarks/serving.bench.ts [--seconds 1.5] [--rounds 2] [--models js-micro,js-1ms,onnx-iris,onnx-3ms]
  *
  * Prints a table and writes benchmarks/results/serving.json. Models and their backends are the
  * `MODELS` table; how the baseline calls a backend directly is the `DIRECT` table: a new backend adds
@@ -20,13 +22,14 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { ApiSpec } from '../core/config/api-spec.js';
 import type { PredictorClass } from '../core/predictor/predictor-contract.js';
 import { apiSpecFixture, type ApiSpecOverrides } from '../test/harness/api-spec-fixture.js';
+import { heavyModel } from '../test/harness/model-builders.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -49,6 +52,9 @@ interface BenchModel {
 }
 
 const IRIS_SAMPLE = readFileSync(join(ROOT, 'examples/hello-typescript/sample.json'), 'utf8').replace(/\s+/g, '');
+
+/** The ms-scale ONNX model (8 × 256³ MatMul per row, ~3 ms on one core), written by main() before its servers start. */
+const ONNX_HEAVY = join(tmpdir(), 'myelin-bench-onnx-heavy-256x8.onnx');
 
 const MODELS: readonly BenchModel[] = [
   {
@@ -74,6 +80,29 @@ const MODELS: readonly BenchModel[] = [
       { name: 'replica 2 workers', executor: 'worker-threads', processes: 2, threads: 1 },
     ],
   },
+  {
+    name: 'onnx-iris',
+    spec: { predictor: { type: 'onnx', modelPath: join(ROOT, 'examples/iris-onnx/model/iris.onnx'), threadsPerProcess: 64 } },
+    body: JSON.stringify([[5.1, 3.5, 1.4, 0.2]]),
+    contentType: 'application/json',
+    variants: [
+      { name: 'baseline' },
+      { name: 'replica in-thread', executor: 'in-thread', threads: 64 },
+      { name: 'replica 1 worker', executor: 'worker-threads', processes: 1, threads: 64 },
+    ],
+  },
+  {
+    name: 'onnx-3ms',
+    spec: { predictor: { type: 'onnx', modelPath: ONNX_HEAVY } },
+    body: JSON.stringify([Array.from({ length: 256 }, (_, i) => Number(Math.sin(i).toFixed(4)))]),
+    contentType: 'application/json',
+    variants: [
+      { name: 'baseline' },
+      { name: 'replica in-thread', executor: 'in-thread', threads: 1 },
+      { name: 'replica 1 worker', executor: 'worker-threads', processes: 1, threads: 1 },
+      { name: 'replica 2 workers', executor: 'worker-threads', processes: 2, threads: 1 },
+    ],
+  },
 ];
 
 /**
@@ -87,6 +116,17 @@ const DIRECT: Readonly<Record<string, (spec: ApiSpec) => Promise<(payload: unkno
     const p = new Cls({ config: structuredClone(spec.predictor.config) as Record<string, unknown>, log: pino({ level: 'silent' }) });
     await p.init?.();
     return (payload) => p.predict({ payload, query: {}, headers: {} });
+  },
+  /** onnxruntime-node called directly: a single-thread session, float32 rows in, flat arrays out. */
+  async onnx(spec) {
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(spec.predictor.modelPath!, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+    const input = session.inputNames[0];
+    return async (payload) => {
+      const rows = payload as number[][];
+      const out = await session.run({ [input]: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, rows[0].length]) });
+      return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Array.from(t.data as ArrayLike<number | bigint>, Number)]));
+    };
   },
 };
 
@@ -272,6 +312,12 @@ function cpuUsOf(pid: number | undefined): number {
   }
 }
 
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -317,13 +363,15 @@ function leg(load: ChildProcess, cmd: LoadCommand): Promise<LegSamples> {
 }
 
 async function main(): Promise<void> {
-  const seconds = Number(arg('seconds', '1.5'));
-  const rounds = Number(arg('rounds', '2'));
+  const seconds = Number(arg('seconds', '1'));
+  const rounds = Number(arg('rounds', '5'));
   const only = arg('models', '');
   const models = MODELS.filter((m) => !only || only.split(',').includes(m.name));
+  writeFileSync(ONNX_HEAVY, heavyModel());
   const dir = mkdtempSync(join(tmpdir(), 'myelin-serving-bench-'));
   const load = fork(SELF, ['--role', 'load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const rows: Row[] = [];
+  const paired = new Map<string, number[]>();
   try {
     for (const model of models) {
       const servers: Server[] = [];
@@ -342,6 +390,15 @@ async function main(): Promise<void> {
             }
           }
           for (const s of servers) rows.push(merge(model, s.variant.name, concurrency, legs.get(s.variant.name)!));
+          const baseLegs = legs.get('baseline')!;
+          for (const s of servers) {
+            if (s.variant.name === 'baseline') continue;
+            const mine = legs.get(s.variant.name)!;
+            paired.set(
+              `${model.name}|${concurrency}|${s.variant.name}`,
+              mine.map((l, i) => l.latenciesMs.length / l.elapsedS / (baseLegs[i].latenciesMs.length / baseLegs[i].elapsedS)),
+            );
+          }
           printRows(rows.filter((x) => x.model === model.name && x.concurrency === concurrency));
         }
       } finally {
@@ -362,6 +419,9 @@ async function main(): Promise<void> {
         variant: r.variant,
         concurrency: r.concurrency,
         throughputRatio: r.rps / base.rps,
+        // Median over rounds of (variant / baseline) within the same round: the legs of one round run
+        // back to back, so a burst of load from other processes hits both sides of a pair, not one total.
+        pairedThroughputRatio: median(paired.get(`${r.model}|${r.concurrency}|${r.variant}`) ?? []),
         p50DeltaMs: r.p50Ms - base.p50Ms,
         p99Ratio: r.p99Ms / base.p99Ms,
         cpuPerRequestRatio: r.serverCpuUsPerRequest / base.serverCpuUsPerRequest,
@@ -370,15 +430,24 @@ async function main(): Promise<void> {
   console.log('\nratios (replica / baseline, same run):');
   console.log(
     table(
-      ['model', 'variant', 'conc', 'rps ratio', 'p50 Δ ms', 'p99 ratio', 'cpu/req ratio'],
-      ratios.map((x) => [x.model, x.variant, String(x.concurrency), x.throughputRatio.toFixed(3), x.p50DeltaMs.toFixed(3), x.p99Ratio.toFixed(3), x.cpuPerRequestRatio.toFixed(3)]),
+      ['model', 'variant', 'conc', 'rps ratio', 'median paired', 'p50 Δ ms', 'p99 ratio', 'cpu/req ratio'],
+      ratios.map((x) => [
+        x.model,
+        x.variant,
+        String(x.concurrency),
+        x.throughputRatio.toFixed(3),
+        x.pairedThroughputRatio.toFixed(3),
+        x.p50DeltaMs.toFixed(3),
+        x.p99Ratio.toFixed(3),
+        x.cpuPerRequestRatio.toFixed(3),
+      ]),
     ),
   );
   const out = join(ROOT, 'benchmarks/results/serving.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
     out,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, secondsPerLeg: seconds, rounds, rows, ratios }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverage: loadavg(), secondsPerLeg: seconds, rounds, rows, ratios }, null, 2)}\n`,
   );
   console.log(`\nwrote ${out}`);
 }
