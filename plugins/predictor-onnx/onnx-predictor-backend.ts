@@ -9,9 +9,6 @@ import { createModelPredictor } from '../../core/predictor/model-predictor.js';
 import { nodeModelFs } from './node-model-fs.js';
 import { loadOnnxClient } from './onnx-model-client.js';
 
-/** Extensions an ONNXPredictor or request-handler file may have (`.ts` needs tsx registered in the thread). */
-export const ONNX_PREDICTOR_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
-
 /** Environment variable (process or `predictor.env`) that sets onnxruntime's intra-op threads per run; default 1. */
 export const ONNX_THREADS_ENV = 'MYELIN_ONNX_INTRA_OP_THREADS';
 

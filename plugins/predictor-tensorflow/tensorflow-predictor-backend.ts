@@ -12,9 +12,6 @@ import { nodeModelFs } from './node-model-fs.js';
 import { loadTfModel } from './tf-models.js';
 import { parseRuntimeChoice, runtimeFor, TFJS_RUNTIME_ENV } from './tfjs-runtime.js';
 
-/** Extensions a TensorFlowPredictor or request-handler file may have (`.ts` needs tsx registered in the thread). */
-export const TENSORFLOW_PREDICTOR_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.js', '.mjs'];
-
 function importUserFile(path: string): Promise<Record<string, unknown>> {
   return importUserModule(path, 'a tensorflow predictor or request handler');
 }
