@@ -5,7 +5,7 @@ import type { PredictArgs } from '../predictor/predictor-contract.js';
 /** One prediction as the replica hands it to a backend. */
 export interface BackendPredictArgs extends PredictArgs {
   readonly requestId: string;
-  /** `?debug=true`: log the raw sample and the value after each stage under the request id. */
+  /** `?debug=true`: log the value after each stage (pre_inference, inference, post_inference) under the request id; the replica logs the raw sample itself. */
   readonly debug: boolean;
   /** Child logger bound to the request id. */
   readonly log: Logger;
