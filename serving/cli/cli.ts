@@ -4,6 +4,17 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
 
+/** Parses a whole number in [min, max] for an option, with commander's usual error otherwise. */
+export function intArg(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
 /** `-o/--output` shared by every listing command. */
 export function outputOption(choices: readonly string[] = ['table', 'json', 'yaml']): Option {
   return new Option('-o, --output <format>', 'output format').choices([...choices]).default(choices[0]);
@@ -86,7 +97,7 @@ export function buildCli(): Command {
     .description("print an API's replica logs")
     .argument('<api>')
     .option('-f, --follow', 'keep printing new lines', false)
-    .option('--tail <n>', 'only the last n lines of each replica', (v) => Number.parseInt(v, 10))
+    .option('--tail <n>', 'only the last n lines of each replica', intArg(0, 1_000_000))
     .addOption(urlOption())
     .addOption(stateDirOption())
     .action(async (api: string, o: { follow: boolean; tail?: number; url?: string; stateDir?: string }) => {
@@ -151,9 +162,9 @@ export function buildCli(): Command {
     .addOption(new Option('--target <target>', 'where replicas run').choices(['local', 'kubernetes']).default('local'))
     .option('--nats <url>', 'carry metrics and events over NATS (default: the embedded local transport)')
     .option('--host <host>', 'control API address (a non-loopback address requires the bearer token)', '127.0.0.1')
-    .option('--port <port>', 'control API port', (v) => Number.parseInt(v, 10), 8889)
+    .option('--port <port>', 'control API port', intArg(0, 65535), 8889)
     .option('--gateway-host <host>', 'gateway address', '127.0.0.1')
-    .option('--gateway-port <port>', 'gateway port', (v) => Number.parseInt(v, 10), 8888)
+    .option('--gateway-port <port>', 'gateway port', intArg(0, 65535), 8888)
     .option('-d, --detach', 'run in the background (pid and logs in the state folder)', false)
     .option('--deploy <file>', 'deploy this configuration once up, and wait until live')
     .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')
@@ -191,7 +202,7 @@ export function buildCli(): Command {
     .requiredOption('--trace <file>', 'load trace, .csv or .jsonl: time in seconds, then the total in flight or one value per replica')
     .addOption(new Option('--trace-format <format>', 'trace format (default: from the file extension)').choices(['csv', 'jsonl']))
     .option('--until <seconds>', 'replay until this trace time (default: the last line)', (v) => Number.parseFloat(v))
-    .option('--replicas <n>', 'replicas at the start (default: init_replicas)', (v) => Number.parseInt(v, 10))
+    .option('--replicas <n>', 'replicas at the start (default: init_replicas)', intArg(1, 1_000_000))
     .addOption(outputOption(['table', 'json', 'csv']))
     .action(async (o: { config: string; api?: string; trace: string; traceFormat?: 'csv' | 'jsonl'; until?: number; replicas?: number; output: 'table' | 'json' | 'csv' }) => {
       const { simulate } = await import('./commands/simulate.js');

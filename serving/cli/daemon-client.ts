@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, EngineError, type ConfigProblem } from '../../core/errors.js';
+import { isLoopbackHost } from '../daemon/control-api.js';
 import { defaultStateDir } from '../daemon/state-store.js';
 import { ExitError } from './exit-error.js';
 
@@ -26,6 +27,8 @@ export class DaemonClient {
     this.tokenPromise ??= (async () => {
       if (this.options.token) return this.options.token;
       if (process.env.MYELIN_TOKEN) return process.env.MYELIN_TOKEN;
+      // The local daemon's token goes to the local daemon only, never to another host named by --url.
+      if (!isLoopbackHost(new URL(this.baseUrl).hostname.replace(/^\[|\]$/g, ''))) return undefined;
       try {
         return (await readFile(join(this.options.stateDir ?? defaultStateDir(), 'token'), 'utf8')).trim() || undefined;
       } catch {
@@ -40,7 +43,8 @@ export class DaemonClient {
     const headers: Record<string, string> = {};
     const token = await this.token();
     if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // The control API accepts changes as JSON only (a browser cannot send that cross-origin unasked).
+    if (body !== undefined || (method !== 'GET' && method !== 'HEAD')) headers['content-type'] = 'application/json';
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });

@@ -6,7 +6,7 @@ import type { Subscription } from 'rxjs';
 import { ConfigError, EngineError } from '../../core/errors.js';
 import type { DaemonService } from './daemon-service.js';
 import type { ProjectBundle } from './project-bundle.js';
-import { MAX_PROJECT_BYTES } from './project-bundle.js';
+import { BundleError, checkBundle, MAX_PROJECT_BYTES } from './project-bundle.js';
 
 /** An API that does not exist (404 on the control API). */
 export class NotFoundError extends EngineError {
@@ -29,6 +29,15 @@ export interface ControlApiOptions {
   readonly log: Logger;
   /** Required as `Authorization: Bearer <token>`; when undefined no token is asked (loopback only). */
   readonly token?: string;
+  /** Where the token is kept, named in the 401 message. */
+  readonly tokenFile?: string;
+}
+
+/** True when a Host header names a loopback host (with or without a port); absent counts as loopback (HTTP/1.0). */
+export function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return isLoopbackHost(name.toLowerCase());
 }
 
 /** True for 127.0.0.0/8, ::1 and `localhost`. */
@@ -50,6 +59,7 @@ export class ControlApi {
   private server?: Server;
   private readonly log: Logger;
   private readonly streams = new Set<Subscription>();
+  private uploading = false;
   constructor(private readonly options: ControlApiOptions) {
     this.log = options.log.child({ component: 'daemon/control-api' });
   }
@@ -99,9 +109,17 @@ export class ControlApi {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz') return this.json(res, 200, { ok: true });
+    if (this.options.token === undefined && !isLoopbackHostHeader(req.headers.host)) {
+      // Without a token the API trusts loopback callers only; a foreign Host is a DNS-rebinding page.
+      return this.json(res, 403, { error: `refusing Host ${JSON.stringify(req.headers.host ?? '')}: the control API answers loopback names only`, code: 'ENG_FORBIDDEN' });
+    }
+    if (method !== 'GET' && method !== 'HEAD' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      // Browsers send text/plain or form POSTs cross-origin without asking: only JSON changes anything here.
+      return this.json(res, 415, { error: 'requests that change anything must be sent as content-type: application/json', code: 'ENG_UNSUPPORTED_MEDIA_TYPE' });
+    }
     if (!this.authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer');
-      return this.json(res, 401, { error: 'missing or wrong bearer token (see <state-dir>/token)', code: 'ENG_UNAUTHORIZED' });
+      return this.json(res, 401, { error: `missing or wrong bearer token (the daemon's token is in ${this.options.tokenFile ?? '<state-dir>/token'}; the CLI reads it from there or from MYELIN_TOKEN)`, code: 'ENG_UNAUTHORIZED' });
     }
     const svc = this.options.service;
     if (path === '/metrics' && method === 'GET') {
@@ -110,11 +128,19 @@ export class ControlApi {
       return;
     }
     if (path === '/v1/deploy' && method === 'POST') {
-      const body = (await readJson(req, MAX_DEPLOY_BODY)) as { bundle?: ProjectBundle; force?: boolean };
-      if (!body || typeof body !== 'object' || !body.bundle || !Array.isArray(body.bundle.files) || typeof body.bundle.configFile !== 'string') {
-        return this.json(res, 400, { error: 'expected { bundle: { configFile, files: [...] }, force? }', code: 'ENG_BAD_REQUEST' });
+      // One upload at a time: a project may be hundreds of MiB in memory while it is decoded.
+      if (this.uploading) return this.json(res, 429, { error: 'another deploy is being uploaded; retry when it is done', code: 'ENG_BUSY' });
+      this.uploading = true;
+      try {
+        const body = (await readJson(req, MAX_DEPLOY_BODY)) as { bundle?: ProjectBundle; force?: boolean };
+        if (!body || typeof body !== 'object' || !body.bundle) {
+          return this.json(res, 400, { error: 'expected { bundle: { configFile, files: [...] }, force? }', code: 'ENG_BAD_REQUEST' });
+        }
+        checkBundle(body.bundle);
+        return this.json(res, 200, await svc.deploy(body.bundle, { force: body.force === true }));
+      } finally {
+        this.uploading = false;
       }
-      return this.json(res, 200, await svc.deploy(body.bundle, { force: body.force === true }));
     }
     if (path === '/v1/apis' && method === 'GET') return this.json(res, 200, { apis: await svc.list() });
     if (path === '/v1/events' && method === 'GET') return this.sse(req, res, url);
@@ -253,6 +279,7 @@ export class ControlApi {
     if (err instanceof NotFoundError) return this.json(res, 404, { error: err.message, code: err.code });
     if (err instanceof ConflictError) return this.json(res, 409, { error: err.message, code: err.code });
     if (err instanceof BadRequestError) return this.json(res, err.status, { error: err.message, code: err.code });
+    if (err instanceof BundleError) return this.json(res, 400, { error: err.message, code: err.code });
     if (err instanceof EngineError) return this.json(res, 500, { error: err.message, code: err.code });
     this.log.error({ err }, 'control api request failed');
     this.json(res, 500, { error: 'internal error (see the daemon log)', code: 'ENG_INTERNAL' });

@@ -16,7 +16,7 @@ import { apiStatus } from './api-status.js';
 import { ConflictError, NotFoundError } from './control-api.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
 import { EventHistory } from './event-history.js';
-import { bundleId, unpackProject, type ProjectBundle } from './project-bundle.js';
+import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
 import { revisionOf, specIdOf } from './revision.js';
 import type { StateStore, StoredApi } from './state-store.js';
 
@@ -158,14 +158,16 @@ export class Daemon implements DaemonService {
   deploy(bundle: ProjectBundle, options: { readonly force: boolean }): Promise<DeployResponse> {
     return this.serialize(async () => {
       const projectDir = await unpackProject(this.deps.store.projectsDir, bundle);
-      const configFile = basename(bundle.configFile);
+      // Stored as loaded: a config in a subfolder of the project is found again after a restart.
+      const configFile = bundle.configFile;
       // Paths in the uploaded config resolve inside the unpacked project; errors name the user's file.
       const { specs, warnings } = await this.deps.loadSpecs(join(projectDir, bundle.configFile));
-      const projectId = bundleId(bundle);
+      const projectId = projectIdOf(bundle);
       const taken = this.endpointOwners();
       const problems: ConfigProblem[] = [];
       for (const spec of specs) {
-        const owner = taken.get(`${spec.networking.localPort}${spec.networking.endpoint}`);
+        // Every API is reachable on the shared gateway port, so an endpoint belongs to one API whatever its local_port.
+        const owner = taken.get(spec.networking.endpoint);
         if (owner && owner !== spec.name) {
           problems.push({ file: bundle.configFile, line: 1, col: 1, api: spec.name, field: 'networking.endpoint', message: `endpoint is already being used by ${owner}`, severity: 'error' });
         }
@@ -194,7 +196,7 @@ export class Daemon implements DaemonService {
 
   private endpointOwners(): Map<string, string> {
     const m = new Map<string, string>();
-    for (const a of this.apis.values()) m.set(`${a.spec.networking.localPort}${a.spec.networking.endpoint}`, a.spec.name);
+    for (const a of this.apis.values()) m.set(a.spec.networking.endpoint, a.spec.name);
     return m;
   }
 
@@ -210,7 +212,7 @@ export class Daemon implements DaemonService {
     if (!cur) {
       const nonce = randomBytes(4).toString('hex');
       const revision = revisionOf(spec, projectId, nonce);
-      const stored: StoredApi = { name: spec.name, projectDir, configFile, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
+      const stored: StoredApi = { name: spec.name, projectDir, configFile, projectId, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
       // The route first: a port or endpoint the gateway cannot take rejects the deploy before anything starts.
       await this.route(spec);
       await this.deps.store.putApi(stored);
@@ -226,7 +228,7 @@ export class Daemon implements DaemonService {
     // An update keeps the current count, clamped to the new bounds (reference/cortex.md §2.4).
     const replicas = clamp(cur.stored.replicas, spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas);
     const changedRevision = revision !== cur.stored.revision;
-    const stored: StoredApi = { ...cur.stored, projectDir, configFile, revision, replicas, lastUpdated: changedRevision ? now : cur.stored.lastUpdated };
+    const stored: StoredApi = { ...cur.stored, projectDir, configFile, projectId, revision, replicas, lastUpdated: changedRevision ? now : cur.stored.lastUpdated };
     // A new route that cannot be taken leaves the API serving as it was (the gateway keeps the old route).
     await this.route(spec);
     await this.deps.store.putApi(stored);
@@ -302,8 +304,7 @@ export class Daemon implements DaemonService {
       const a = this.mustGet(name);
       if (!options.force && this.isUpdating(a)) throw new ConflictError(`${name} is updating (override with --force)`);
       const nonce = randomBytes(4).toString('hex');
-      const projectId = basename(a.stored.projectDir);
-      const revision = revisionOf(a.spec, projectId, nonce);
+      const revision = revisionOf(a.spec, a.stored.projectId, nonce);
       const now = this.deps.clock.now();
       a.stored = { ...a.stored, deploymentNonce: nonce, revision, lastUpdated: now };
       a.specId = specIdOf(a.spec, revision);
@@ -327,7 +328,17 @@ export class Daemon implements DaemonService {
       this.emit({ v: 1, type: 'metrics.unavailable', api: name, t: tick.t, replicas: tick.from, reason: tick.reason });
     }
     a.metricsUnavailable = !tick.metricsAvailable;
-    if (tick.to === tick.from || tick.to === a.stored.replicas) return;
+    // Applied through the same queue as deploy/delete/refresh, so a decision never interleaves with them.
+    await this.serialize(async () => {
+      if (this.apis.get(name) !== a) return; // deleted or replaced meanwhile
+      if (tick.to !== tick.from && tick.to !== a.stored.replicas) await this.applyDecision(a, tick);
+      // The history is saved every tick, so a crash loses at most one tick of stabilization memory.
+      await this.persistAutoscaler(a);
+    });
+  }
+
+  private async applyDecision(a: ApiState, tick: AutoscalerTickView): Promise<void> {
+    const name = a.spec.name;
     const from = a.stored.replicas;
     a.lastDecision = { t: tick.t, from, to: tick.to, reason: tick.reason };
     a.stored = { ...a.stored, replicas: tick.to };
@@ -349,7 +360,6 @@ export class Daemon implements DaemonService {
     try {
       await this.deps.orchestrator.scale(name, tick.to);
       await this.deps.store.putApi(a.stored);
-      await this.persistAutoscaler(a);
     } catch (err) {
       this.log.error({ err, api: name }, 'could not apply scaling decision');
     }
@@ -384,7 +394,7 @@ export class Daemon implements DaemonService {
       before.delete(r.id);
       if (prev?.state === r.state) continue;
       const base = { v: 1 as const, api: r.api, t: now, replica: r.id, revision: r.revision };
-      if (!prev && r.state !== 'pending') this.emit({ ...base, type: 'replica.started' });
+      if (r.state !== 'pending' && (!prev || prev.state === 'pending')) this.emit({ ...base, type: 'replica.started' });
       if (r.state === 'ready') this.emit({ ...base, type: 'replica.ready' });
       else if (r.state === 'crashed') {
         const how = r.signal ? `killed by ${r.signal}` : r.exitCode !== undefined && r.exitCode !== null ? `exit code ${r.exitCode}` : 'exited unexpectedly';
@@ -414,9 +424,11 @@ export class Daemon implements DaemonService {
       a.lastStatus = key;
       this.emit({ v: 1, type: 'api.status', api: a.spec.name, t: this.deps.clock.now(), status, ...(message ? { message } : {}) });
     }
+    // A rollout is on while replicas of an older revision serve; a plain scale-up is not one.
+    const rolling = rs !== undefined && rs.stale > 0;
     const rollout = rs ? `${a.stored.revision}|${rs.upToDate}|${rs.stale}|${rs.requested}` : '';
-    if (rs && rollout !== a.lastRollout && (rs.stale > 0 || rs.upToDate < rs.requested || a.lastRollout !== '')) {
-      a.lastRollout = rs.stale > 0 || rs.upToDate < rs.requested ? rollout : '';
+    if (rs && rollout !== a.lastRollout && (rolling || a.lastRollout !== '')) {
+      a.lastRollout = rolling ? rollout : '';
       this.emit({ v: 1, type: 'rollout.progress', api: a.spec.name, t: this.deps.clock.now(), revision: a.stored.revision, updated: rs.upToDate, stale: rs.stale, requested: rs.requested });
     }
   }

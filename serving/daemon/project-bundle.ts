@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, EngineError } from '../../core/errors.js';
 
 /** One file of a project as it travels from the CLI to the daemon. */
 export interface BundleFile {
@@ -55,11 +55,50 @@ export async function packProject(projectDir: string, configFile: string): Promi
 
 /** Content hash of a bundle: the same files give the same id, whatever their order. */
 export function bundleId(bundle: ProjectBundle): string {
+  return hashFiles(bundle.files);
+}
+
+/**
+ * Cortex's projectID: the hash of the project's files **without the configuration file**, so editing
+ * only autoscaling or networking in the YAML does not make a new revision (reference/cortex.md §4, §8).
+ */
+export function projectId(bundle: ProjectBundle): string {
+  return hashFiles(bundle.files.filter((f) => f.path !== bundle.configFile));
+}
+
+function hashFiles(files: readonly BundleFile[]): string {
   const h = createHash('sha256');
-  for (const f of [...bundle.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     h.update(f.path).update('\0').update(f.data).update('\0');
   }
   return h.digest('hex').slice(0, 16);
+}
+
+/** An upload that is not a usable project (400 on the control API). */
+export class BundleError extends EngineError {
+  constructor(message: string) {
+    super('ENG_BAD_BUNDLE', message);
+  }
+}
+
+/**
+ * Checks the shape of an uploaded bundle before anything is written: every path relative and inside the
+ * project, data base64 strings, the config file one of the files. Throws `BundleError`.
+ */
+export function checkBundle(bundle: unknown): asserts bundle is ProjectBundle {
+  const b = bundle as Partial<ProjectBundle> | null;
+  if (!b || typeof b !== 'object' || typeof b.configFile !== 'string' || !Array.isArray(b.files)) {
+    throw new BundleError('expected { configFile: string, files: [{ path, data }] }');
+  }
+  if (!isSafeRelative(b.configFile)) throw new BundleError(`unsafe config file name ${JSON.stringify(b.configFile)}`);
+  for (const f of b.files as unknown[]) {
+    const file = f as Partial<BundleFile> | null;
+    if (!file || typeof file.path !== 'string' || typeof file.data !== 'string' || (file.mode !== undefined && typeof file.mode !== 'number')) {
+      throw new BundleError('every file must be { path: string, data: base64 string, mode?: number }');
+    }
+    if (!isSafeRelative(file.path)) throw new BundleError(`unsafe file path in project: ${JSON.stringify(file.path)}`);
+  }
+  if (!b.files.some((f) => f.path === b.configFile)) throw new BundleError(`the project has no file ${JSON.stringify(b.configFile)}`);
 }
 
 /** True when `rel` is a safe relative path (no absolute path, no `..`, no empty segment). */
@@ -73,6 +112,7 @@ function isSafeRelative(rel: string): boolean {
  * returns the folder. Rejects unsafe paths so an upload can never write outside its folder.
  */
 export async function unpackProject(root: string, bundle: ProjectBundle): Promise<string> {
+  checkBundle(bundle);
   const id = bundleId(bundle);
   const dest = resolve(root, id);
   try {
@@ -80,12 +120,10 @@ export async function unpackProject(root: string, bundle: ProjectBundle): Promis
   } catch {
     // not there yet
   }
-  if (!isSafeRelative(bundle.configFile)) throw new Error(`unsafe config file name ${JSON.stringify(bundle.configFile)}`);
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
   try {
     for (const f of bundle.files) {
-      if (!isSafeRelative(f.path)) throw new Error(`unsafe file path in project: ${JSON.stringify(f.path)}`);
       const p = join(tmp, ...f.path.split('/'));
       await mkdir(join(p, '..'), { recursive: true });
       await writeFile(p, Buffer.from(f.data, 'base64'), { mode: (f.mode ?? 0o644) & 0o755 });

@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ContainerModule, type Container } from 'inversify';
 import type { Logger } from 'pino';
@@ -56,6 +56,28 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
+/** The pid in `pidFile` when that process is alive and is a myelin daemon (not this process). */
+async function daemonPidInUse(pidFile: string): Promise<number | undefined> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined; // gone: a stale pid file from a daemon that crashed
+  }
+  try {
+    // A reused pid of an unrelated process is not a daemon.
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes('myelin') ? pid : undefined;
+  } catch {
+    return pid;
+  }
+}
+
 /** Predictor types of the predictor plugins a replica loads (`plugins/predictor-<kind>/`). */
 function builtinPredictorKinds(): string[] {
   return builtinPredictorModules().map((u) => /predictor-([a-z0-9-]+)-module\.ts$/.exec(u)?.[1] ?? '').filter((k) => k !== '');
@@ -73,6 +95,12 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const log = o.log;
   const store = new StateStore(o.stateDir);
   await store.init();
+  // One daemon per state folder: a second one would restore every API again and start duplicate replicas.
+  const other = await daemonPidInUse(store.pidFile);
+  if (other !== undefined) {
+    throw new EngineError('ENG_DAEMON_RUNNING', `another myelin daemon (pid ${other}) is using the state folder ${o.stateDir}; stop it with \`myelin down\` or pick another --state-dir`);
+  }
+  await writeFile(store.pidFile, `${process.pid}\n`);
   const token = isLoopbackHost(o.host) ? undefined : await store.token();
 
   const wiring = new ContainerModule(({ bind }) => {
@@ -106,11 +134,18 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const clock = container.get<Clock>(Clock);
 
   // Samples from local replica processes travel over their IPC channel into the local transport.
-  const detach: Array<() => void> = [];
+  const detach = new Set<() => void>();
   if (o.target === 'local' && !o.nats) {
     const sink = container.get<ChildMetricsSink>(ChildMetricsSink);
-    const sub = container.get(LocalOrchestrator).spawns$().subscribe((s) => detach.push(sink.attachChild(s.child)));
-    detach.push(() => sub.unsubscribe());
+    const sub = container.get(LocalOrchestrator).spawns$().subscribe((s) => {
+      const off = sink.attachChild(s.child);
+      detach.add(off);
+      s.child.once('exit', () => {
+        off();
+        detach.delete(off);
+      });
+    });
+    detach.add(() => sub.unsubscribe());
   }
 
   let resolveStopped!: () => void;
@@ -127,6 +162,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await orchestrator.close();
     await events.close();
     await metrics.close();
+    await rm(store.pidFile, { force: true });
     throw err;
   }
   const gatewayPort = gateway.sharedPort();
@@ -149,7 +185,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     onShutdown: () => void stop(),
   });
   await daemon.start();
-  const control = new ControlApi({ host: o.host, port: o.port, service: daemon, log, token });
+  const control = new ControlApi({ host: o.host, port: o.port, service: daemon, log, token, tokenFile: store.tokenFile });
   let controlAddr;
   try {
     controlAddr = await control.start();
@@ -159,22 +195,31 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await orchestrator.close();
     await events.close();
     await metrics.close();
+    await rm(store.pidFile, { force: true });
     throw new EngineError('ENG_DAEMON_LISTEN', `cannot listen on ${o.host}:${o.port} for the control API (${(err as NodeJS.ErrnoException).code ?? err}); is another daemon running?`, { cause: err });
   }
-  await mkdir(o.stateDir, { recursive: true });
-  await writeFile(store.pidFile, `${process.pid}\n`);
 
+  /** Stops every part in reverse order; a part that fails to stop is logged and the others still stop. */
   function stop(): Promise<void> {
     stopping ??= (async () => {
       log.info('daemon stopping');
-      await control.close();
-      await daemon.close();
-      await gateway.close();
-      await orchestrator.close();
-      for (const d of detach) d();
-      await events.close();
-      await metrics.close();
-      await rm(store.pidFile, { force: true });
+      const steps: Array<[string, () => unknown]> = [
+        ['control api', () => control.close()],
+        ['daemon', () => daemon.close()],
+        ['gateway', () => gateway.close()],
+        ['orchestrator', () => orchestrator.close()],
+        ['replica metrics', () => detach.forEach((d) => d())],
+        ['event bus', () => events.close()],
+        ['metrics transport', () => metrics.close()],
+        ['pid file', () => rm(store.pidFile, { force: true })],
+      ];
+      for (const [part, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          log.error({ err, part }, 'could not stop cleanly');
+        }
+      }
       log.info('daemon stopped');
       resolveStopped();
     })();

@@ -9,8 +9,10 @@ export interface StoredApi {
   readonly name: string;
   /** Folder (under `<state>/projects/`) the project was unpacked into. */
   readonly projectDir: string;
-  /** Config file name inside `projectDir`. */
+  /** Config file path inside `projectDir` (relative, `/`-separated). */
   readonly configFile: string;
+  /** Hash of the project's files without the config file (Cortex's projectID; part of the revision). */
+  readonly projectId: string;
   /** Changes on every `refresh`, forcing a new revision (Cortex's deploymentID). */
   readonly deploymentNonce: string;
   readonly revision: string;

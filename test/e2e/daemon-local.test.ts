@@ -18,7 +18,7 @@ test('local transport: deploy, predict, scale up under a load step, scale down, 
   await scaleCycle(d, 'scaler');
 });
 
-const twoReplicas = (version: string, delay = 50) => `- name: steady
+const twoReplicas = (version: string, delay = 50, maxReplicas = 2) => `- name: steady
   kind: RealtimeAPI
   predictor:
     type: typescript
@@ -30,7 +30,7 @@ const twoReplicas = (version: string, delay = 50) => `- name: steady
     cpu: 100m
   autoscaling:
     min_replicas: 2
-    max_replicas: 2
+    max_replicas: ${maxReplicas}
   update_strategy:
     max_surge: 1
     max_unavailable: 0
@@ -53,6 +53,18 @@ test('a rolling update under constant load fails no request', async () => {
   const result = await load.stop();
   assert.equal(result.failed, 0, `failed requests during the rollout: ${JSON.stringify([...result.statuses])}`);
   assert.ok(result.versions.has('v1') && result.versions.has('v2'));
+});
+
+test('a change to autoscaling alone applies without restarting replicas', async () => {
+  const daemon = d.running.daemon;
+  const before = await daemon.get('steady');
+  const pids = before.replicas.map((r) => r.pid).sort();
+  await d.deploy(twoReplicas('v2', 50, 3));
+  const after = await daemon.get('steady');
+  assert.equal(after.revision, before.revision, 'same revision');
+  assert.equal((after.spec as { autoscaling: { maxReplicas: number } }).autoscaling.maxReplicas, 3);
+  assert.deepEqual(after.replicas.map((r) => r.pid).sort(), pids, 'the same processes serve');
+  assert.ok(daemon.recentEvents({ api: 'steady', sinceMs: 0 }).some((e) => e.type === 'api.deployed' && (e as { action?: string }).action === 'reconfigured'));
 });
 
 test('kill -9 of a replica under load: it is replaced, and only requests in flight on it fail', async () => {

@@ -51,11 +51,13 @@ export async function scaleCycle(d: E2eDaemon, name: string): Promise<void> {
   });
   // The new replicas take traffic as soon as they are ready.
   await waitFor('requests answered by two replicas', 20_000, () => load.result.pids.size >= 2);
+  const stoppedAt = Date.now();
   const result = await load.stop();
   assert.equal(result.failed, 0, `failed requests under load: ${JSON.stringify([...result.statuses])}`);
 
   const peak = (await daemon.get(name)).requested;
-  await nextEvent(daemon.events$({ api: name, sinceMs: Date.now() }), (e) => e.type === 'scaling.decided' && e.to < e.from, 45_000);
+  // Replayed from when the load stopped, so a decision taken while stopping is not missed.
+  await nextEvent(daemon.events$({ api: name, sinceMs: stoppedAt }), (e) => e.type === 'scaling.decided' && e.to < e.from, 45_000);
   // Without load the API steps down to min_replicas (one step per downscale stabilization period).
   await waitFor(`${name} back to 1 replica from ${peak}`, 60_000, async () => (await daemon.get(name)).requested === 1);
   const pids = (await daemon.get(name)).replicas.map((r) => r.pid).filter((p): p is number => p !== undefined);

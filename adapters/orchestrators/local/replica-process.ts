@@ -46,6 +46,9 @@ export class ReplicaProcess {
       env: { ...launch.env },
       cwd: launch.cwd,
       windowsHide: true,
+      // Its own process group: Ctrl-C on a foreground daemon reaches the daemon only, which then drains
+      // the replicas itself. A replica whose daemon dies still exits (its IPC channel closes).
+      detached: true,
     });
     const out = new LineSplitter((l) => handlers.onLine(l, 'stdout'));
     const err = new LineSplitter((l) => handlers.onLine(l, 'stderr'));

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { isLoopbackHost } from '../../daemon/control-api.js';
 import { defaultStateDir } from '../../daemon/state-store.js';
 import { DaemonClient, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
@@ -26,13 +27,18 @@ function alive(pid: number): boolean {
  */
 export async function down(options: DownOptions): Promise<void> {
   const stateDir = options.stateDir ?? defaultStateDir();
+  // The pid file names the local daemon: it is not used when --url points to another host, nor when the pid
+  // now belongs to another program (a stale file from a daemon that crashed).
   let pid: number | undefined;
-  try {
-    pid = Number.parseInt(await readFile(join(stateDir, 'daemon.pid'), 'utf8'), 10) || undefined;
-  } catch {
-    pid = undefined;
-  }
   const client = new DaemonClient({ ...options, stateDir });
+  if (isLoopbackHost(new URL(client.baseUrl).hostname.replace(/^\[|\]$/g, ''))) {
+    try {
+      pid = Number.parseInt(await readFile(join(stateDir, 'daemon.pid'), 'utf8'), 10) || undefined;
+      if (pid !== undefined && !(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => 'myelin')).includes('myelin')) pid = undefined;
+    } catch {
+      pid = undefined;
+    }
+  }
   try {
     await client.request('POST', '/v1/shutdown');
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
 import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
+import { ExitError } from '../exit-error.js';
 import { parseSince } from '../table.js';
 
 export interface EventsOptions extends ClientOptions {
@@ -55,7 +56,15 @@ export async function events(options: EventsOptions): Promise<number> {
   const q = new URLSearchParams();
   if (options.api) q.set('api', options.api);
   const now = options.now ?? Date.now;
-  q.set('since', String(options.since !== undefined ? now() - parseSince(options.since) : 0));
+  let sinceMs = 0;
+  if (options.since !== undefined) {
+    try {
+      sinceMs = now() - parseSince(options.since);
+    } catch (err) {
+      throw new ExitError(2, `error: --since: ${(err as Error).message}`);
+    }
+  }
+  q.set('since', String(sinceMs));
   if (!options.follow) q.set('follow', 'false');
   const res = await client.request('GET', `/v1/events?${q}`, undefined, options.signal);
   let n = 0;

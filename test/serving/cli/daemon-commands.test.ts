@@ -148,13 +148,27 @@ test('without a daemon the commands say how to start one', async () => {
 });
 
 const exec = promisify(execFile);
+
+/** A port the OS reports free right now (bound to port 0, then released). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 const BIN = fileURLToPath(new URL('../../../bin/myelin.mjs', import.meta.url));
 
 test('myelin up --detach starts a background daemon that myelin down stops (real processes)', async () => {
   const state = await mkdtemp(join(tmpdir(), 'myelin-detach-'));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
+  const gatewayPort = await freePort();
   try {
-    const { stdout } = await exec(process.execPath, [BIN, 'up', '--detach', '--state-dir', state, '--port', String(port), '--gateway-port', String(port + 1)], { timeout: 90_000 });
+    const { stdout } = await exec(process.execPath, [BIN, 'up', '--detach', '--state-dir', state, '--port', String(port), '--gateway-port', String(gatewayPort)], { timeout: 90_000 });
     assert.match(stdout, /started in the background \(pid \d+\)/);
     const pid = Number((await readFile(join(state, 'daemon.pid'), 'utf8')).trim());
     const list = await exec(process.execPath, [BIN, 'get', '--url', `http://127.0.0.1:${port}`, '-o', 'json'], { timeout: 60_000 });

@@ -64,8 +64,8 @@ after(async () => {
 test('routes answer with the right status codes and JSON bodies', async () => {
   const cases: Array<{ name: string; method: string; path: string; body?: unknown; want: number; match?: RegExp }> = [
     { name: 'health', method: 'GET', path: '/healthz', want: 200 },
-    { name: 'deploy ok', method: 'POST', path: '/v1/deploy', body: { bundle: { configFile: 'myelin.yaml', files: [] } }, want: 200, match: /creating a/ },
-    { name: 'deploy invalid config', method: 'POST', path: '/v1/deploy', body: { bundle: { configFile: 'bad.yaml', files: [] } }, want: 400, match: /bad.yaml:3:5: a: kind: must be defined/ },
+    { name: 'deploy ok', method: 'POST', path: '/v1/deploy', body: { bundle: { configFile: 'myelin.yaml', files: [{ path: 'myelin.yaml', data: '' }] } }, want: 200, match: /creating a/ },
+    { name: 'deploy invalid config', method: 'POST', path: '/v1/deploy', body: { bundle: { configFile: 'bad.yaml', files: [{ path: 'bad.yaml', data: '' }] } }, want: 400, match: /bad.yaml:3:5: a: kind: must be defined/ },
     { name: 'deploy malformed', method: 'POST', path: '/v1/deploy', body: { nope: 1 }, want: 400, match: /expected/ },
     { name: 'unknown api', method: 'GET', path: '/v1/apis/zzz', want: 404, match: /not deployed/ },
     { name: 'internal error hides detail', method: 'POST', path: '/v1/apis/a/refresh', want: 500, match: /internal error/ },
@@ -75,14 +75,39 @@ test('routes answer with the right status codes and JSON bodies', async () => {
     { name: 'metrics', method: 'GET', path: '/metrics', want: 200, match: /x 1/ },
   ];
   for (const c of cases) {
-    const res = await fetch(base + c.path, { method: c.method, body: c.body === undefined ? undefined : JSON.stringify(c.body) });
+    const res = await fetch(base + c.path, { method: c.method, headers: { 'content-type': 'application/json' }, body: c.body === undefined ? undefined : JSON.stringify(c.body) });
     const text = await res.text();
     assert.equal(res.status, c.want, `${c.name}: ${text}`);
     if (c.match) assert.match(text, c.match, c.name);
     assert.doesNotMatch(text, /secret detail/, c.name);
   }
-  const bad = await fetch(`${base}/v1/deploy`, { method: 'POST', body: '{oops' });
+  const bad = await fetch(`${base}/v1/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{oops' });
   assert.equal(bad.status, 400);
+  const escape = await fetch(`${base}/v1/deploy`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ bundle: { configFile: '../../etc/passwd', files: [] } }),
+  });
+  assert.equal(escape.status, 400);
+  assert.match(await escape.text(), /unsafe config file name/);
+});
+
+test('a browser page cannot change anything: JSON only, loopback Host only', async () => {
+  // A cross-origin page can POST text/plain or a form without a preflight; those are refused.
+  const simple = await fetch(`${base}/v1/shutdown`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+  assert.equal(simple.status, 415);
+  assert.equal(shutdowns, 0);
+  // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends its own Host.
+  const { request } = await import('node:http');
+  const status = await new Promise<number>((resolve, reject) => {
+    const r = request(`${base}/v1/apis`, { headers: { host: 'evil.example:8889' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  assert.equal(status, 403);
 });
 
 test('a bearer token is required when configured', async () => {
@@ -119,7 +144,7 @@ test('events arrive as server-sent events while the client listens', async () =>
 });
 
 test('shutdown asks the service to stop', async () => {
-  const res = await fetch(`${base}/v1/shutdown`, { method: 'POST' });
+  const res = await fetch(`${base}/v1/shutdown`, { method: 'POST', headers: { 'content-type': 'application/json' } });
   assert.equal(res.status, 202);
   assert.equal(shutdowns, 1);
 });

@@ -10,7 +10,7 @@ test('StateStore keeps APIs, autoscaler state and a private token; writes leave 
   try {
     const s = new StateStore(dir);
     await s.init();
-    const api = { name: 'iris', projectDir: '/p', configFile: 'myelin.yaml', deploymentNonce: 'n', revision: 'r1', replicas: 2, lastUpdated: 5, created: 1 };
+    const api = { name: 'iris', projectDir: '/p', configFile: 'myelin.yaml', projectId: 'p1', deploymentNonce: 'n', revision: 'r1', replicas: 2, lastUpdated: 5, created: 1 };
     await s.putApi(api);
     await s.putApi({ ...api, name: 'other', replicas: 3 });
     await writeFile(join(dir, 'apis', 'broken.json'), '{not json');
