@@ -61,7 +61,9 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
         if (last.get(a.name) !== line) options.stdout.write(`${line}\n`);
         last.set(a.name, line);
       }
-      if (a.status === 'error' || a.status === 'compute unavailable') {
+      // `compute unavailable` can pass (a rollout with max_surge 0 on a full machine frees room as old
+      // replicas stop), so only `error` ends the wait early; the status line shows the rest.
+      if (a.status === 'error') {
         if (options.output === 'json') options.stdout.write(`${JSON.stringify({ ...response, apis: mine }, null, 2)}\n`);
         throw new ExitError(1, `error: ${a.name} is ${a.status}${a.message ? `: ${a.message}` : ''} (see \`myelin get ${a.name}\` and \`myelin logs ${a.name}\`)`);
       }
