@@ -19,6 +19,7 @@ import type { ApiSpec } from '../config/api-spec.js';
 import type { Logger } from '../ports/logger.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../ports/predictor-backend.js';
 import { logDebugStage } from './debug-stage.js';
+import { constructUserPredictor, userPredictorAsLoaded } from './user-predictor.js';
 import type { ModelClient, ModelMetadata, Predictor, QueryParams, RequestHandlerModule } from './predictor-contract.js';
 
 /** A model client that also owns the loaded models. */
@@ -137,35 +138,9 @@ async function classPredictor(parts: ModelPredictorParts, path: string, describe
   const className = CLASS_NAME[type];
   const Cls = pickPredictorClass(await parts.importFile(path), className, path);
   const predictorLog = log.child({ component: 'predictor' });
-  let instance: Predictor;
-  try {
-    const ctx = { [CLIENT_KEY[type]]: client, config: structuredClone(spec.predictor.config) as Record<string, unknown>, log: predictorLog };
-    instance = new Cls(ctx as never);
-    if (typeof instance.init === 'function') await instance.init();
-  } catch (err) {
-    throw loadError(`${path}: class ${Cls.name || className}: constructor failed: ${messageOf(err)}`, err);
-  }
-  const hasPostPredict = typeof instance.postPredict === 'function';
-  return {
-    async predict(args: BackendPredictArgs): Promise<unknown> {
-      const value = await instance.predict({ payload: args.payload, query: args.query, headers: args.headers });
-      if (args.debug) logDebugStage(args.log, 'inference', value);
-      return value;
-    },
-    postPredict: hasPostPredict
-      ? async (args) => {
-          await instance.postPredict!({ payload: args.payload, query: args.query, headers: args.headers, response: args.response });
-        }
-      : undefined,
-    describe: () => ({ ...describeBase(), predictor: { path, class: Cls.name || className } }),
-    async close(): Promise<void> {
-      try {
-        if (typeof instance.close === 'function') await instance.close();
-      } finally {
-        await client.close();
-      }
-    },
-  };
+  const ctx = { [CLIENT_KEY[type]]: client, config: structuredClone(spec.predictor.config) as Record<string, unknown>, log: predictorLog };
+  const instance = await constructUserPredictor(Cls as never, ctx as never, { path, className }, loadError);
+  return userPredictorAsLoaded(instance, () => ({ ...describeBase(), predictor: { path, class: Cls.name || className } }), () => client.close());
 }
 
 async function handlerPredictor(parts: ModelPredictorParts, path: string, describeBase: () => Record<string, unknown>): Promise<LoadedPredictor> {

@@ -3,9 +3,9 @@ import { injectable } from 'inversify';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
-import { logDebugStage } from '../../core/predictor/debug-stage.js';
-import type { Predictor, PredictorClass } from '../../core/predictor/predictor-contract.js';
-import type { BackendPredictArgs, LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
+import { constructUserPredictor, userPredictorAsLoaded } from '../../core/predictor/user-predictor.js';
+import type { PredictorClass } from '../../core/predictor/predictor-contract.js';
+import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
 import type { Logger } from '../../core/ports/logger.js';
 
 /** File extensions a javascript predictor may have; `.ts`/`.mts`/`.cts` need tsx registered in the thread. */
@@ -33,31 +33,9 @@ export class JavascriptPredictorBackend implements PredictorBackendContribution 
     const mod = await importPredictorFile(path);
     const Cls = findPredictorClass(mod, path);
     const predictorLog = log.child({ component: 'predictor' });
-    let instance: Predictor;
-    try {
-      instance = new Cls({ config: structuredClone(spec.predictor.config) as Record<string, unknown>, log: predictorLog });
-      if (typeof instance.init === 'function') await instance.init();
-    } catch (err) {
-      throw loadError(`${path}: class ${Cls.name || 'Predictor'}: constructor failed: ${messageOf(err)}`, err);
-    }
     const className = Cls.name || 'Predictor';
-    const hasPostPredict = typeof instance.postPredict === 'function';
-    return {
-      async predict(args: BackendPredictArgs): Promise<unknown> {
-        const value = await instance.predict({ payload: args.payload, query: args.query, headers: args.headers });
-        if (args.debug) logDebugStage(args.log, 'inference', value);
-        return value;
-      },
-      postPredict: hasPostPredict
-        ? async (args) => {
-            await instance.postPredict!({ payload: args.payload, query: args.query, headers: args.headers, response: args.response });
-          }
-        : undefined,
-      describe: () => ({ backend: 'javascript', type: spec.predictor.typeAsWritten, path, class: className }),
-      async close(): Promise<void> {
-        if (typeof instance.close === 'function') await instance.close();
-      },
-    };
+    const instance = await constructUserPredictor(Cls, { config: structuredClone(spec.predictor.config) as Record<string, unknown>, log: predictorLog }, { path, className }, loadError);
+    return userPredictorAsLoaded(instance, () => ({ backend: 'javascript', type: spec.predictor.typeAsWritten, path, class: className }));
   }
 }
 

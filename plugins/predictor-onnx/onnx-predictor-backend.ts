@@ -6,7 +6,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
 import { locateModels } from '../../core/predictor/model-layout.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
-import { nodeModelFs } from './node-model-fs.js';
+import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
 import { loadOnnxClient } from './onnx-model-client.js';
 
 /** Environment variable (process or `predictor.env`) that sets onnxruntime's intra-op threads per run; default 1. */

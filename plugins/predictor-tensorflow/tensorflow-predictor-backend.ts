@@ -8,7 +8,7 @@ import { CatalogModelClient, type RunnableModel } from '../../core/predictor/cat
 import type { CatalogModel } from '../../core/predictor/model-catalog.js';
 import { locateModels } from '../../core/predictor/model-layout.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
-import { nodeModelFs } from './node-model-fs.js';
+import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
 import { loadTfModel } from './tf-models.js';
 import { parseRuntimeChoice, runtimeFor, TFJS_RUNTIME_ENV } from './tfjs-runtime.js';
 

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
-import type { FsEntryKind, ModelFs } from '../../core/predictor/model-layout.js';
+import type { FsEntryKind, ModelFs } from './model-layout.js';
 
-/** `ModelFs` on node:fs (symlinks followed). */
+/** `ModelFs` on node:fs (symlinks followed): the one piece of file access the model backends share (plugins cannot import each other). */
 export const nodeModelFs: ModelFs = {
   async kind(path: string): Promise<FsEntryKind | null> {
     try {
