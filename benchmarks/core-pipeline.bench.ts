@@ -23,29 +23,14 @@ import { INITIAL_SCALING_POLICY_STATE, type ScalingPolicyState } from '../core/p
 import { ReplayScheduler } from '../core/scaling/replay-scheduler.js';
 import { ScalingPipeline } from '../core/scaling/scaling-pipeline.js';
 import { CortexScalingPolicy } from '../plugins/scaling-cortex/cortex-scaling-policy.js';
+import { autoscalingSpec } from '../test/harness/autoscaling-spec-fixture.js';
 
 const argSeconds = process.argv.indexOf('--seconds');
 const BUDGET_MS = (argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 1) * 1000;
 const VARIANTS = 8;
 
-const spec: AutoscalingSpec = {
-  policy: 'cortex',
-  minReplicas: 1,
-  maxReplicas: 100_000,
-  initReplicas: 1,
-  targetReplicaConcurrency: 1,
-  maxReplicaConcurrency: 1024,
-  windowMs: 60_000,
-  downscaleStabilizationPeriodMs: 300_000,
-  upscaleStabilizationPeriodMs: 60_000,
-  maxDownscaleFactor: 0.75,
-  maxUpscaleFactor: 1.5,
-  downscaleTolerance: 0.05,
-  upscaleTolerance: 0.05,
-  tickMs: 10_000,
-  panicWindowMs: 6_000,
-  panicThreshold: 2,
-};
+// Cortex's defaults, with room to scale to every replica of the largest workload.
+const spec: AutoscalingSpec = autoscalingSpec({ maxReplicas: 100_000 });
 
 interface Workload {
   readonly replicas: number;
