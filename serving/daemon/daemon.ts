@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, Gauge } from 'prom-client';
@@ -79,6 +80,8 @@ interface ApiState {
  */
 export class Daemon implements DaemonService {
   private readonly apis = new Map<string, ApiState>();
+  /** Stored APIs that could not be restored at start: listed with status `error` until redeployed or deleted. */
+  private readonly unrestored = new Map<string, { readonly stored: StoredApi; readonly reason: string }>();
   private readonly history = new EventHistory();
   private readonly log: Logger;
   private readonly subs: Subscription[] = [];
@@ -123,7 +126,33 @@ export class Daemon implements DaemonService {
         await this.install(spec, stored, await this.deps.store.getAutoscalerState(stored.name));
         this.log.info({ api: stored.name, revision: stored.revision, replicas: stored.replicas }, 'api restored');
       } catch (err) {
+        const reason = `could not restore it: ${err instanceof Error ? err.message : String(err)}`;
         this.log.error({ err, api: stored.name }, 'could not restore api');
+        // Kept and shown, never dropped silently: a redeploy or a delete clears it.
+        this.unrestored.set(stored.name, { stored, reason });
+        this.emit({ v: 1, type: 'api.status', api: stored.name, t: this.deps.clock.now(), status: 'error', message: reason });
+      }
+    }
+    await this.collectProjects();
+  }
+
+  /** Removes uploaded project folders no API refers to (rejected deploys, replaced revisions, deleted APIs). */
+  private async collectProjects(): Promise<void> {
+    const used = new Set([...this.apis.values()].map((a) => a.stored.projectDir));
+    for (const u of this.unrestored.values()) used.add(u.stored.projectDir);
+    let names: string[];
+    try {
+      names = await readdir(this.deps.store.projectsDir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const dir = join(this.deps.store.projectsDir, n);
+      if (used.has(dir)) continue;
+      try {
+        await rm(dir, { recursive: true, force: true });
+      } catch (err) {
+        this.log.warn({ err, dir }, 'could not remove an unused project folder');
       }
     }
   }
@@ -157,41 +186,49 @@ export class Daemon implements DaemonService {
 
   deploy(bundle: ProjectBundle, options: { readonly force: boolean }): Promise<DeployResponse> {
     return this.serialize(async () => {
-      const projectDir = await unpackProject(this.deps.store.projectsDir, bundle);
-      // Stored as loaded: a config in a subfolder of the project is found again after a restart.
-      const configFile = bundle.configFile;
-      // Paths in the uploaded config resolve inside the unpacked project; errors name the user's file.
-      const { specs, warnings } = await this.deps.loadSpecs(join(projectDir, bundle.configFile));
-      const projectId = projectIdOf(bundle);
-      const taken = this.endpointOwners();
-      const problems: ConfigProblem[] = [];
-      for (const spec of specs) {
-        // Every API is reachable on the shared gateway port, so an endpoint belongs to one API whatever its local_port.
-        const owner = taken.get(spec.networking.endpoint);
-        if (owner && owner !== spec.name) {
-          problems.push({ file: bundle.configFile, line: 1, col: 1, api: spec.name, field: 'networking.endpoint', message: `endpoint is already being used by ${owner}`, severity: 'error' });
-        }
-        if (!this.deps.servedPredictorTypes.includes(spec.predictor.type)) {
-          problems.push({
-            file: bundle.configFile,
-            line: 1,
-            col: 1,
-            api: spec.name,
-            field: 'predictor.type',
-            message: `${spec.predictor.typeAsWritten} predictors cannot be served here yet (available: ${this.deps.servedPredictorTypes.join(', ')})`,
-            severity: 'error',
-          });
-        }
-        const cur = this.apis.get(spec.name);
-        if (cur && !options.force && this.isUpdating(cur)) {
-          throw new ConflictError(`${spec.name} is updating (override with --force)`);
-        }
+      try {
+        return await this.deployNow(bundle, options);
+      } finally {
+        await this.collectProjects();
       }
-      if (problems.length > 0) throw new ConfigError(problems);
-      const results: DeployResult[] = [];
-      for (const spec of specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
-      return { results, warnings };
     });
+  }
+
+  private async deployNow(bundle: ProjectBundle, options: { readonly force: boolean }): Promise<DeployResponse> {
+    const projectDir = await unpackProject(this.deps.store.projectsDir, bundle);
+    // Stored as loaded: a config in a subfolder of the project is found again after a restart.
+    const configFile = bundle.configFile;
+    // Paths in the uploaded config resolve inside the unpacked project; errors name the user's file.
+    const { specs, warnings } = await this.deps.loadSpecs(join(projectDir, bundle.configFile));
+    const projectId = projectIdOf(bundle);
+    const taken = this.endpointOwners();
+    const problems: ConfigProblem[] = [];
+    for (const spec of specs) {
+      // Every API is reachable on the shared gateway port, so an endpoint belongs to one API whatever its local_port.
+      const owner = taken.get(spec.networking.endpoint);
+      if (owner && owner !== spec.name) {
+        problems.push({ file: bundle.configFile, line: 1, col: 1, api: spec.name, field: 'networking.endpoint', message: `endpoint is already being used by ${owner}`, severity: 'error' });
+      }
+      if (!this.deps.servedPredictorTypes.includes(spec.predictor.type)) {
+        problems.push({
+          file: bundle.configFile,
+          line: 1,
+          col: 1,
+          api: spec.name,
+          field: 'predictor.type',
+          message: `${spec.predictor.typeAsWritten} predictors cannot be served here yet (available: ${this.deps.servedPredictorTypes.join(', ')})`,
+          severity: 'error',
+        });
+      }
+      const cur = this.apis.get(spec.name);
+      if (cur && !options.force && this.isUpdating(cur)) {
+        throw new ConflictError(`${spec.name} is updating (override with --force)`);
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    const results: DeployResult[] = [];
+    for (const spec of specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
+    return { results, warnings };
   }
 
   private endpointOwners(): Map<string, string> {
@@ -210,6 +247,7 @@ export class Daemon implements DaemonService {
     const cur = this.apis.get(spec.name);
     const url = this.deps.gateway.urlFor(spec);
     if (!cur) {
+      this.unrestored.delete(spec.name);
       const nonce = randomBytes(4).toString('hex');
       const revision = revisionOf(spec, projectId, nonce);
       const stored: StoredApi = { name: spec.name, projectDir, configFile, projectId, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
@@ -287,6 +325,12 @@ export class Daemon implements DaemonService {
 
   delete(name: string): Promise<void> {
     return this.serialize(async () => {
+      if (this.unrestored.delete(name)) {
+        await this.deps.store.deleteApi(name);
+        await this.collectProjects();
+        this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
+        return;
+      }
       const a = this.mustGet(name);
       a.subs.unsubscribe();
       a.autoscaler.close();
@@ -296,6 +340,7 @@ export class Daemon implements DaemonService {
       await this.deps.store.deleteApi(name);
       for (const g of Object.values(this.gauges)) g.remove({ api: name });
       this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
+      await this.collectProjects();
     });
   }
 
@@ -462,10 +507,38 @@ export class Daemon implements DaemonService {
   }
 
   async list(): Promise<readonly ApiSummary[]> {
-    return [...this.apis.values()].sort((x, y) => x.spec.name.localeCompare(y.spec.name)).map((a) => this.summary(a));
+    const all = [...[...this.apis.values()].map((a) => this.summary(a)), ...[...this.unrestored.keys()].map((n) => this.unrestoredSummary(n))];
+    return all.sort((x, y) => x.name.localeCompare(y.name));
+  }
+
+  private unrestoredSummary(name: string): ApiSummary {
+    const u = this.unrestored.get(name)!;
+    return {
+      name,
+      status: 'error',
+      message: u.reason,
+      endpoint: '-',
+      url: '',
+      revision: u.stored.revision,
+      upToDate: 0,
+      stale: 0,
+      requested: u.stored.replicas,
+      failed: 0,
+      lastUpdated: u.stored.lastUpdated,
+      requests: { '2xx': 0, '4xx': 0, '5xx': 0, avgLatencyMs: null },
+    };
   }
 
   async get(name: string): Promise<ApiDetail> {
+    if (this.unrestored.has(name)) {
+      return {
+        ...this.unrestoredSummary(name),
+        spec: null,
+        replicas: [],
+        autoscaler: { policy: '-', avgInFlight: null, target: 0, raw: null, recommendation: null, lastDecision: null, lastTick: null },
+        lastLogLines: [],
+      };
+    }
     const a = this.mustGet(name);
     const t = a.lastTick;
     return {

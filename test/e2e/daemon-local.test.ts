@@ -107,3 +107,23 @@ test('a daemon restart restores every API and serves it again', async () => {
   assert.equal(bad.status, 400, 'HttpError from the user predictor keeps its status');
   await daemon.delete('steady');
 });
+
+test('an API that cannot be restored is shown as error, not dropped; delete clears it and its project folder', async () => {
+  await d.deploy(twoReplicas('v1').replace('name: steady', 'name: fragile').replace('min_replicas: 2', 'min_replicas: 1'));
+  const daemon = d.running.daemon;
+  await waitFor('fragile live', 60_000, async () => (await daemon.get('fragile')).status === 'live');
+  const { readFile, rm: remove, readdir } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const stored = JSON.parse(await readFile(join(d.stateDir, 'apis', 'fragile.json'), 'utf8')) as { projectDir: string };
+  await d.running.stop();
+  await remove(join(stored.projectDir, 'predictor.ts')); // the stored project lost a file
+  d = await startE2eDaemon({ dir: d.dir, stateDir: d.stateDir });
+  const list = await d.running.daemon.list();
+  const fragile = list.find((a) => a.name === 'fragile');
+  assert.equal(fragile?.status, 'error');
+  assert.match(fragile?.message ?? '', /could not restore it: .*predictor/);
+  assert.equal((await d.running.daemon.get('fragile')).status, 'error');
+  await d.running.daemon.delete('fragile');
+  assert.ok(!(await d.running.daemon.list()).some((a) => a.name === 'fragile'));
+  assert.ok(!(await readdir(join(d.stateDir, 'projects'))).includes(stored.projectDir.split('/').pop()!), 'its project folder is gone');
+});
