@@ -45,6 +45,9 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** Bytes a streaming response (logs, events) may hold for a slow client before it is disconnected. */
+const MAX_STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
+
 // Upload JSON carries base64 (4/3 of the bytes) plus framing.
 const MAX_DEPLOY_BODY = Math.ceil((MAX_PROJECT_BYTES * 4) / 3) + 1024 * 1024;
 
@@ -232,6 +235,12 @@ export class ControlApi {
           (s) => {
             start();
             res.write(s);
+            // A client that stops reading must not make the daemon buffer without bound.
+            if (res.writableLength > MAX_STREAM_BUFFER_BYTES) {
+              this.log.warn({ buffered: res.writableLength }, 'stream client is not reading; disconnecting it');
+              res.destroy();
+              finish();
+            }
           },
           () => {
             start();

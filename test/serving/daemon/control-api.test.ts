@@ -143,6 +143,23 @@ test('events arrive as server-sent events while the client listens', async () =>
   ac.abort();
 });
 
+test('a stream client that stops reading is disconnected instead of filling the memory of the daemon', async () => {
+  const { request } = await import('node:http');
+  const closed = new Promise<void>((resolve, reject) => {
+    const r = request(`${base}/v1/events`, (res) => {
+      res.pause(); // never reads
+      res.on('close', () => resolve());
+      const big = 'x'.repeat(60_000);
+      // Bounded: at most 400 events of 60 KB (24 MB), far past the 8 MiB limit.
+      for (let i = 0; i < 400 && live.observed; i++) live.next({ v: 1, type: 'api.status', api: 'a', t: i, status: 'live', message: big });
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  await closed;
+  assert.equal(live.observed, false, 'the subscription was released');
+});
+
 test('shutdown asks the service to stop', async () => {
   const res = await fetch(`${base}/v1/shutdown`, { method: 'POST', headers: { 'content-type': 'application/json' } });
   assert.equal(res.status, 202);
