@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
-import { Registry, Gauge } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Observable, Subscription } from 'rxjs';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { Clock } from '../../core/clock.js';
@@ -88,6 +88,13 @@ export class Daemon implements DaemonService {
   private replicas: readonly ReplicaInfo[] = [];
   private readonly registry = new Registry();
   private readonly gauges;
+  /** Responses by status class, as the replicas report them (a counter: rate() works across restarts). */
+  private readonly responses = new Counter({
+    name: 'myelin_api_responses_total',
+    help: 'Responses by status class (2xx, 4xx, 5xx), as reported by the replicas',
+    labelNames: ['api', 'code'],
+    registers: [this.registry],
+  });
   /** Serializes deploy/delete/refresh so two clients never interleave on one API. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -99,9 +106,6 @@ export class Daemon implements DaemonService {
       ready: g('myelin_api_ready_replicas', 'Ready replicas of the current revision'),
       stale: g('myelin_api_stale_replicas', 'Ready replicas of older revisions'),
       inFlight: g('myelin_api_in_flight_requests', 'Requests in flight over all replicas (latest samples)'),
-      requests2xx: g('myelin_api_requests_2xx', 'Responses with a 2xx status since the daemon started'),
-      requests4xx: g('myelin_api_requests_4xx', 'Responses with a 4xx status since the daemon started'),
-      requests5xx: g('myelin_api_requests_5xx', 'Responses with a 5xx status since the daemon started'),
       // Named like Knative's autoscaler metrics.
       desiredPods: g('autoscaler_desired_pods', 'Number of pods the autoscaler wants'),
       actualPods: g('autoscaler_actual_pods', 'Number of pods that are ready'),
@@ -339,6 +343,7 @@ export class Daemon implements DaemonService {
       await this.deps.orchestrator.remove(name);
       await this.deps.store.deleteApi(name);
       for (const g of Object.values(this.gauges)) g.remove({ api: name });
+      for (const code of ['2xx', '4xx', '5xx']) this.responses.remove({ api: name, code });
       this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
       await this.collectProjects();
     });
@@ -421,6 +426,7 @@ export class Daemon implements DaemonService {
   private onSample(s: MetricSample): void {
     const a = this.apis.get(s.api);
     if (!a) return;
+    for (const code of ['2xx', '4xx', '5xx'] as const) if (s.requests[code] > 0) this.responses.inc({ api: s.api, code }, s.requests[code]);
     a.requests['2xx'] += s.requests['2xx'];
     a.requests['4xx'] += s.requests['4xx'];
     a.requests['5xx'] += s.requests['5xx'];
@@ -580,9 +586,6 @@ export class Daemon implements DaemonService {
       let total = 0;
       for (const v of a.inFlight.values()) total += v;
       this.gauges.inFlight.set({ api: a.spec.name }, total);
-      this.gauges.requests2xx.set({ api: a.spec.name }, a.requests['2xx']);
-      this.gauges.requests4xx.set({ api: a.spec.name }, a.requests['4xx']);
-      this.gauges.requests5xx.set({ api: a.spec.name }, a.requests['5xx']);
     }
     return this.registry.metrics();
   }

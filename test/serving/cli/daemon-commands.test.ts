@@ -79,6 +79,9 @@ test('deploy validates, uploads, waits until live; get, predict, events, logs, r
     await get({ url, output: 'table', watch: false, stdout: t });
     return /cli-api\s+live\s+1\s+1\s+\S+\s+\S+ ms\s+1/.test(t.text) ? t.text : undefined;
   });
+  const prom = await (await fetch(`${url}/metrics`)).text();
+  assert.match(prom, /myelin_api_responses_total\{api="cli-api",code="2xx"\} 1/);
+  assert.match(prom, /myelin_api_desired_replicas\{api="cli-api"\} 1/);
   const one = new Capture();
   await get({ url, api: 'cli-api', output: 'table', watch: false, stdout: one });
   assert.match(one.text, /class\s+count\nv1\s+1/);
