@@ -126,6 +126,9 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
     log.fatal({ err }, 'replica cannot start');
     return exitAfterFlush(log, 1);
   }
+  // `predictor.log_level` (Cortex's values) wins over MYELIN_LOG_LEVEL for this replica and its workers.
+  const level = config.spec.predictor.logLevel;
+  if (level !== undefined) log.level = level === 'warning' ? 'warn' : level;
   const ipc = IpcMetricsTransport.available(process);
   // With a NATS URL (`myelin up --nats`) samples go straight to NATS; else over the IPC channel to the daemon.
   const natsUrl = env.MYELIN_NATS_URL;

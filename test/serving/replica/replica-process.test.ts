@@ -135,6 +135,17 @@ describe('replica child process', () => {
     assert.deepEqual(await c.exited, { code: 0, signal: null });
   });
 
+  test('predictor.log_level sets the level of the replica log (warning: info lines are not written)', async () => {
+    const quiet = startChild('proc-quiet', { predictor: { logLevel: 'warning' } });
+    const loud = startChild('proc-loud', {});
+    await waitFor('both ready', () => [quiet, loud].every((c) => c.messages.some((m) => m.type === 'myelin.replica.ready')));
+    quiet.proc.kill('SIGTERM');
+    loud.proc.kill('SIGTERM');
+    await Promise.all([quiet.exited, loud.exited]);
+    assert.match(loud.stderr(), /"level":30,.*"msg":"replica listening"/, 'the default level writes info lines');
+    assert.doesNotMatch(quiet.stderr(), /"level":30/, 'warning hides info lines');
+  });
+
   test('a bad environment is reported and exits 1', async () => {
     const c = startChild('proc-env', {}, { MYELIN_PORT: 'eighty' });
     assert.deepEqual(await c.exited, { code: 1, signal: null });
