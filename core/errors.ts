@@ -88,6 +88,12 @@ export class OrchestratorError extends EngineError {
   }
 }
 
+/**
+ * Code of a `PredictorError` thrown by a backend when the worker running a prediction went away (a
+ * Python worker process died): the replica answers 503 with `Retry-After`, the message as the error.
+ */
+export const WORKER_LOST_CODE = 'ENG_PREDICTOR_WORKER_LOST';
+
 /** A predictor could not be loaded or failed in a way that is not the request's fault. */
 export class PredictorError extends EngineError {
   constructor(message: string, options?: ErrorOptions & { code?: string }) {

@@ -9,6 +9,12 @@ export interface BackendPredictArgs extends PredictArgs {
   readonly debug: boolean;
   /** Child logger bound to the request id. */
   readonly log: Logger;
+  /**
+   * The request body as received, when the predictor runs in the replica's thread (absent in worker
+   * threads, which get the parsed `payload` only). The Python bridge hands JSON to `json.loads` from it,
+   * so Python sees exactly what Cortex's `request.json()` gave (`1.0` stays a float).
+   */
+  readonly body?: Uint8Array;
 }
 
 /**
@@ -22,7 +28,24 @@ export interface LoadedPredictor {
   postPredict?(args: BackendPredictArgs & { readonly response: unknown }): Promise<void>;
   /** Shown in GET `/` (`model_metadata`) and logged at start: backend in use, models, signatures. */
   describe(): Record<string, unknown>;
+  /**
+   * Predictions this instance takes at once, for a predictor that runs its own workers (the Python
+   * bridge: live worker processes × `threads_per_process`). Absent: `threads_per_process`. Changes are
+   * announced through `PredictorHost.onDidChangeCapacity`.
+   */
+  capacity?(): number;
   close(): Promise<void>;
+}
+
+/**
+ * What the replica tells a predictor that runs its own workers about itself (passed to `load`).
+ * Backends that run in the replica's thread or in worker threads ignore it.
+ */
+export interface PredictorHost {
+  /** `LoadedPredictor.capacity()` changed (a worker died or came back). */
+  onDidChangeCapacity(): void;
+  /** The predictor can never serve again (no worker alive and replacements fail to start): the replica stops. */
+  onDidFail(err: Error): void;
 }
 
 /**
@@ -34,5 +57,16 @@ export const PredictorBackendContribution = Symbol('PredictorBackendContribution
 export interface PredictorBackendContribution {
   readonly kind: string;
   readonly aliases?: readonly string[];
-  load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor>;
+  /**
+   * Claims a spec whatever its `predictor.type` (e.g. the Python bridge serves `.py` files of the onnx
+   * and tensorflow types). `PredictorRegistry.forSpec` asks every contribution before falling back to
+   * `kind`. Absent: claims nothing.
+   */
+  claims?(spec: ApiSpec): boolean;
+  /**
+   * True when `load` returns one instance that runs its own worker processes (and reports
+   * `capacity()`): the replica then loads it once in its own thread, never in worker threads.
+   */
+  readonly runsOwnWorkers?: boolean;
+  load(spec: ApiSpec, log: Logger, host?: PredictorHost): Promise<LoadedPredictor>;
 }

@@ -7,7 +7,8 @@ import { HttpError, PredictorError } from '../errors.js';
 import { ModelCatalog, type CatalogModel } from './model-catalog.js';
 import type { OwnedModelClient } from './model-predictor.js';
 import type { ModelInput, ModelMetadata, ModelOutput, TensorSignature } from './predictor-contract.js';
-import { bindInputs, type TensorData } from './tensor-data.js';
+import type { TensorModelClient, TensorRun } from '../ports/model-runtime.js';
+import { bindInputs, checkTensors, toNested, type TensorData } from './tensor-data.js';
 
 /** One loaded model version, as a backend runs it. */
 export interface RunnableModel {
@@ -15,8 +16,8 @@ export interface RunnableModel {
   readonly outputs: readonly TensorSignature[];
   /** Extra facts shown in describe() for the latest version (format, skipped outputs, signature key…). */
   readonly info?: Readonly<Record<string, unknown>>;
-  /** Runs the model on inputs already checked against `inputs`; outputs as plain nested arrays by name. */
-  run(inputs: readonly TensorData[]): Promise<ModelOutput>;
+  /** Runs the model on inputs already checked against `inputs`; one flat tensor per output, in `outputs` order. */
+  run(inputs: readonly TensorData[]): Promise<TensorData[]>;
   release(): Promise<void>;
 }
 
@@ -24,14 +25,15 @@ export interface RunnableModel {
  * A `ModelClient` over loaded models. Concurrent `predict` calls are allowed (the runtimes' sessions
  * are re-entrant); after `close()` they throw `PredictorError`.
  */
-export class CatalogModelClient implements OwnedModelClient {
+export class CatalogModelClient implements TensorModelClient {
   private readonly catalog: ModelCatalog<RunnableModel>;
   private closed = false;
 
   /** `runtime` names the backend in run-failure messages. Throws `PredictorError` on duplicate names. */
   constructor(
     models: readonly CatalogModel<RunnableModel>[],
-    private readonly runtime: string,
+    /** The runtime and its version, e.g. `onnxruntime-node 1.30.0`. */
+    readonly runtime: string,
   ) {
     this.catalog = new ModelCatalog(models);
   }
@@ -39,12 +41,25 @@ export class CatalogModelClient implements OwnedModelClient {
   async predict(input: ModelInput, modelName?: string, version?: string | number): Promise<ModelOutput> {
     if (this.closed) throw new PredictorError('the model client is closed');
     const sel = this.catalog.select(modelName, version);
-    const tensors = bindInputs(input, sel.model.inputs);
+    const outputs = await this.runChecked(sel.name, sel.version, sel.model, bindInputs(input, sel.model.inputs));
+    const out: ModelOutput = {};
+    for (const t of outputs) out[t.name] = toNested(t.data, t.shape, t.dtype);
+    return out;
+  }
+
+  async runTensors(inputs: readonly TensorData[], modelName?: string, version?: string | number): Promise<TensorRun> {
+    if (this.closed) throw new PredictorError('the model client is closed');
+    const sel = this.catalog.select(modelName, version);
+    const outputs = await this.runChecked(sel.name, sel.version, sel.model, checkTensors(inputs, sel.model.inputs));
+    return { model: sel.name, version: sel.version, outputs };
+  }
+
+  private async runChecked(name: string, version: string, model: RunnableModel, tensors: readonly TensorData[]): Promise<TensorData[]> {
     try {
-      return await sel.model.run(tensors);
+      return await model.run(tensors);
     } catch (err) {
       if (err instanceof HttpError || err instanceof PredictorError) throw err;
-      throw new PredictorError(`model "${sel.name}" version ${sel.version}: ${this.runtime} run failed: ${(err as Error)?.message ?? String(err)}`, {
+      throw new PredictorError(`model "${name}" version ${version}: ${this.runtime} run failed: ${(err as Error)?.message ?? String(err)}`, {
         code: 'ENG_PREDICTOR_RUN',
         cause: err,
       });

@@ -50,6 +50,11 @@ export interface PredictorResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: unknown;
+  /**
+   * The value prediction monitoring watches, when the predictor has already encoded `body` (the Python
+   * bridge answers with bytes and extracts it on its side). Absent: monitoring looks into `body`.
+   */
+  readonly monitored?: string | number | null;
 }
 /** Marks a `PredictorResponse`; a plain string key so it survives a worker-thread boundary (structured clone). */
 export const PREDICTOR_RESPONSE = '__myelinResponse' as const;

@@ -262,7 +262,8 @@ function nestedShape(v: unknown): number[] {
   return shape;
 }
 
-function checkShape(sig: TensorSignature, got: readonly number[]): void {
+/** Throws `HttpError(400)` naming the input when `got` does not fit the signature's shape (dynamic dims match any size). */
+export function checkShape(sig: TensorSignature, got: readonly number[]): void {
   const want = sig.shape;
   // An empty signature shape means "unknown" (onnxruntime reports undefined shapes as []).
   if (want.length === 0) return;
@@ -350,6 +351,27 @@ export function toTensorData(sig: TensorSignature, value: unknown): TensorData {
   };
   fill(value, 0);
   return { name: sig.name, dtype, shape, data: out };
+}
+
+/**
+ * Checks tensors that arrive already shaped and typed (from the Python bridge) against the model's
+ * inputs: exactly the input names, each with the signature's dtype, a shape that fits and as many
+ * values as the shape holds. Returns them in signature order; throws `HttpError(400)` naming the input.
+ */
+export function checkTensors(tensors: readonly TensorData[], signatures: readonly TensorSignature[]): TensorData[] {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const names = signatures.map((s) => s.name);
+  const unknown = tensors.filter((t) => !names.includes(t.name)).map((t) => `"${t.name}"`);
+  if (unknown.length) throw new HttpError(400, `unknown input${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (the model's inputs: ${names.join(', ')})`);
+  return signatures.map((sig) => {
+    const t = byName.get(sig.name);
+    if (!t) throw bad(sig.name, `missing (the model's inputs: ${names.join(', ')})`);
+    if (t.dtype !== sig.dtype) throw bad(sig.name, `expected dtype ${sig.dtype}, got ${t.dtype}`);
+    checkShape(sig, t.shape);
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) throw bad(sig.name, `shape ${formatShape(t.shape)} holds ${n} values, got ${t.data.length}`);
+    return t;
+  });
 }
 
 /**

@@ -5,8 +5,8 @@ import type { Logger } from '../../core/ports/logger.js';
 import { CatalogModelClient, type RunnableModel } from '../../core/predictor/catalog-model-client.js';
 import type { CatalogModel } from '../../core/predictor/model-catalog.js';
 import type { ModelFs, ModelLocation } from '../../core/predictor/model-layout.js';
-import type { ModelOutput, TensorSignature } from '../../core/predictor/predictor-contract.js';
-import { toNested, type TensorData } from '../../core/predictor/tensor-data.js';
+import type { TensorSignature } from '../../core/predictor/predictor-contract.js';
+import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -54,16 +54,14 @@ class OnnxModel implements RunnableModel {
     this.info = skippedOutputs.length ? { skippedOutputs } : {};
   }
 
-  async run(inputs: readonly TensorData[]): Promise<ModelOutput> {
+  async run(inputs: readonly TensorData[]): Promise<TensorData[]> {
     const feeds: Record<string, Tensor> = {};
     for (const t of inputs) feeds[t.name] = new this.ort.Tensor(t.dtype as Tensor.Type, t.data as Tensor.DataType, t.shape);
     const results = await this.session.run(feeds, this.fetches);
-    const out: ModelOutput = {};
-    for (const name of this.fetches) {
+    return this.fetches.map((name) => {
       const t = results[name] as Tensor;
-      out[name] = toNested(t.data as ArrayLike<unknown>, t.dims, t.type);
-    }
-    return out;
+      return { name, dtype: t.type as TensorDtype, shape: t.dims, data: t.data as TensorValues };
+    });
   }
 
   release(): Promise<void> {

@@ -4,6 +4,8 @@ import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
+import type { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
+import type { CatalogModelClient } from '../../core/predictor/catalog-model-client.js';
 import { locateModels } from '../../core/predictor/model-layout.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
 import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
@@ -44,17 +46,22 @@ function importUserFile(path: string): Promise<Record<string, unknown>> {
  * and in worker threads alike (each load has its own sessions). `load` throws `PredictorError`.
  */
 @injectable()
-export class OnnxPredictorBackend implements PredictorBackendContribution {
+export class OnnxPredictorBackend implements PredictorBackendContribution, ModelRuntimeContribution {
   readonly kind = 'onnx';
 
   async load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor> {
+    const client = await this.loadClient(spec, log);
+    return createModelPredictor({ spec, client, type: 'onnx', runtime: client.runtime, importFile: importUserFile, log });
+  }
+
+  /** The API's models in onnxruntime-node sessions (also the `onnx_client` the Python bridge proxies to). */
+  async loadClient(spec: ApiSpec, log: Logger): Promise<CatalogModelClient> {
     const backendLog = log.child({ component: 'predictor-onnx/backend' });
     const locations = await locateModels(spec.predictor, nodeModelFs, { backend: 'onnx', isModelFile: (name) => name.endsWith('.onnx') });
     const ort = await loadOrt();
     const runtime = `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`;
     const intraOpThreads = onnxIntraOpThreads(spec);
     backendLog.info({ runtime, intraOpThreads, models: locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => v.version) })) }, 'loading onnx models');
-    const client = await loadOnnxClient(ort, locations, nodeModelFs, { intraOpThreads }, runtime, backendLog);
-    return createModelPredictor({ spec, client, type: 'onnx', runtime, importFile: importUserFile, log });
+    return loadOnnxClient(ort, locations, nodeModelFs, { intraOpThreads }, runtime, backendLog);
   }
 }

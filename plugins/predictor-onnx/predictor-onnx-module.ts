@@ -1,4 +1,5 @@
 import { ContainerModule } from 'inversify';
+import { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
 import { PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
 import { OnnxPredictorBackend } from './onnx-predictor-backend.js';
 
@@ -6,4 +7,5 @@ import { OnnxPredictorBackend } from './onnx-predictor-backend.js';
 export const predictorOnnxModule = new ContainerModule(({ bind }) => {
   bind(OnnxPredictorBackend).toSelf().inSingletonScope();
   bind(PredictorBackendContribution).toService(OnnxPredictorBackend);
+  bind(ModelRuntimeContribution).toService(OnnxPredictorBackend);
 });

@@ -1,4 +1,5 @@
 import { ContainerModule } from 'inversify';
+import { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
 import { PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
 import { TensorFlowPredictorBackend } from './tensorflow-predictor-backend.js';
 
@@ -6,4 +7,5 @@ import { TensorFlowPredictorBackend } from './tensorflow-predictor-backend.js';
 export const predictorTensorflowModule = new ContainerModule(({ bind }) => {
   bind(TensorFlowPredictorBackend).toSelf().inSingletonScope();
   bind(PredictorBackendContribution).toService(TensorFlowPredictorBackend);
+  bind(ModelRuntimeContribution).toService(TensorFlowPredictorBackend);
 });

@@ -3,6 +3,7 @@ import type { ApiSpec } from '../../core/config/api-spec.js';
 import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
+import type { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
 import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
 import { CatalogModelClient, type RunnableModel } from '../../core/predictor/catalog-model-client.js';
 import type { CatalogModel } from '../../core/predictor/model-catalog.js';
@@ -25,10 +26,16 @@ function importUserFile(path: string): Promise<Record<string, unknown>> {
  * the legacy `request_handler`, or directly (JSON in, outputs out). `load` throws `PredictorError`.
  */
 @injectable()
-export class TensorFlowPredictorBackend implements PredictorBackendContribution {
+export class TensorFlowPredictorBackend implements PredictorBackendContribution, ModelRuntimeContribution {
   readonly kind = 'tensorflow';
 
   async load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor> {
+    const client = await this.loadClient(spec, log);
+    return createModelPredictor({ spec, client, type: 'tensorflow', runtime: client.runtime, importFile: importUserFile, log });
+  }
+
+  /** The API's models in the TF.js runtime (also the `tensorflow_client` the Python bridge proxies to). */
+  async loadClient(spec: ApiSpec, log: Logger): Promise<CatalogModelClient> {
     const backendLog = log.child({ component: 'predictor-tensorflow/backend' });
     const locations = await locateModels(spec.predictor, nodeModelFs, { backend: 'tensorflow', isModelFile: () => false });
     const choice = parseRuntimeChoice(spec.predictor.env[TFJS_RUNTIME_ENV] ?? process.env[TFJS_RUNTIME_ENV]);
@@ -51,7 +58,6 @@ export class TensorFlowPredictorBackend implements PredictorBackendContribution 
       await Promise.allSettled(loaded.map((m) => m.release()));
       throw err;
     }
-    const client = new CatalogModelClient(models, rt.label);
-    return createModelPredictor({ spec, client, type: 'tensorflow', runtime: rt.label, importFile: importUserFile, log });
+    return new CatalogModelClient(models, rt.label);
   }
 }

@@ -4,8 +4,8 @@ import type { io, Tensor } from '@tensorflow/tfjs';
 import { PredictorError } from '../../core/errors.js';
 import type { RunnableModel } from '../../core/predictor/catalog-model-client.js';
 import type { ModelFs } from '../../core/predictor/model-layout.js';
-import type { ModelOutput, TensorSignature } from '../../core/predictor/predictor-contract.js';
-import { toNested, type TensorData } from '../../core/predictor/tensor-data.js';
+import type { TensorSignature } from '../../core/predictor/predictor-contract.js';
+import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';
 import type { SavedModelHandle, Tf, TfRuntime } from './tfjs-runtime.js';
 
 /** What a model version folder (or file) holds. */
@@ -93,13 +93,13 @@ function shapeOf(shape: ReadonlyArray<number | null> | undefined): Array<number 
   return (shape ?? []).map((d) => (d === null || d === undefined ? -1 : d));
 }
 
-function collect(names: readonly string[], ys: readonly Tensor[]): ModelOutput {
-  const out: ModelOutput = {};
+function collect(names: readonly string[], ys: readonly Tensor[]): TensorData[] {
+  const out: TensorData[] = [];
   for (let i = 0; i < names.length; i++) {
     const y = ys[i];
     // dataSync: the runtimes used here (wasm, cpu, tfjs-node) read synchronously; skipping the
-    // promise of data() saves a few microseconds per output.
-    out[names[i]] = toNested(y.dataSync() as ArrayLike<unknown>, y.shape, y.dtype);
+    // promise of data() saves a few microseconds per output. TF.js bools come as 0/1 in a Uint8Array.
+    out.push({ name: names[i], dtype: y.dtype as TensorDtype, shape: y.shape, data: y.dataSync() as unknown as TensorValues });
   }
   return out;
 }

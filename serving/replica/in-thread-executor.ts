@@ -1,6 +1,6 @@
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { Logger } from '../../core/ports/logger.js';
-import type { LoadedPredictor } from '../../core/ports/predictor-backend.js';
+import type { LoadedPredictor, PredictorHost } from '../../core/ports/predictor-backend.js';
 import { DeadlineQueue, type Deadline } from './deadline-queue.js';
 import { createPredictorRegistry } from './predictor-modules.js';
 import {
@@ -14,7 +14,8 @@ import {
 
 /**
  * One predictor instance in the replica's own thread, taking `threadsPerProcess` predictions at once
- * (the admission queue enforces that). The cheapest path for micro-models (no thread hop: see
+ * (the admission queue enforces that), or `capacity()` of a predictor that runs its own worker
+ * processes (the Python bridge: processes × threads). The cheapest path for micro-models (no thread hop: see
  * docs/predictors.md for the numbers). A timed-out prediction is answered 504 and its slot given back at
  * once (a JavaScript promise cannot be stopped; its late result is dropped); a predictor that blocks
  * the thread synchronously blocks the whole replica, which is why `processesPerReplica > 1` runs in
@@ -39,13 +40,19 @@ export class InThreadExecutor implements PredictorExecutor {
 
   async start(): Promise<void> {
     const registry = await createPredictorRegistry(this.moduleSpecifiers, this.log);
-    this.loaded = await registry.get(this.spec.predictor.type).load(this.spec, this.log);
+    // A backend that runs its own workers (the Python bridge) reports its capacity as they come and go.
+    const host: PredictorHost = {
+      onDidChangeCapacity: () => this.events.onDidChangeCapacity(this.capacity()),
+      onDidFail: (err) => this.events.onDidFail(err),
+    };
+    this.loaded = await registry.forSpec(this.spec).load(this.spec, this.log, host);
     this.ownLog.info({ model: this.loaded.describe() }, 'predictor ready');
     this.events.onDidChangeCapacity(this.capacity());
   }
 
   capacity(): number {
-    return this.loaded ? this.spec.predictor.threadsPerProcess : 0;
+    if (!this.loaded) return 0;
+    return this.loaded.capacity ? this.loaded.capacity() : this.spec.predictor.threadsPerProcess;
   }
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {

@@ -15,6 +15,7 @@ export const OTHER_CLASS = '(other)';
  * number. Returns null when the prediction has no usable value (Cortex only logged a warning).
  */
 export function monitoredValue(prediction: unknown, spec: MonitoringSpec): string | number | null {
+  if (isPredictorResponse(prediction) && prediction.monitored !== undefined) return prediction.monitored;
   let v = isPredictorResponse(prediction) ? prediction.body : prediction;
   if (spec.key !== undefined) {
     if (v === null || typeof v !== 'object' || Array.isArray(v) || ArrayBuffer.isView(v)) return null;

@@ -1,5 +1,5 @@
 import type { MonitoringSpec } from '../../core/config/api-spec.js';
-import { HttpError } from '../../core/errors.js';
+import { HttpError, PredictorError, WORKER_LOST_CODE } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../core/ports/predictor-backend.js';
 import type { QueryParams, RequestHeaders } from '../../core/predictor/predictor-contract.js';
@@ -13,6 +13,8 @@ export interface PredictTask {
   readonly query: QueryParams;
   readonly headers: RequestHeaders;
   readonly debug: boolean;
+  /** The raw request body; only in-thread predictors get it (it is not copied to worker threads). */
+  readonly body?: Uint8Array;
 }
 
 /** Why a prediction has no response. */
@@ -114,6 +116,7 @@ class PredictCall implements BackendPredictArgs {
   readonly query: QueryParams;
   readonly headers: RequestHeaders;
   readonly debug: boolean;
+  readonly body: Uint8Array | undefined;
   private requestLog: Logger | undefined;
 
   constructor(
@@ -125,6 +128,7 @@ class PredictCall implements BackendPredictArgs {
     this.query = task.query;
     this.headers = task.headers;
     this.debug = task.debug;
+    this.body = task.body;
   }
 
   get log(): Logger {
@@ -134,6 +138,7 @@ class PredictCall implements BackendPredictArgs {
 
 /** A thrown value as a `PredictFailure`: `HttpError` (or anything named so with a valid status) keeps its status. */
 export function toFailure(err: unknown): PredictFailure {
+  if (err instanceof PredictorError && err.code === WORKER_LOST_CODE) return { kind: 'unavailable', message: err.message };
   if (err instanceof HttpError) return { kind: 'http', status: err.status, message: err.message, headers: { ...err.headers } };
   const e = err as { name?: unknown; status?: unknown; message?: unknown; headers?: unknown; stack?: unknown } | null;
   if (e && e.name === 'HttpError' && Number.isInteger(e.status) && (e.status as number) >= 100 && (e.status as number) <= 599) {

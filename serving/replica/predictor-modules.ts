@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ContainerModule } from 'inversify';
+import { ModelRuntimeRegistry } from '../../core/contribution/model-runtime-registry.js';
 import { PredictorRegistry } from '../../core/contribution/predictor-registry.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
@@ -62,6 +63,8 @@ export async function createPredictorRegistry(specifiers: readonly string[], log
   const modules = await loadContainerModules(specifiers);
   const registryModule = new ContainerModule(({ bind }) => {
     bind(PredictorRegistry).toSelf().inSingletonScope();
+    // Model runtimes (onnx, tensorflow) for backends that run models for code elsewhere (the Python bridge).
+    bind(ModelRuntimeRegistry).toSelf().inSingletonScope();
   });
   return createContainer({ logger: log, modules: [...modules, registryModule] }).get(PredictorRegistry);
 }

@@ -35,7 +35,7 @@ export async function createWorkerHandler(): Promise<(task: WorkerTask) => Promi
   let loaded: LoadedPredictor;
   try {
     const registry = await createPredictorRegistry(data.moduleSpecifiers, log);
-    loaded = await registry.get(data.spec.predictor.type).load(data.spec, log);
+    loaded = await registry.forSpec(data.spec).load(data.spec, log);
   } catch (err) {
     const e = err as { message?: string; code?: string; stack?: string };
     post({ myelin: 'load-failed', threadId, message: String(e?.message ?? err), code: e?.code, stack: e?.stack });

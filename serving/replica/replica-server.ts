@@ -8,6 +8,7 @@ import type { MetricSample } from '../../core/metrics/metric-sample.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { logDebugStage } from '../../core/predictor/debug-stage.js';
+import { predictorRunsInPython } from '../../core/predictor/python-predictor.js';
 import { SystemClock } from '../composition/system-clock.js';
 import { AdmissionQueue, SlotCancelledError, type AdmissionCounts } from './admission-queue.js';
 import { InFlightWindow } from './in-flight-window.js';
@@ -161,7 +162,9 @@ class ReplicaServer implements Replica {
       onDidFail: (err) => this.fail(err),
     };
     const choice = options.executor ?? 'auto';
-    const useWorkers = choice === 'worker-threads' || (choice === 'auto' && spec.predictor.processesPerReplica > 1);
+    // A Python predictor runs its own worker processes (processes × threads): its bridge stays in this thread.
+    const python = predictorRunsInPython(spec);
+    const useWorkers = !python && (choice === 'worker-threads' || (choice === 'auto' && spec.predictor.processesPerReplica > 1));
     const executorLog = options.log.child({ api: spec.name, replica: this.id });
     this.executor = useWorkers
       ? new WorkerPoolExecutor({ spec, log: executorLog, moduleSpecifiers: modules, events, hungWorkerGraceMs: options.hungWorkerGraceMs })
@@ -379,7 +382,7 @@ class ReplicaServer implements Replica {
       const debug = query.debug === 'true';
       if (debug) logDebugStage(this.log.child({ requestId }), 'raw sample', payload);
       if (!this.admission.tryAcquire()) await this.waitForSlot(res);
-      const task: PredictTask = { requestId, payload, query, headers: req.headers, debug };
+      const task: PredictTask = { requestId, payload, query, headers: req.headers, debug, body };
       const outcome = await this.executor.run(task, this.releaseSlot);
       if (outcome.ok) {
         if (this.monitor && outcome.monitored !== undefined && !this.monitor.record(outcome.monitored)) this.warnMonitoring(requestId);
@@ -431,7 +434,7 @@ class ReplicaServer implements Replica {
       case 'unavailable':
         this.metrics.recordPredictorError('unavailable');
         this.log.warn({ requestId, reason: f.message }, 'prediction lost with its worker');
-        return this.answerError(res, startMs, requestId, 503, 'the predictor instance running this request was replaced; retry', { 'retry-after': '1' });
+        return this.answerError(res, startMs, requestId, 503, f.message, { 'retry-after': '1' });
     }
   }
 

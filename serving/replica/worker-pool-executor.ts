@@ -292,7 +292,7 @@ class WorkerRun implements Deadline {
   }
 
   private static poolError(run: WorkerRun, err: Error): void {
-    WorkerRun.settle(run, { ok: false, failure: { kind: 'unavailable', message: `predictor worker stopped: ${err.message}` } });
+    WorkerRun.settle(run, { ok: false, failure: { kind: 'unavailable', message: `the predictor worker thread running this request stopped (${err.message}); retry` } });
   }
 
   expire(): void {

@@ -1,13 +1,4 @@
-/**
- * Delay before a crashed replica is replaced: `baseMs · 2^(crashes − 1)`, capped at `maxMs`
- * (Kubernetes' CrashLoopBackOff shape). `crashes` counts this revision's crashes in the recent
- * window, this one included. Example with base 1 s, cap 30 s: 1 s, 2 s, 4 s, 8 s, 16 s, 30 s, 30 s.
- */
-export function backoffDelayMs(crashes: number, baseMs: number, maxMs: number): number {
-  if (crashes <= 0) return 0;
-  // 2^30 already exceeds any sensible cap; bounding the exponent keeps the number finite.
-  return Math.min(maxMs, baseMs * 2 ** Math.min(crashes - 1, 30));
-}
+export { backoffDelayMs } from '../../../core/backoff.js';
 
 /**
  * Crash times of one revision within a sliding window. Bounded: only times inside the window are

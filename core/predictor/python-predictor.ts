@@ -1,0 +1,23 @@
+import type { ApiSpec } from '../config/api-spec.js';
+
+/** Environment variable naming the Python interpreter (process env, `predictor.env`, or `myelin up --python`). */
+export const PYTHON_ENV = 'MYELIN_PYTHON';
+/** The interpreter used when `MYELIN_PYTHON` is not set: `python3` on PATH. */
+export const DEFAULT_PYTHON = 'python3';
+
+/**
+ * True when the API runs user code in Python (the bridge in plugins/predictor-python/): a
+ * `predictor.type: python` predictor, or a `.py` predictor file or request handler for the onnx and
+ * tensorflow types (Cortex's `ONNXPredictor`, `TensorFlowPredictor` and legacy `handler.py`). Pure:
+ * decided from the spec's file names.
+ */
+export function predictorRunsInPython(spec: ApiSpec): boolean {
+  const p = spec.predictor;
+  if (p.type === 'python') return true;
+  return (p.path ?? '').endsWith('.py') || (p.requestHandler ?? '').endsWith('.py');
+}
+
+/** The interpreter a replica runs: `predictor.env.MYELIN_PYTHON`, else the process's, else `python3`. */
+export function pythonInterpreter(spec: ApiSpec, env: NodeJS.ProcessEnv = process.env): string {
+  return spec.predictor.env[PYTHON_ENV] || env[PYTHON_ENV] || DEFAULT_PYTHON;
+}

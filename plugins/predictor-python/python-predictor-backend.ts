@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inject, injectable } from 'inversify';
+import type { ApiSpec } from '../../core/config/api-spec.js';
+import { ModelRuntimeRegistry } from '../../core/contribution/model-runtime-registry.js';
+import { PredictorError } from '../../core/errors.js';
+import type { Logger } from '../../core/ports/logger.js';
+import type { TensorModelClient } from '../../core/ports/model-runtime.js';
+import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } from '../../core/ports/predictor-backend.js';
+import { locateModels } from '../../core/predictor/model-layout.js';
+import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
+import { predictorRunsInPython, pythonInterpreter } from '../../core/predictor/python-predictor.js';
+import { BRIDGE_PROTOCOL } from './bridge-protocol.js';
+import { PythonWorkerPool } from './python-worker-pool.js';
+
+/** What the bridge runs: a predictor class of one of Cortex's three types, or a legacy request handler. */
+type BridgeKind = 'python' | 'onnx' | 'tensorflow' | 'handler';
+
+function loadError(message: string, cause?: unknown): PredictorError {
+  return new PredictorError(message, { code: 'ENG_PREDICTOR_LOAD', cause });
+}
+
+/**
+ * `KEY=VALUE` lines of a project's `.env` (Cortex applied it to the API's environment): `#` comments
+ * and blank lines skipped, `export ` prefixes and matching quotes removed. Absent file: `{}`.
+ */
+export function readDotEnv(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim().replace(/^export\s+/, '');
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    let value = line.slice(eq + 1).trim();
+    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.at(-1) === value[0]) value = value.slice(1, -1);
+    out[line.slice(0, eq).trim()] = value;
+  }
+  return out;
+}
+
+/**
+ * The Python bridge (`predictor.type: python`, and `.py` files of the onnx and tensorflow types,
+ * including the legacy `request_handler: handler.py`): Cortex predictors run unchanged in
+ * `processes_per_replica` Python processes with `threads_per_process` threads each, while the replica
+ * keeps HTTP, admission, metrics and the models (onnxruntime-node or TF.js, proxied to Python's
+ * `onnx_client` / `tensorflow_client`). The interpreter is `MYELIN_PYTHON` (`predictor.env` or the
+ * process), default `python3`. `load` throws `PredictorError` with the Python traceback's last lines
+ * when the predictor cannot start.
+ */
+@injectable()
+export class PythonPredictorBackend implements PredictorBackendContribution {
+  readonly kind = 'python';
+  readonly runsOwnWorkers = true;
+
+  constructor(@inject(ModelRuntimeRegistry) private readonly runtimes: ModelRuntimeRegistry) {}
+
+  claims(spec: ApiSpec): boolean {
+    return predictorRunsInPython(spec);
+  }
+
+  async load(spec: ApiSpec, log: Logger, host?: PredictorHost): Promise<LoadedPredictor> {
+    const p = spec.predictor;
+    const kind: BridgeKind = p.type === 'python' ? 'python' : p.path !== undefined ? (p.type as 'onnx' | 'tensorflow') : 'handler';
+    const path = kind === 'handler' ? p.requestHandler : p.path;
+    if (!path) throw loadError(`API "${spec.name}": predictor.path is required for predictor.type ${p.typeAsWritten}`);
+    if (!path.endsWith('.py')) throw loadError(`${path}: the Python bridge runs .py files`);
+    const bridgeLog = log.child({ component: 'predictor-python/backend' });
+
+    let client: TensorModelClient | undefined;
+    let pythonModels: { name: string; versions: { version: string; path: string }[] }[] | undefined;
+    if (kind === 'python') {
+      if (p.modelPath !== undefined || p.models !== undefined) {
+        const locations = await locateModels(p, nodeModelFs, { backend: 'python', isModelFile: () => true });
+        pythonModels = locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => ({ version: v.version, path: v.path })) }));
+      }
+    } else {
+      client = await this.runtimes.get(p.type).loadClient(spec, log);
+    }
+    const models = client?.allMetadata().map((m) => ({ name: m.name, versions: m.versions, inputs: m.inputs, outputs: m.outputs }));
+    if (kind === 'handler' && models?.length !== 1) {
+      await client?.close();
+      throw loadError(`${path}: a request_handler works with exactly one model (found ${models?.length ?? 0})`);
+    }
+    const python = pythonInterpreter(spec);
+    const init = {
+      kind,
+      path,
+      api: spec.name,
+      project_dir: spec.projectDir,
+      python_path: p.pythonPath,
+      config: p.config,
+      threads: p.threadsPerProcess,
+      log_level: p.logLevel ?? null,
+      monitoring: spec.monitoring ? { model_type: spec.monitoring.modelType, key: spec.monitoring.key ?? null } : null,
+      model_format: p.type,
+      ...(models ? { models } : {}),
+      ...(pythonModels ? { python_models: pythonModels } : {}),
+    };
+    // The environment Cortex gave predictors: the project's .env, then predictor.env on top.
+    const env: NodeJS.ProcessEnv = { ...process.env, ...readDotEnv(join(spec.projectDir, '.env')), ...p.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' };
+    bridgeLog.info({ python, kind, path, processes: p.processesPerReplica, threads: p.threadsPerProcess }, 'starting python workers');
+    try {
+      return await PythonWorkerPool.start({
+        processes: p.processesPerReplica,
+        threadsPerProcess: p.threadsPerProcess,
+        python,
+        init,
+        cwd: spec.projectDir,
+        env,
+        log,
+        client,
+        host,
+        describe: {
+          type: p.typeAsWritten,
+          backend: `python bridge (protocol ${BRIDGE_PROTOCOL})`,
+          python,
+          predictor: kind === 'handler' ? { requestHandler: path } : { path, class: { python: 'PythonPredictor', onnx: 'ONNXPredictor', tensorflow: 'TensorFlowPredictor' }[kind] },
+          processes: p.processesPerReplica,
+          threadsPerProcess: p.threadsPerProcess,
+          ...(client ? { runtime: (client as { runtime?: string }).runtime, models: client.allMetadata() } : {}),
+          ...(pythonModels ? { models: pythonModels.map((m) => ({ name: m.name, versions: m.versions.map((v) => v.version) })) } : {}),
+        },
+      });
+    } catch (err) {
+      await client?.close();
+      throw err;
+    }
+  }
+}

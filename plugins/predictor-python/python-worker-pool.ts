@@ -1,0 +1,297 @@
+import { HttpError, PredictorError, WORKER_LOST_CODE } from '../../core/errors.js';
+import type { Logger } from '../../core/ports/logger.js';
+import type { BackendPredictArgs, LoadedPredictor, PredictorHost } from '../../core/ports/predictor-backend.js';
+import type { TensorModelClient } from '../../core/ports/model-runtime.js';
+import { backoffDelayMs } from '../../core/backoff.js';
+import { logDebugStage, type DebugStage } from '../../core/predictor/debug-stage.js';
+import { predictorResponse, type FormFile } from '../../core/predictor/predictor-contract.js';
+import { tensorFromWire, tensorToWire, type BridgeFrame, type WireTensor } from './bridge-protocol.js';
+import { PythonWorker, describeWorkerExit, type PythonWorkerOptions, type WorkerExit } from './python-worker.js';
+
+export interface PythonPoolOptions {
+  readonly processes: number;
+  readonly threadsPerProcess: number;
+  readonly python: string;
+  readonly init: Record<string, unknown>;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: Logger;
+  /** The models the onnx/tensorflow client runs in this replica; absent for python predictors. */
+  readonly client?: TensorModelClient;
+  readonly host?: PredictorHost;
+  /** Shown in describe(). */
+  readonly describe: Record<string, unknown>;
+  /** Restart backoff of a worker that died: base and cap (ms). Defaults 500 ms and 30 s. */
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  /** A worker that served this long before dying restarts its backoff from the base (ms, default 60 s). */
+  readonly stableAfterMs?: number;
+  /** `close()` waits this long for Python to finish its predictions before SIGKILL (ms, default 10 s). */
+  readonly stopGraceMs?: number;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: PythonWorker;
+  restarts: number;
+  startedAt: number;
+  /** Handed to a prediction that has not reached the worker yet (so two are never given one thread). */
+  reserved: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+interface Waiter {
+  readonly resolve: (slot: Slot) => void;
+  readonly reject: (err: Error) => void;
+}
+
+const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data'];
+
+/**
+ * The Python bridge as one `LoadedPredictor`: `processes` worker processes, each running the user's
+ * code on `threadsPerProcess` threads. The replica's one admission queue feeds it up to `capacity()`
+ * (serving workers × threads) predictions; each goes to the serving worker with the fewest in flight.
+ * A prediction that finds every thread busy (a timed-out one still running in Python) waits here.
+ *
+ * A worker that dies is restarted with backoff (`backoffBaseMs · 2^(n−1)`, capped); its in-flight
+ * predictions fail with `PredictorError(WORKER_LOST_CODE)` (503, retry) and the others keep serving.
+ * When no worker serves and a replacement fails to start, `host.onDidFail` stops the replica.
+ */
+export class PythonWorkerPool implements LoadedPredictor {
+  private readonly slots: Slot[] = [];
+  private readonly waiters: Waiter[] = [];
+  private closed = false;
+  private readonly log: Logger;
+
+  private constructor(private readonly o: PythonPoolOptions) {
+    this.log = o.log.child({ component: 'predictor-python/pool' });
+  }
+
+  /** Starts every worker; rejects with the first start-up failure (the others are stopped). */
+  static async start(o: PythonPoolOptions): Promise<PythonWorkerPool> {
+    const pool = new PythonWorkerPool(o);
+    for (let i = 0; i < o.processes; i++) pool.slots.push({ index: i, worker: pool.spawn(i), restarts: 0, startedAt: Date.now(), reserved: 0 });
+    try {
+      await Promise.all(pool.slots.map((s) => s.worker.ready));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    for (const s of pool.slots) pool.watch(s);
+    return pool;
+  }
+
+  capacity(): number {
+    return this.slots.filter((s) => s.worker.serving).length * this.o.threadsPerProcess;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      ...this.o.describe,
+      workers: this.slots.map((s) => ({ pid: s.worker.pid, serving: s.worker.serving, restarts: s.restarts })),
+    };
+  }
+
+  async predict(args: BackendPredictArgs): Promise<unknown> {
+    const { header, parts } = requestFrame(args);
+    const slot = await this.acquire();
+    slot.reserved--;
+    const { answer } = slot.worker.predict(header, parts);
+    let frame: BridgeFrame;
+    try {
+      frame = await answer;
+    } finally {
+      this.drain();
+    }
+    return this.answerOf(frame, args);
+  }
+
+  /** Stops every worker (Python finishes what it runs, SIGKILL after the grace). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new PredictorError('the predictor is closing', { code: WORKER_LOST_CODE }));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        clearTimeout(s.restartTimer);
+        await s.worker.stop(this.o.stopGraceMs ?? 10_000);
+      }),
+    );
+    await this.o.client?.close();
+  }
+
+  private spawn(index: number): PythonWorker {
+    const options: PythonWorkerOptions = {
+      python: this.o.python,
+      init: { ...this.o.init, worker: index },
+      cwd: this.o.cwd,
+      env: this.o.env,
+      log: this.o.log.child({ worker: index }),
+      onModelCall: (frame) => this.runModel(frame),
+    };
+    return new PythonWorker(options);
+  }
+
+  /** Restarts a slot's worker after it dies, with backoff; reports capacity changes and total failure. */
+  private watch(slot: Slot): void {
+    const worker = slot.worker;
+    void worker.exited.then((exit) => {
+      if (this.closed || slot.worker !== worker) return;
+      const lived = Date.now() - slot.startedAt;
+      if (worker.serving === false && lived >= (this.o.stableAfterMs ?? 60_000)) slot.restarts = 0;
+      slot.restarts++;
+      const delay = backoffDelayMs(slot.restarts, this.o.backoffBaseMs ?? 500, this.o.backoffMaxMs ?? 30_000);
+      this.log.warn({ worker: slot.index, pid: worker.pid, reason: describeWorkerExit(exit), restartInMs: delay }, 'python worker exited; restarting it');
+      this.o.host?.onDidChangeCapacity();
+      this.failWaitersIfNoneServing(exit);
+      slot.restartTimer = setTimeout(() => this.restart(slot), delay);
+    });
+  }
+
+  private restart(slot: Slot): void {
+    if (this.closed) return;
+    slot.worker = this.spawn(slot.index);
+    slot.startedAt = Date.now();
+    slot.reserved = 0;
+    this.watch(slot);
+    slot.worker.ready.then(
+      () => {
+        this.log.info({ worker: slot.index, pid: slot.worker.pid }, 'python worker restarted');
+        this.o.host?.onDidChangeCapacity();
+        this.drain();
+      },
+      (err: Error) => {
+        if (this.closed) return;
+        // The code cannot start any more (a file changed, a dependency broke): with nobody serving, the replica stops.
+        if (!this.slots.some((s) => s.worker.serving)) this.o.host?.onDidFail(err);
+        else this.log.error({ err, worker: slot.index }, 'python worker failed to restart; trying again');
+      },
+    );
+  }
+
+  private failWaitersIfNoneServing(exit: WorkerExit): void {
+    if (this.slots.some((s) => s.worker.serving)) return;
+    for (const w of this.waiters.splice(0)) {
+      w.reject(new PredictorError(`no Python worker is running (the last one exited: ${describeWorkerExit(exit)}); retry`, { code: WORKER_LOST_CODE }));
+    }
+  }
+
+  /** The serving worker with the fewest in flight and a free thread; else waits for one. */
+  private acquire(): Promise<Slot> {
+    const slot = this.pick();
+    if (slot) {
+      slot.reserved++;
+      return Promise.resolve(slot);
+    }
+    if (this.closed) return Promise.reject(new PredictorError('the predictor is closing', { code: WORKER_LOST_CODE }));
+    if (!this.slots.some((s) => s.worker.serving)) {
+      return Promise.reject(new PredictorError('no Python worker is running (restarting); retry', { code: WORKER_LOST_CODE }));
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private pick(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      const w = s.worker;
+      const busy = w.inFlight + s.reserved;
+      if (!w.serving || busy >= this.o.threadsPerProcess) continue;
+      if (!best || busy < best.worker.inFlight + best.reserved) best = s;
+    }
+    return best;
+  }
+
+  private drain(): void {
+    while (this.waiters.length > 0) {
+      const slot = this.pick();
+      if (!slot) return;
+      // Reserve the thread at once so the next waiter does not pick the same one.
+      slot.reserved++;
+      this.waiters.shift()!.resolve(slot);
+    }
+  }
+
+  /** Python's answer as what `predict` returns: a ready-encoded response, or a thrown error. */
+  private answerOf(frame: BridgeFrame, args: BackendPredictArgs): unknown {
+    const h = frame.header;
+    if (h.op === 'cancelled') throw new PredictorError('the prediction was cancelled', { code: WORKER_LOST_CODE });
+    if (h.op === 'error') {
+      if (h.kind === 'http') throw new HttpError(h.status as number, String(h.message ?? ''), (h.headers as Record<string, string>) ?? {});
+      const err = new Error(String(h.message ?? ''));
+      err.name = String(h.name ?? 'Exception');
+      // The Python traceback is what the log shows under the request id.
+      err.stack = String(h.traceback ?? `${err.name}: ${err.message}`);
+      throw err;
+    }
+    if (args.debug && Array.isArray(h.stages)) for (const [stage, value] of h.stages as [string, unknown][]) logDebugStage(args.log, stage as DebugStage, value);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of (h.headers as [string, string][]) ?? []) headers[k] = v;
+    const body = frame.parts[0] ?? Buffer.alloc(0);
+    return { ...predictorResponse({ status: h.status as number, headers, body }), ...(h.monitored !== undefined ? { monitored: h.monitored as string | number | null } : {}) };
+  }
+
+  /** A `model_call` from Python: runs the tensors on the replica's runtime, answers the outputs as raw bytes. */
+  private async runModel(frame: BridgeFrame): Promise<{ header: Record<string, unknown>; parts: Uint8Array[] }> {
+    const client = this.o.client;
+    const h = frame.header;
+    if (!client) return { header: { ok: false, message: 'this predictor has no model client' }, parts: [] };
+    try {
+      const inputs = (h.inputs as WireTensor[]).map((t) => tensorFromWire(t, frame.parts));
+      const version = h.version === 'latest' || h.version === undefined ? undefined : String(h.version);
+      const run = await client.runTensors(inputs, h.model as string, version);
+      const parts: Uint8Array[] = [];
+      const outputs = run.outputs.map((t) => tensorToWire(t, parts));
+      return { header: { ok: true, model: run.model, version: run.version, outputs }, parts };
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : undefined;
+      return { header: { ok: false, ...(status ? { status } : {}), message: (err as Error)?.message ?? String(err) }, parts: [] };
+    }
+  }
+}
+
+/** The `predict` frame of a request: payload by kind (raw JSON bytes for Python's json.loads), query, headers. */
+function requestFrame(args: BackendPredictArgs): { header: Record<string, unknown>; parts: Uint8Array[] } {
+  const parts: Uint8Array[] = [];
+  const payload = payloadOf(args, parts);
+  const query: [string, string][] = [];
+  for (const [k, v] of Object.entries(args.query)) {
+    if (Array.isArray(v)) for (const x of v) query.push([k, x]);
+    else query.push([k, v]);
+  }
+  const headers: [string, string][] = [];
+  for (const [k, v] of Object.entries(args.headers)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) headers.push([k, x]);
+    else headers.push([k, v]);
+  }
+  return { header: { payload, query, headers, debug: args.debug, rid: args.requestId }, parts };
+}
+
+function payloadOf(args: BackendPredictArgs, parts: Uint8Array[]): Record<string, unknown> {
+  const p = args.payload;
+  const type = String(args.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (typeof p === 'string') {
+    parts.push(Buffer.from(p, 'utf8'));
+    return { kind: 'text', buf: 0 };
+  }
+  if (p instanceof Uint8Array) {
+    parts.push(p);
+    return { kind: 'bytes', buf: 0 };
+  }
+  if (FORM_TYPES.includes(type) && p !== null && typeof p === 'object') {
+    const fields: Record<string, unknown>[] = [];
+    for (const [name, value] of Object.entries(p as Record<string, unknown>)) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (typeof v === 'string') fields.push({ name, value: v });
+        else {
+          const f = v as FormFile;
+          parts.push(f.data);
+          fields.push({ name, filename: f.filename, content_type: f.contentType, buf: parts.length - 1 });
+        }
+      }
+    }
+    return { kind: 'form', fields };
+  }
+  // JSON: the bytes as received when the replica has them, so Python parses exactly what was sent.
+  parts.push(args.body && args.body.byteLength > 0 ? args.body : Buffer.from(JSON.stringify(p ?? null), 'utf8'));
+  return { kind: 'json', buf: 0 };
+}

@@ -1,0 +1,262 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { PredictorError, WORKER_LOST_CODE } from '../../core/errors.js';
+import type { Logger } from '../../core/ports/logger.js';
+import { BRIDGE_PROTOCOL, BridgeProtocolError, FrameDecoder, encodeFrame, type BridgeFrame, type BridgeHeader } from './bridge-protocol.js';
+
+/** The bridge script every worker runs (standard library only). */
+export const BRIDGE_SCRIPT = fileURLToPath(new URL('./bridge/myelin_bridge.py', import.meta.url));
+
+/** How one worker process is started. */
+export interface PythonWorkerOptions {
+  /** Interpreter (path or a name on PATH). */
+  readonly python: string;
+  /** The `init` frame (without `op`/`protocol`): predictor kind, path, config, threads, models… */
+  readonly init: Record<string, unknown>;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Bound to the API, replica and worker index. */
+  readonly log: Logger;
+  /** Answers a `model_call` frame (the onnx/tensorflow client proxied to the replica's runtime). */
+  readonly onModelCall: (frame: BridgeFrame) => Promise<{ header: Record<string, unknown>; parts: Uint8Array[] }>;
+}
+
+/** A prediction's answer from Python: `result` (with its body part) or `error`. */
+export type WorkerAnswer = BridgeFrame;
+
+/** Why a worker is gone: its exit, and the start-up failure it reported, if any. */
+export interface WorkerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** The start-up failure the bridge reported (`init_failed`): message and the traceback's last lines. */
+  readonly initFailure?: { readonly message: string; readonly traceback: string };
+  /** Set when the process could not be spawned (ENOENT for a missing interpreter). */
+  readonly spawnError?: Error;
+}
+
+interface Pending {
+  resolve(a: WorkerAnswer): void;
+  reject(err: Error): void;
+}
+
+const PY_LEVELS: Record<string, 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  debug: 'debug',
+  info: 'info',
+  warning: 'warn',
+  error: 'error',
+  critical: 'fatal',
+};
+
+/**
+ * One Python worker process running the bridge script: the handshake (`hello` → `init` → `ready` or
+ * `init_failed`), predictions multiplexed by id (any number in flight; the pool bounds them to the
+ * worker's threads), model calls answered through `onModelCall`, and the user's output and Python
+ * log records forwarded to pino. When the process exits every pending prediction is rejected with
+ * `PredictorError(WORKER_LOST_CODE)`. The bridge exits by itself when its input pipe closes, so a
+ * replica that dies (even by SIGKILL) never leaves workers behind.
+ */
+export class PythonWorker {
+  readonly ready: Promise<Record<string, unknown>>;
+  readonly exited: Promise<WorkerExit>;
+  /** Predictions sent and not answered yet. */
+  inFlight = 0;
+  private readonly child: ChildProcess;
+  private readonly input: Writable;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private initFailure: WorkerExit['initFailure'];
+  private exit: WorkerExit | undefined;
+  private readyInfo: Record<string, unknown> | undefined;
+
+  constructor(private readonly options: PythonWorkerOptions) {
+    const log = options.log;
+    this.child = spawn(options.python, ['-u', BRIDGE_SCRIPT], {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    this.input = this.child.stdio[3] as Writable;
+    const output = this.child.stdio[4] as Readable;
+    // A write to a worker that just died fails with EPIPE: the exit handler reports it.
+    this.input.on('error', () => {});
+    forwardLines(this.child.stdout!, (line) => log.info({ stream: 'stdout' }, line));
+    forwardLines(this.child.stderr!, (line) => log.warn({ stream: 'stderr' }, line));
+
+    let resolveReady!: (info: Record<string, unknown>) => void;
+    let rejectReady!: (err: Error) => void;
+    this.ready = new Promise((res, rej) => {
+      resolveReady = res;
+      rejectReady = rej;
+    });
+    this.ready.catch(() => {});
+    let resolveExited!: (e: WorkerExit) => void;
+    this.exited = new Promise((res) => (resolveExited = res));
+
+    const decoder = new FrameDecoder((frame) => this.onFrame(frame, resolveReady));
+    output.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        log.error({ err }, 'python bridge protocol error; stopping the worker');
+        this.kill('SIGKILL');
+      }
+    });
+    output.on('error', () => {});
+
+    let spawnError: Error | undefined;
+    this.child.on('error', (err) => {
+      if (this.child.pid === undefined) spawnError = err;
+    });
+    this.child.on('close', (code, signal) => {
+      this.exit = { code, signal, ...(this.initFailure ? { initFailure: this.initFailure } : {}), ...(spawnError ? { spawnError } : {}) };
+      const why = describeWorkerExit(this.exit);
+      for (const p of this.pending.values()) {
+        p.reject(new PredictorError(`the Python worker running this request exited (${why}); retry`, { code: WORKER_LOST_CODE }));
+      }
+      this.pending.clear();
+      this.inFlight = 0;
+      if (!this.readyInfo) rejectReady(startupError(this.exit, options.python));
+      resolveExited(this.exit);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** True until the process exited. */
+  get alive(): boolean {
+    return this.exit === undefined;
+  }
+
+  /** True once `ready` resolved and the process is still alive. */
+  get serving(): boolean {
+    return this.readyInfo !== undefined && this.exit === undefined;
+  }
+
+  /** Sends one prediction (`predict` frame without its id); resolves with Python's answer frame. */
+  predict(header: Record<string, unknown>, parts: readonly Uint8Array[]): { id: number; answer: Promise<WorkerAnswer> } {
+    const id = ++this.nextId;
+    if (!this.alive) {
+      return { id, answer: Promise.reject(new PredictorError('the Python worker is not running; retry', { code: WORKER_LOST_CODE })) };
+    }
+    this.inFlight++;
+    const answer = new Promise<WorkerAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.write({ ...header, op: 'predict', id }, parts);
+    return { id, answer };
+  }
+
+  /** Tells Python to skip a prediction it has not started (its answer is then `cancelled`). */
+  cancel(id: number): void {
+    if (this.pending.has(id)) this.write({ op: 'cancel', id });
+  }
+
+  /** Asks the bridge to finish its predictions and exit; SIGKILL after `graceMs`. Resolves on exit. */
+  async stop(graceMs: number): Promise<WorkerExit> {
+    if (!this.alive) return this.exit!;
+    this.write({ op: 'shutdown' });
+    this.input.end();
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    const e = await this.exited;
+    clearTimeout(timer);
+    return e;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.alive && this.child.pid !== undefined) this.child.kill(signal);
+  }
+
+  private write(header: Record<string, unknown>, parts: readonly Uint8Array[] = []): void {
+    if (!this.input.writable) return;
+    const bufs = encodeFrame(header, parts);
+    this.input.cork();
+    for (const b of bufs) this.input.write(b);
+    process.nextTick(() => this.input.uncork());
+  }
+
+  private onFrame(frame: BridgeFrame, resolveReady: (info: Record<string, unknown>) => void): void {
+    const h = frame.header;
+    switch (h.op) {
+      case 'hello':
+        if (h.protocol !== BRIDGE_PROTOCOL) throw new BridgeProtocolError(`the bridge speaks protocol ${String(h.protocol)}, the replica ${BRIDGE_PROTOCOL}`);
+        this.write({ ...this.options.init, op: 'init', protocol: BRIDGE_PROTOCOL });
+        return;
+      case 'ready':
+        this.readyInfo = { pid: h.pid, python: h.python, executable: h.executable, predictor: h.predictor };
+        resolveReady(this.readyInfo);
+        return;
+      case 'init_failed':
+        this.initFailure = { message: String(h.message ?? ''), traceback: String(h.traceback ?? '') };
+        return;
+      case 'result':
+      case 'error':
+      case 'cancelled':
+        return this.settle(h, frame);
+      case 'model_call':
+        void this.options.onModelCall(frame).then(
+          ({ header, parts }) => this.write({ ...header, op: 'model_result', cid: h.cid }, parts),
+          (err: unknown) => this.write({ op: 'model_result', cid: h.cid, ok: false, message: (err as Error)?.message ?? String(err) }),
+        );
+        return;
+      case 'log': {
+        const level = PY_LEVELS[String(h.level)] ?? 'info';
+        this.options.log[level]({ logger: h.logger }, String(h.msg ?? ''));
+        return;
+      }
+      default:
+        throw new BridgeProtocolError(`unknown frame op "${h.op}"`);
+    }
+  }
+
+  private settle(h: BridgeHeader, frame: BridgeFrame): void {
+    const id = h.id as number;
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    this.inFlight--;
+    p.resolve(frame);
+  }
+}
+
+/** Calls `onLine` for each line of a text stream (a last unterminated line included). */
+function forwardLines(stream: Readable, onLine: (line: string) => void): void {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const text = rest + chunk;
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) if (l.length > 0) onLine(l.replace(/\r$/, ''));
+    if (rest.length > 64 * 1024) {
+      onLine(rest);
+      rest = '';
+    }
+  });
+  stream.on('end', () => {
+    if (rest.length > 0) onLine(rest);
+  });
+}
+
+/** `exit code 1`, `killed by SIGKILL`, or why it could not start. */
+export function describeWorkerExit(e: WorkerExit): string {
+  if (e.spawnError) return `could not start: ${e.spawnError.message}`;
+  if (e.signal) return `killed by ${e.signal}`;
+  return `exit code ${e.code}`;
+}
+
+/** The error a worker that never became ready fails its start with: the bridge's message and traceback tail. */
+function startupError(e: WorkerExit, python: string): PredictorError {
+  if (e.initFailure) {
+    const tb = e.initFailure.traceback.trim();
+    return new PredictorError(tb ? `${e.initFailure.message}\n${tb}` : e.initFailure.message, { code: 'ENG_PREDICTOR_LOAD' });
+  }
+  if (e.spawnError) {
+    return new PredictorError(`cannot run the Python interpreter "${python}": ${e.spawnError.message} (set MYELIN_PYTHON or myelin up --python)`, {
+      code: 'ENG_PREDICTOR_PYTHON',
+      cause: e.spawnError,
+    });
+  }
+  return new PredictorError(`the Python worker exited before it was ready (${describeWorkerExit(e)}); see the log lines above`, { code: 'ENG_PREDICTOR_LOAD' });
+}
