@@ -3,12 +3,15 @@
 // Node 20's runner expands no globs, so the list is built here, printed, and must not be empty.
 // Usage: npm test [-- <substring> ...]   (only files whose path contains one of the substrings)
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
+// The Python bridge's tests need numpy and scikit-learn: Debian's interpreter sees the python3-* packages
+// (.ci/run installs them), where another python3 first on PATH (pyenv) may not.
+if (!process.env.MYELIN_PYTHON && existsSync('/usr/bin/python3')) process.env.MYELIN_PYTHON = '/usr/bin/python3';
 
 function walk(dir) {
   const out = [];

@@ -151,7 +151,7 @@ class ReplicaServer implements Replica {
     this.window = new InFlightWindow(this.clock.now());
     this.admission = new AdmissionQueue(spec.autoscaling.maxReplicaConcurrency, 0, (inFlight) => this.onInFlightChanged(inFlight));
     this.sampler = new ReplicaSampler({ api: spec.name, replica: this.id, revision: this.revision });
-    this.metrics = new ReplicaMetrics({ api: spec.name, replica: this.id }, { counts: () => this.admission.counts(), isReady: () => this.current === 'ready' });
+    this.metrics = new ReplicaMetrics({ api: spec.name, replica: this.id }, { counts: () => this.admission.counts(), isReady: () => this.serving() });
     this.monitor = spec.monitoring ? new PredictionMonitor(spec.monitoring) : undefined;
 
     const modules = [...(options.predictorModules ?? builtinPredictorModules()), ...(options.extraPredictorModules ?? [])].map(
@@ -191,6 +191,11 @@ class ReplicaServer implements Replica {
 
   counts(): AdmissionCounts {
     return this.admission.counts();
+  }
+
+  /** Ready and able to predict now: a predictor whose workers all died (being restarted) is not ready. */
+  private serving(): boolean {
+    return this.current === 'ready' && this.executor.capacity() > 0;
   }
 
   async listen(): Promise<void> {
@@ -290,7 +295,7 @@ class ReplicaServer implements Replica {
     this.cpuAtLastSample = cpu;
     const now = this.clock.now();
     const sample: MetricSample = this.sampler.take(now, this.window, {
-      ready: this.current === 'ready',
+      ready: this.serving(),
       monitoring: this.monitor?.cut(),
     });
     // CPU used over the interval as a fraction of the CPU request: 100 ms of CPU in 1 s with 200m requested ⇒ 0.5.
@@ -326,7 +331,7 @@ class ReplicaServer implements Replica {
       case '/healthz/live':
         return this.sendJson(req, res, this.current === 'failed' ? 503 : 200, { status: this.current === 'failed' ? 'failed' : 'live' });
       case '/healthz/ready':
-        return this.sendJson(req, res, this.current === 'ready' ? 200 : 503, { status: this.current });
+        return this.sendJson(req, res, this.serving() ? 200 : 503, { status: this.current === 'ready' && !this.serving() ? 'no predictor worker alive' : this.current });
       case '/metrics':
         void this.metrics.registry.metrics().then(
           (text) => this.send(req, res, 200, { 'content-type': this.metrics.registry.contentType }, text),
