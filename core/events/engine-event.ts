@@ -12,7 +12,8 @@ export type EngineEventType =
   | 'api.deployed'
   | 'api.deleted'
   | 'rollout.progress'
-  | 'metrics.unavailable';
+  | 'metrics.unavailable'
+  | 'deploy.progress';
 
 export interface EngineEventBase {
   readonly v: 1;
@@ -63,6 +64,17 @@ export interface MetricsUnavailableEvent extends EngineEventBase {
   readonly reason: string;
 }
 
+/**
+ * One line of output of a deploy step that runs before the API changes: `stage: 'requirements'` is
+ * the project's requirements.txt being installed (venv and pip output, as it comes). `api` is the
+ * first API of the deploy that runs Python.
+ */
+export interface DeployProgressEvent extends EngineEventBase {
+  readonly type: 'deploy.progress';
+  readonly stage: 'requirements';
+  readonly line: string;
+}
+
 export interface GenericEngineEvent extends EngineEventBase {
   readonly type: 'api.deployed' | 'api.deleted';
   readonly [key: string]: unknown;
@@ -74,6 +86,7 @@ export type EngineEvent =
   | ApiStatusEvent
   | RolloutProgressEvent
   | MetricsUnavailableEvent
+  | DeployProgressEvent
   | GenericEngineEvent;
 
 /** Largest encoded event the transports accept. */

@@ -69,7 +69,9 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
     const kind: BridgeKind = p.type === 'python' ? 'python' : p.path !== undefined ? (p.type as 'onnx' | 'tensorflow') : 'handler';
     const path = kind === 'handler' ? p.requestHandler : p.path;
     if (!path) throw loadError(`API "${spec.name}": predictor.path is required for predictor.type ${p.typeAsWritten}`);
-    if (!path.endsWith('.py')) throw loadError(`${path}: the Python bridge runs .py files`);
+    if (!path.endsWith('.py')) {
+      throw loadError(`${path}: the Python bridge runs .py files${path.endsWith('.pickle') ? " (Cortex's pickled predictors are not supported: write the class in a .py file)" : ''}`);
+    }
     const bridgeLog = log.child({ component: 'predictor-python/backend' });
 
     let client: TensorModelClient | undefined;

@@ -215,7 +215,7 @@ export class PythonWorkerPool implements LoadedPredictor {
     const h = frame.header;
     if (h.op === 'cancelled') throw new PredictorError('the prediction was cancelled', { code: WORKER_LOST_CODE });
     if (h.op === 'error') {
-      if (h.kind === 'http') throw new HttpError(h.status as number, String(h.message ?? ''), (h.headers as Record<string, string>) ?? {});
+      if (h.kind === 'http') throw new HttpError(h.status as number, String(h.message ?? ''), { headers: (h.headers as Record<string, string>) ?? {} });
       const err = new Error(String(h.message ?? ''));
       err.name = String(h.name ?? 'Exception');
       // The Python traceback is what the log shows under the request id.

@@ -202,7 +202,7 @@ export class PythonWorker {
         return;
       case 'log': {
         const level = PY_LEVELS[String(h.level)] ?? 'info';
-        this.options.log[level]({ logger: h.logger }, String(h.msg ?? ''));
+        this.options.log[level](typeof h.rid === 'string' ? { logger: h.logger, requestId: h.rid } : { logger: h.logger }, String(h.msg ?? ''));
         return;
       }
       default:

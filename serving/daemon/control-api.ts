@@ -7,6 +7,7 @@ import { ConfigError, EngineError } from '../../core/errors.js';
 import type { DaemonService } from './daemon-service.js';
 import type { ProjectBundle } from './project-bundle.js';
 import { BundleError, checkBundle, MAX_PROJECT_BYTES } from './project-bundle.js';
+import { RequirementsError } from './python-env-cache.js';
 
 /** An API that does not exist (404 on the control API). */
 export class NotFoundError extends EngineError {
@@ -56,7 +57,7 @@ const MAX_DEPLOY_BODY = Math.ceil((MAX_PROJECT_BYTES * 4) / 3) + 1024 * 1024;
  * Routes: `GET /healthz`, `POST /v1/deploy`, `GET /v1/apis`, `GET|DELETE /v1/apis/<name>`,
  * `POST /v1/apis/<name>/refresh`, `GET /v1/apis/<name>/logs?follow=1&tail=N` (text, streamed),
  * `GET /v1/events?api=&since=<ms>` (server-sent events), `GET /metrics` (Prometheus), `POST /v1/shutdown`.
- * Errors are JSON `{ error, code, problems? }` with 400 (invalid config), 401, 404, 409 or 500.
+ * Errors are JSON `{ error, code, problems? }` with 400 (invalid config, a requirements.txt that cannot be installed), 401, 404, 409 or 500.
  */
 export class ControlApi {
   private server?: Server;
@@ -289,6 +290,8 @@ export class ControlApi {
     if (err instanceof ConflictError) return this.json(res, 409, { error: err.message, code: err.code });
     if (err instanceof BadRequestError) return this.json(res, err.status, { error: err.message, code: err.code });
     if (err instanceof BundleError) return this.json(res, 400, { error: err.message, code: err.code });
+    // The project's requirements.txt cannot be installed: the user's to fix, like an invalid config.
+    if (err instanceof RequirementsError) return this.json(res, 400, { error: err.message, code: err.code });
     if (err instanceof EngineError) return this.json(res, 500, { error: err.message, code: err.code });
     this.log.error({ err }, 'control api request failed');
     this.json(res, 500, { error: 'internal error (see the daemon log)', code: 'ENG_INTERNAL' });

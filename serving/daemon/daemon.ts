@@ -18,6 +18,8 @@ import { ConflictError, NotFoundError } from './control-api.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
 import { EventHistory } from './event-history.js';
 import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
+import { preparePython, type PreparedPython } from './python-dependencies.js';
+import type { PythonEnvCache } from './python-env-cache.js';
 import { revisionOf, specIdOf } from './revision.js';
 import type { StateStore, StoredApi } from './state-store.js';
 
@@ -42,6 +44,11 @@ export interface DaemonDeps {
   readonly loadSpecs: SpecLoader;
   /** Predictor types a replica can serve (the installed predictor plugins); others are refused at deploy. */
   readonly servedPredictorTypes: readonly string[];
+  /**
+   * Virtualenvs for the `requirements.txt` of projects whose APIs run Python. Absent where replicas
+   * do not run on this machine (Kubernetes): such a file is then a deploy warning.
+   */
+  readonly pythonEnvs?: PythonEnvCache;
   readonly clock: Clock;
   readonly log: Logger;
   /** Called when a client asks the daemon to stop (`myelin down`). */
@@ -124,10 +131,12 @@ export class Daemon implements DaemonService {
     );
     for (const stored of await this.deps.store.listApis()) {
       try {
-        const { specs } = await this.deps.loadSpecs(join(stored.projectDir, stored.configFile));
-        const spec = specs.find((s) => s.name === stored.name);
+        const loaded = await this.deps.loadSpecs(join(stored.projectDir, stored.configFile));
+        const spec = loaded.specs.find((s) => s.name === stored.name);
         if (!spec) throw new Error(`${stored.name} is no longer in ${stored.configFile}`);
-        await this.install(spec, stored, await this.deps.store.getAutoscalerState(stored.name));
+        // The same interpreter as at deploy: its virtualenv is found in the cache (re-installed if it was removed).
+        const [prepared] = (await this.preparePython([spec], stored.projectDir)).specs;
+        await this.install(prepared, stored, await this.deps.store.getAutoscalerState(stored.name));
         this.log.info({ api: stored.name, revision: stored.revision, replicas: stored.replicas }, 'api restored');
       } catch (err) {
         const reason = `could not restore it: ${err instanceof Error ? err.message : String(err)}`;
@@ -162,6 +171,7 @@ export class Daemon implements DaemonService {
   }
 
   async close(): Promise<void> {
+    this.deps.pythonEnvs?.close();
     for (const s of this.subs) s.unsubscribe();
     for (const a of this.apis.values()) {
       await this.persistAutoscaler(a);
@@ -230,9 +240,26 @@ export class Daemon implements DaemonService {
       }
     }
     if (problems.length > 0) throw new ConfigError(problems);
+    // Before any API changes: a requirements.txt that cannot be installed refuses the whole deploy.
+    const prepared = await this.preparePython(specs, projectDir);
     const results: DeployResult[] = [];
-    for (const spec of specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
-    return { results, warnings };
+    for (const spec of prepared.specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
+    return { results, warnings: [...warnings, ...prepared.warnings] };
+  }
+
+  /** requirements.txt of APIs that run Python (python-dependencies.ts); its output becomes `deploy.progress` events. */
+  private preparePython(specs: readonly ApiSpec[], projectDir: string): Promise<PreparedPython> {
+    return preparePython({
+      specs,
+      projectDir,
+      envs: this.deps.pythonEnvs,
+      onLine: (api, line) => {
+        this.log.info({ api, stage: 'requirements', line }, 'requirements.txt');
+        // Bounded so that one very long line cannot exceed the event size limit.
+        const text = line.length > MAX_PROGRESS_LINE ? `${line.slice(0, MAX_PROGRESS_LINE)}…` : line;
+        this.emit({ v: 1, type: 'deploy.progress', api, t: this.deps.clock.now(), stage: 'requirements', line: text });
+      },
+    });
   }
 
   private endpointOwners(): Map<string, string> {
@@ -594,6 +621,9 @@ export class Daemon implements DaemonService {
     this.deps.onShutdown();
   }
 }
+
+/** Longest line of tool output carried by a `deploy.progress` event (the daemon log has it whole). */
+const MAX_PROGRESS_LINE = 2000;
 
 function clamp(n: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, n));

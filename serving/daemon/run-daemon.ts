@@ -6,6 +6,7 @@ import { loadApiSpecsFromFile } from '../../core/config/load-api-specs.js';
 import { ScalingPolicyRegistry } from '../../core/contribution/scaling-policy-registry.js';
 import { Clock } from '../../core/clock.js';
 import { EngineError } from '../../core/errors.js';
+import { DEFAULT_PYTHON, PYTHON_ENV } from '../../core/predictor/python-predictor.js';
 import { EventBus } from '../../core/ports/event-bus.js';
 import { ChildMetricsSink, MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { OrchestratorTarget } from '../../core/ports/orchestrator-target.js';
@@ -23,6 +24,7 @@ import { GatewayConfig, gatewayModule } from '../gateway/gateway-module.js';
 import { ControlApi, isLoopbackHost } from './control-api.js';
 import { Daemon, type DaemonGateway } from './daemon.js';
 import { builtinPredictorModules } from '../replica/predictor-modules.js';
+import { PythonEnvCache } from './python-env-cache.js';
 import { ScalerAutoscalers } from './scaler-autoscalers.js';
 import { StateStore } from './state-store.js';
 
@@ -44,6 +46,12 @@ export interface DaemonOptions {
   readonly kubernetes?: KubernetesOrchestratorOptions;
   /** The host printed in API URLs (default: the gateway host, or 127.0.0.1 when it listens on every interface). */
   readonly publicHost?: string;
+  /**
+   * The Python interpreter (`myelin up --python`): creates the requirements.txt virtualenvs and is
+   * `MYELIN_PYTHON` of the local replicas (an API with requirements.txt runs its virtualenv's instead).
+   * Default: `$MYELIN_PYTHON`, else `python3` on PATH.
+   */
+  readonly python?: string;
 }
 
 export interface RunningDaemon {
@@ -102,6 +110,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
   await writeFile(store.pidFile, `${process.pid}\n`);
   const token = isLoopbackHost(o.host) ? undefined : await store.token();
+  const python = o.python || process.env[PYTHON_ENV] || DEFAULT_PYTHON;
 
   const wiring = new ContainerModule(({ bind }) => {
     bind(GatewayConfig).toConstantValue({ host: o.gatewayHost, port: o.gatewayPort });
@@ -110,10 +119,11 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     if (o.target === 'local') {
       bind(LocalOrchestratorConfig).toConstantValue({ ...o.local });
       bind(ReplicaLauncher).toConstantValue(
-        new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: o.nats ? { MYELIN_NATS_URL: o.nats } : undefined }),
+        new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: { [PYTHON_ENV]: python, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } }),
       );
     } else {
       // Pods cannot reach the daemon over IPC: their samples travel over NATS when the daemon has it.
+      // Nor its interpreter or virtualenvs: a pod runs the Python of its image.
       bind(KubernetesOrchestratorOptions).toConstantValue({ ...o.kubernetes, replicaEnv: { ...o.kubernetes?.replicaEnv, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } });
     }
   });
@@ -180,6 +190,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     autoscalers: new ScalerAutoscalers(metrics, container.get(ScalingPolicyRegistry), log),
     loadSpecs: (file) => loadApiSpecsFromFile(file, { target: o.target }),
     servedPredictorTypes: builtinPredictorKinds(),
+    // Virtualenvs only where the replicas run: on this machine.
+    pythonEnvs: o.target === 'local' ? new PythonEnvCache({ dir: store.pythonEnvsDir, python, log }) : undefined,
     clock,
     log,
     onShutdown: () => void stop(),

@@ -32,7 +32,8 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
 /**
  * The daemon's state folder. Layout:
  * `apis/<name>.json` (StoredApi), `autoscaler/<name>.json` (policy state), `projects/<id>/` (uploaded
- * projects), `token` (control API bearer token, mode 0600), `daemon.pid`, `daemon.log`.
+ * projects), `python-envs/<key>/` (requirements.txt virtualenvs, python-env-cache.ts), `token`
+ * (control API bearer token, mode 0600), `daemon.pid`, `daemon.log`.
  * Every write is atomic (temp file + rename).
  */
 export class StateStore {
@@ -42,6 +43,10 @@ export class StateStore {
   }
   get projectsDir(): string {
     return join(this.dir, 'projects');
+  }
+  /** Virtualenvs of projects' requirements.txt, by content hash (`PythonEnvCache`). */
+  get pythonEnvsDir(): string {
+    return join(this.dir, 'python-envs');
   }
   get pidFile(): string {
     return join(this.dir, 'daemon.pid');

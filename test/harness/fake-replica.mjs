@@ -8,6 +8,8 @@
 //   FAKE_READY_DELAY_MS      /healthz/ready answers 503 until this long after start (default 0)
 //   FAKE_START_UNREADY=1     /healthz/ready answers 503 until POST /ready
 //   FAKE_CRASH_ON_START=1    write a few lines, then exit with FAKE_EXIT_CODE (default 3) at once
+//   FAKE_FAIL_MESSAGE        send { type: 'myelin.replica.failed', message: FAKE_FAIL_MESSAGE } over IPC,
+//                            then exit with code 1 (what replica-main does when the predictor cannot start)
 //   FAKE_CRASH_AFTER_MS      exit with FAKE_EXIT_CODE this long after start
 //   FAKE_IGNORE_SIGTERM=1    ignore SIGTERM (to test the SIGKILL after the grace period)
 //   FAKE_PREDICT_MS          POST / answers after this long (default 50)
@@ -35,7 +37,12 @@ let draining = false;
 console.log(`fake replica ${id} starting (pid ${process.pid})`);
 console.error(`fake replica ${id} stderr line`);
 
-if (env.FAKE_CRASH_ON_START === '1') {
+if (env.FAKE_FAIL_MESSAGE !== undefined) {
+  console.error(`fake replica ${id}: predictor cannot start`);
+  // Exit once the message is written to the channel, as replica-main does.
+  process.send?.({ type: 'myelin.replica.failed', message: env.FAKE_FAIL_MESSAGE }, () => process.exit(1));
+  if (!process.send) process.exit(1);
+} else if (env.FAKE_CRASH_ON_START === '1') {
   console.log(`fake replica ${id}: loading predictor`);
   console.error(`Error: predictor failed to load in ${id}`);
   process.exitCode = exitCode;

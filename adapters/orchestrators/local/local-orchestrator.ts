@@ -94,7 +94,7 @@ export interface ReplicaCrash {
   readonly t: number;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** e.g. `exit code 1`, `killed by SIGKILL`, `could not start: spawn … ENOENT`. */
+  /** e.g. `exit code 1`, `killed by SIGKILL`, `could not start: spawn … ENOENT`, `predictor failed to start: <message>`. */
   readonly reason: string;
   /** When the replacement starts, ms from `t`. */
   readonly restartInMs: number;
@@ -175,10 +175,30 @@ const isSlot = (r: Rec): boolean =>
 /** Which slot to give up first: ones that do not serve, then the newest ready ones. */
 const STOP_ORDER: Readonly<Record<ReplicaState, number>> = { crashed: 0, pending: 1, starting: 2, ready: 3, terminating: 9, stopped: 9 };
 
+/**
+ * Why a replica ended, for status messages and `crashes$()`: `predictor failed to start: <what the
+ * replica said>` (may be several lines, e.g. the end of a Python traceback), `could not start: …`,
+ * `killed by SIGKILL` or `exit code 1`.
+ */
 function describeExit(e: ReplicaExit): string {
   if (e.error) return `could not start: ${e.error.message}`;
+  if (e.failure) return `predictor failed to start: ${e.failure}`;
   if (e.signal) return `killed by ${e.signal}`;
   return `exit code ${e.code}`;
+}
+
+/** The first line of a reason, marked `…` when there is more (for one-line log notes). */
+function firstLine(reason: string): string {
+  const nl = reason.indexOf('\n');
+  return nl < 0 ? reason : `${reason.slice(0, nl)} …`;
+}
+
+/**
+ * `<head> (<counts>, last: <reason>)<tail>` for a one-line reason; a multi-line one (a traceback)
+ * goes last, after `last crash:`, so the counts stay on the first line.
+ */
+function crashMessage(head: string, counts: string, reason: string, tail = ''): string {
+  return reason.includes('\n') ? `${head} (${counts})${tail}; last crash: ${reason}` : `${head} (${counts}, last: ${reason})${tail}`;
 }
 
 /**
@@ -342,12 +362,12 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     const halted = this.isHalted(a, now);
     const window = formatDuration(this.cfg.crashLoopWindowMs);
     let message: string | undefined;
+    const counts = `${failed} crashes in ${window}`;
+    const reason = recentCrash?.reason ?? 'unknown';
     if (halted) {
-      message =
-        `revision ${cur} keeps crashing (${failed} crashes in ${window}, last: ${recentCrash?.reason ?? 'unknown'}); ` +
-        `rollout stopped, revision ${a.stable!.revision} still serving (${stale} ready)`;
+      message = crashMessage(`revision ${cur} keeps crashing`, counts, reason, `; rollout stopped, revision ${a.stable!.revision} still serving (${stale} ready)`);
     } else if (crashLooping) {
-      message = `replicas keep crashing (${failed} crashes in ${window}, last: ${recentCrash?.reason ?? 'unknown'})`;
+      message = crashMessage('replicas keep crashing', counts, reason);
     } else if (pendingReason) {
       message = pendingReason;
     }
@@ -579,7 +599,9 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
         {
           command: launch.command,
           args: launch.args,
-          env: { ...base, ...spec.predictor.env, ...launch.env, ...contract },
+          // The API's own env wins over the launcher's daemon-wide one (e.g. MYELIN_PYTHON: the API's
+          // requirements.txt virtualenv over the daemon's --python); MYELIN_* is reserved in user files.
+          env: { ...base, ...launch.env, ...spec.predictor.env, ...contract },
           cwd: launch.cwd ?? spec.projectDir,
         },
         {
@@ -709,7 +731,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     a.lastCrash = { revision: r.revision, t: now, lines: lastLogLines, reason };
     const crashLooping = crashes >= this.cfg.crashLoopThreshold;
     this.log.warn({ api: a.name, replica: r.id, reason, crashes, restartInMs: delay, crashLooping }, 'replica crashed');
-    this.apiLine(a, `[orchestrator] replica ${r.id} crashed (${reason}); replacing it in ${formatDuration(delay)}`);
+    this.apiLine(a, `[orchestrator] replica ${r.id} crashed (${firstLine(reason)}); replacing it in ${formatDuration(delay)}`);
     r.replaceTimer = setTimeout(() => {
       r.replaceTimer = undefined;
       if (a.replicas.get(r.id) !== r) return;

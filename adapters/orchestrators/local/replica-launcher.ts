@@ -20,7 +20,10 @@ import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js'
  * 2. answers GET `/healthz/ready` with 200 once it takes predictions (anything else = not ready);
  * 3. may send `{ type: 'myelin.metrics', sample }` (a `MetricSample`) over IPC; the orchestrator
  *    passes the child to whoever subscribes to `spawns$()` (the daemon's metrics transport);
- * 4. on SIGTERM stops accepting, finishes requests in flight and exits (SIGKILL follows after the
+ * 4. when its predictor cannot start, sends `{ type: 'myelin.replica.failed', message }` and exits
+ *    with code 1: the message (e.g. the last lines of a Python traceback) becomes the crash reason,
+ *    `predictor failed to start: <message>`, bounded by `boundFailureMessage`;
+ * 5. on SIGTERM stops accepting, finishes requests in flight and exits (SIGKILL follows after the
  *    grace period); it exits by itself when the IPC channel closes (`process.on('disconnect')`),
  *    so a daemon that dies does not leave replicas behind.
  * stdout and stderr are kept as the replica's log lines.
@@ -41,6 +44,13 @@ export const REPLICA_ENV = {
 export const REPLICA_LISTENING = 'myelin.replica.listening';
 /** IPC message type of a metric sample from a replica. */
 export const REPLICA_METRICS = 'myelin.metrics';
+/** IPC message type a replica sends when its predictor cannot start, just before it exits with code 1. */
+export const REPLICA_FAILED = 'myelin.replica.failed';
+
+/** A failure message keeps at most this many lines (the last ones: a traceback ends with the exception) … */
+export const MAX_FAILURE_LINES = 20;
+/** … and at most this many UTF-8 bytes. */
+export const MAX_FAILURE_BYTES = 4096;
 
 export interface ReplicaListeningMessage {
   readonly type: typeof REPLICA_LISTENING;
@@ -48,6 +58,12 @@ export interface ReplicaListeningMessage {
   /** Default `127.0.0.1`. */
   readonly host?: string;
   readonly socketPath?: string;
+}
+
+export interface ReplicaFailedMessage {
+  readonly type: typeof REPLICA_FAILED;
+  /** Why the predictor could not start; may be several lines. */
+  readonly message: string;
 }
 
 export interface ReplicaMetricsMessage {
@@ -74,6 +90,61 @@ export function metricSampleOf(msg: unknown): unknown {
   return m.type === REPLICA_METRICS && typeof m.sample === 'object' && m.sample !== null ? m.sample : null;
 }
 
+/**
+ * The message of a `myelin.replica.failed` message, bounded by `boundFailureMessage`, or null when
+ * `msg` is not one (or its message is empty).
+ */
+export function failureMessageOf(msg: unknown): string | null {
+  if (typeof msg !== 'object' || msg === null) return null;
+  const m = msg as Record<string, unknown>;
+  if (m.type !== REPLICA_FAILED || typeof m.message !== 'string') return null;
+  const bounded = boundFailureMessage(m.message);
+  return bounded === '' ? null : bounded;
+}
+
+/**
+ * A failure message kept whole when small (`MAX_FAILURE_LINES` lines, `MAX_FAILURE_BYTES` bytes),
+ * else its first line (the summary, clipped to `MAX_FAILURE_HEAD_BYTES`), a `…` line, and as many of
+ * its last lines as fit (a traceback ends with the exception). Line ends are normalized to `\n`;
+ * leading and trailing blank lines are dropped. Pure.
+ * Example: a 60-line traceback keeps line 1, `…`, and lines 43–60, down to `ImportError: …`.
+ */
+export function boundFailureMessage(message: string): string {
+  const lines = message.replace(/\r\n?/g, '\n').trimEnd().split('\n');
+  while (lines.length > 0 && lines[0].trim() === '') lines.shift();
+  const text = lines.join('\n');
+  if (lines.length <= MAX_FAILURE_LINES && Buffer.byteLength(text) <= MAX_FAILURE_BYTES) return text;
+  if (lines.length === 1) return `${clipBytes(text, MAX_FAILURE_BYTES - 4)}…`;
+  const head = lines[0].length > MAX_FAILURE_HEAD_BYTES ? `${clipBytes(lines[0], MAX_FAILURE_HEAD_BYTES - 4)}…` : lines[0];
+  let budget = MAX_FAILURE_BYTES - Buffer.byteLength(head) - Buffer.byteLength('\n…');
+  const tail: string[] = [];
+  for (let i = lines.length - 1; i >= 1 && tail.length < MAX_FAILURE_LINES - 2; i--) {
+    const bytes = Buffer.byteLength(lines[i]) + 1;
+    if (bytes > budget) {
+      // Even the last line alone is too long: its end, where the exception's text is.
+      if (tail.length === 0) tail.push(`…${clipBytesFromEnd(lines[i], budget - 5)}`);
+      break;
+    }
+    budget -= bytes;
+    tail.unshift(lines[i]);
+  }
+  return tail.length === lines.length - 1 ? [head, ...tail].join('\n') : [head, '…', ...tail].join('\n');
+}
+
+/** The first line of a long failure message keeps at most this many bytes. */
+const MAX_FAILURE_HEAD_BYTES = 512;
+
+/** At most `n` bytes of `s` from its start, never half a character. */
+function clipBytes(s: string, n: number): string {
+  return Buffer.from(s, 'utf8').subarray(0, Math.max(0, n)).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+/** At most `n` bytes of `s` from its end, never half a character. */
+function clipBytesFromEnd(s: string, n: number): string {
+  const b = Buffer.from(s, 'utf8');
+  return b.subarray(Math.max(0, b.length - Math.max(0, n))).toString('utf8').replace(/^\uFFFD+/, '');
+}
+
 /** What the launcher is told about the replica to start. */
 export interface ReplicaLaunchContext {
   readonly spec: ApiSpec;
@@ -89,7 +160,7 @@ export interface ReplicaLaunchContext {
 export interface ReplicaLaunch {
   readonly command: string;
   readonly args: readonly string[];
-  /** Added to the environment; the contract variables win over these. */
+  /** Added to the environment; the spec's `predictor.env` and the contract variables win over these. */
   readonly env?: Readonly<Record<string, string>>;
   /** Working directory; default the API's project folder. */
   readonly cwd?: string;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js';
 import { LineSplitter } from './line-ring.js';
-import { listeningAddressOf } from './replica-launcher.js';
+import { failureMessageOf, listeningAddressOf } from './replica-launcher.js';
 
 /** How a replica process ended. */
 export interface ReplicaExit {
@@ -9,6 +9,11 @@ export interface ReplicaExit {
   readonly signal: NodeJS.Signals | null;
   /** Set when the process could not be started at all (e.g. a missing working folder). */
   readonly error?: Error;
+  /**
+   * What the replica said in its `myelin.replica.failed` message before it exited (its predictor
+   * could not start), bounded by `boundFailureMessage`; the last such message when it sent several.
+   */
+  readonly failure?: string;
 }
 
 export interface ReplicaProcessSpawn {
@@ -30,7 +35,8 @@ const PIPE_CLOSE_WAIT_MS = 1000;
 
 /**
  * One child process running a replica: started at construction with an IPC channel, its output
- * split into lines, its `myelin.replica.listening` message turned into an address. `stop` signals
+ * split into lines, its `myelin.replica.listening` message turned into an address and its
+ * `myelin.replica.failed` message kept for the exit (`ReplicaExit.failure`). `stop` signals
  * only this child's PID, and only while Node still owns it (before its exit was observed).
  */
 export class ReplicaProcess {
@@ -54,9 +60,11 @@ export class ReplicaProcess {
     const err = new LineSplitter((l) => handlers.onLine(l, 'stderr'));
     this.child.stdout?.setEncoding('utf8').on('data', (c: string) => out.write(c));
     this.child.stderr?.setEncoding('utf8').on('data', (c: string) => err.write(c));
+    let failure: string | undefined;
     this.child.on('message', (msg) => {
       const address = listeningAddressOf(msg);
       if (address) handlers.onListening(address);
+      failure = failureMessageOf(msg) ?? failure;
     });
     let exitInfo: ReplicaExit | null = null;
     let pipeTimer: NodeJS.Timeout | undefined;
@@ -65,9 +73,10 @@ export class ReplicaProcess {
       clearTimeout(pipeTimer);
       out.end();
       err.end();
-      this.exit = e;
-      handlers.onExit(e);
-      this.resolveExited(e);
+      // IPC messages are delivered before `close` (the channel is one of the pipes it waits for).
+      this.exit = failure !== undefined ? { ...e, failure } : e;
+      handlers.onExit(this.exit);
+      this.resolveExited(this.exit);
     };
     this.child.on('exit', (code, signal) => {
       exitInfo = { code, signal };

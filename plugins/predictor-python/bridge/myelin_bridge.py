@@ -232,6 +232,38 @@ def _traceback_tail(err: BaseException, lines: int = TRACEBACK_TAIL_LINES) -> st
     return "\n".join(text.rstrip("\n").split("\n")[-lines:])
 
 
+#: Frames of the machinery between the bridge and the user's code, left out of start-up tracebacks.
+_INTERNAL_FILES = (os.path.abspath(__file__), os.path.dirname(os.path.abspath(ThreadPoolExecutor.__init__.__code__.co_filename)))
+
+
+def _is_internal_frame(filename: str) -> bool:
+    return filename.startswith("<frozen importlib") or any(filename == f or filename.startswith(f + os.sep) for f in _INTERNAL_FILES)
+
+
+def _startup_traceback(err: BaseException, lines: int = TRACEBACK_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a start-up failure's traceback, the user's frames only (the bridge's,
+    importlib's and the thread pool's are left out, so ``myelin deploy`` shows where the user's code
+    failed). A ``StartupError`` raised from an exception shows that exception; one without a cause has
+    nothing to add to its message (empty string)."""
+    shown: BaseException = err
+    if isinstance(err, StartupError):
+        if err.__cause__ is None:
+            return ""
+        shown = err.__cause__
+    te = traceback.TracebackException.from_exception(shown)
+    seen = set()
+    todo = [te]
+    while todo:
+        t = todo.pop()
+        if t is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        t.stack = traceback.StackSummary.from_list([f for f in t.stack if not _is_internal_frame(f.filename)])
+        todo.extend((t.__cause__, t.__context__))
+    text = "".join(te.format())
+    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+
+
 # ------------------------------------------------------------------------------------ model clients
 
 # Element types on the wire (numpy names) and their ONNX names, for NodeArg-like metadata.
@@ -278,8 +310,10 @@ def _numpy():
 
 
 def _to_array(value: Any, arg: NodeArg, model_name: str):
-    """Cortex's ``transform_to_numpy``: dtype from the model, reshaped to the model's input shape
-    (named dims as -1, unknown ones as 1) when at most one dimension is unknown."""
+    """Cortex's ``transform_to_numpy``: dtype from the model; a value of lower rank than the model's
+    input is reshaped to its shape (named dims as -1, unknown ones as 1) when at most one dimension is
+    named. A value of the input's rank keeps its shape (a batch of 2 for ``[None, 4]`` stays ``[2, 4]``;
+    the runtime refuses a wrong one with a 400 naming the input)."""
     np = _numpy()
     target = "object" if arg.dtype == "string" else arg.dtype
     shape = [-1 if isinstance(d, str) else (d if isinstance(d, int) else 1) for d in arg.shape]
@@ -292,7 +326,7 @@ def _to_array(value: Any, arg: NodeArg, model_name: str):
                 arr = arr.astype(target)
         else:
             arr = np.array(value, dtype=target)
-        if shape and shape.count(-1) <= 1:
+        if shape and arr.ndim < len(shape) and shape.count(-1) <= 1:
             arr = arr.reshape(shape)
         return arr
     except Exception as e:
@@ -534,6 +568,10 @@ class _Call:
         self.parts: List[memoryview] = []
 
 
+#: The request a pool thread is running (its id goes with the thread's log records).
+_request = threading.local()
+
+
 class _ChannelLogHandler(logging.Handler):
     """Sends Python log records to the replica, which logs them as pino JSON at the same level."""
 
@@ -546,7 +584,11 @@ class _ChannelLogHandler(logging.Handler):
             msg = record.getMessage()
             if record.exc_info:
                 msg += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
-            self._bridge.channel.send({"op": "log", "level": record.levelname.lower(), "logger": record.name, "msg": msg})
+            frame = {"op": "log", "level": record.levelname.lower(), "logger": record.name, "msg": msg}
+            rid = getattr(_request, "rid", None)
+            if rid is not None:
+                frame["rid"] = rid
+            self._bridge.channel.send(frame)
         except Exception:  # pragma: no cover - never let logging break a prediction
             pass
 
@@ -625,7 +667,7 @@ class Bridge:
             self.predictor = future.result()
         except BaseException as e:  # noqa: BLE001 - every start-up failure is reported to the replica
             message = str(e) if isinstance(e, StartupError) else f"error in {os.path.basename(init['path'])}: {type(e).__name__}: {e}"
-            self.channel.send({"op": "init_failed", "message": message, "traceback": _traceback_tail(e)})
+            self.channel.send({"op": "init_failed", "message": message, "traceback": _startup_traceback(e)})
             self.channel_close_and_exit(1)
         self.channel.send(
             {
@@ -664,6 +706,7 @@ class Bridge:
 
     def _predict(self, header: Dict[str, Any], parts: List[memoryview]) -> None:
         rid = header["id"]
+        _request.rid = header.get("rid")
         if rid in self._cancelled:
             self._cancelled.discard(rid)
             self.channel.send({"op": "cancelled", "id": rid})

@@ -38,6 +38,9 @@ export function formatEvent(e: EngineEvent): string {
     case 'metrics.unavailable':
       detail = e.reason;
       break;
+    case 'deploy.progress':
+      detail = `${e.stage}: ${e.line}`;
+      break;
     default: {
       const { v: _v, type: _t, api: _a, t: _time, ...rest } = e as unknown as Record<string, unknown>;
       detail = Object.keys(rest).length ? JSON.stringify(rest) : '';

@@ -68,8 +68,35 @@ export function renderApiDetail(d: ApiDetail, now: number): string {
       { title: 'pid', value: (r) => r.pid ?? '-' },
     ]);
   }
-  if (d.lastLogLines.length > 0 && d.status === 'error') out += `\nlast log lines:\n${d.lastLogLines.map((l) => `  ${l}`).join('\n')}\n`;
+  if (d.lastLogLines.length > 0 && d.status === 'error') {
+    const lines = d.lastLogLines.flatMap((l) => readableLogLine(l).split('\n'));
+    out += `\nlast log lines:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+  }
   return out;
+}
+
+const PINO_LEVELS: Readonly<Record<number, string>> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+/**
+ * A replica's log line for people: a pino JSON line (what replicas write) becomes
+ * `<level> <msg>[: <err.message>]`; any other line (a Python traceback on stderr) is kept as it is.
+ * E.g. `{"level":50,"msg":"predictor failed to load","err":{"message":"No module named 'x'"}}` →
+ * `error predictor failed to load: No module named 'x'`.
+ */
+export function readableLogLine(line: string): string {
+  if (!line.startsWith('{')) return line;
+  let j: unknown;
+  try {
+    j = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  if (typeof j !== 'object' || j === null) return line;
+  const o = j as { level?: unknown; msg?: unknown; err?: { message?: unknown } };
+  if (typeof o.msg !== 'string') return line;
+  const level = typeof o.level === 'number' ? (PINO_LEVELS[o.level] ?? String(o.level)) : typeof o.level === 'string' ? o.level : 'log';
+  const err = o.err && typeof o.err.message === 'string' && o.err.message !== '' ? `: ${o.err.message}` : '';
+  return `${level} ${o.msg}${err}`;
 }
 
 function fmt(x: number | null | undefined): string {

@@ -4,6 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_PYTHON, PYTHON_ENV } from '../../../core/predictor/python-predictor.js';
 import { createRootLogger } from '../../composition/logger.js';
 import { defaultStateDir } from '../../daemon/state-store.js';
 import { ExitError } from '../exit-error.js';
@@ -21,12 +22,23 @@ export interface UpOptions {
   readonly deploy?: string;
   /** With `deploy`: POST this JSON file to the first API and print the answer. */
   readonly sample?: string;
+  /** `--python`: the interpreter for requirements.txt virtualenvs and Python predictors (see `daemonPython`). */
+  readonly python?: string;
   readonly cwd: string;
   readonly stdout: Writable;
   readonly stderr: Writable;
 }
 
 const BIN = fileURLToPath(new URL('../../../bin/myelin.mjs', import.meta.url));
+
+/**
+ * The daemon's Python interpreter: `--python`, else `$MYELIN_PYTHON`, else `python3` (looked up on
+ * PATH). A path with a `/` is made absolute against `cwd`, since replicas run in their project folder.
+ */
+export function daemonPython(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string {
+  const p = flag || env[PYTHON_ENV] || DEFAULT_PYTHON;
+  return p.includes('/') ? resolve(cwd, p) : p;
+}
 
 /**
  * `myelin up`: runs the daemon in the foreground until SIGINT/SIGTERM or `myelin down`; with
@@ -38,6 +50,7 @@ export async function up(options: UpOptions): Promise<void> {
   const controlUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
   if (options.detach) return detach(options, stateDir, controlUrl);
 
+  const python = daemonPython(options.python, process.env, options.cwd);
   const log = createRootLogger();
   const { runDaemon } = await import('../../daemon/run-daemon.js');
   const running = await runDaemon({
@@ -49,10 +62,11 @@ export async function up(options: UpOptions): Promise<void> {
     gatewayHost: options.gatewayHost,
     gatewayPort: options.gatewayPort,
     log,
+    python,
   });
   options.stdout.write(
     `myelin daemon is up (target ${options.target}, transport ${options.nats ? `nats ${options.nats}` : 'local'})\n` +
-      `  control api: ${running.controlUrl}\n  gateway:     ${running.gatewayUrl}\n  state:       ${stateDir}\n`,
+      `  control api: ${running.controlUrl}\n  gateway:     ${running.gatewayUrl}\n  state:       ${stateDir}\n  python:      ${python}\n`,
   );
   const onSignal = (): void => void running.stop();
   process.once('SIGINT', onSignal);
@@ -97,6 +111,7 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
     BIN, 'up', '--target', options.target, '--state-dir', stateDir, '--host', options.host, '--port', String(options.port),
     '--gateway-host', options.gatewayHost, '--gateway-port', String(options.gatewayPort),
     ...(options.nats ? ['--nats', options.nats] : []),
+    '--python', daemonPython(options.python, process.env, options.cwd),
   ];
   const fd = openSync(logFile, 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd], cwd: options.cwd, env: process.env });

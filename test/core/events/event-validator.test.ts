@@ -28,6 +28,7 @@ const valid: ReadonlyArray<{ name: string; x: unknown }> = [
   { name: 'metrics.unavailable', x: { v: 1, type: 'metrics.unavailable', api: 'iris', t, replicas: 3, reason: 'no fresh samples' } },
   { name: 'api.deployed with extra fields', x: { v: 1, type: 'api.deployed', api: 'iris', t, revision: 'r1', anything: { nested: true } } },
   { name: 'api.deleted', x: { v: 1, type: 'api.deleted', api: 'iris', t } },
+  { name: 'deploy.progress', x: { v: 1, type: 'deploy.progress', api: 'iris', t, stage: 'requirements', line: 'Requirement already satisfied: numpy' } },
   { name: 'unknown extra field on a typed event (readers ignore it)', x: { ...decided, tick: 12 } },
 ];
 
@@ -48,6 +49,8 @@ const invalid: ReadonlyArray<{ name: string; x: unknown }> = [
   { name: 'api.status without status', x: { v: 1, type: 'api.status', api: 'iris', t } },
   { name: 'rollout.progress with negative stale', x: { v: 1, type: 'rollout.progress', api: 'iris', t, revision: 'r2', updated: 1, stale: -2, requested: 3 } },
   { name: 'metrics.unavailable without replicas', x: { v: 1, type: 'metrics.unavailable', api: 'iris', t, reason: 'x' } },
+  { name: 'deploy.progress without line', x: { v: 1, type: 'deploy.progress', api: 'iris', t, stage: 'requirements' } },
+  { name: 'deploy.progress of an unknown stage', x: { v: 1, type: 'deploy.progress', api: 'iris', t, stage: 'conda', line: 'x' } },
 ];
 
 describe('event validation', () => {

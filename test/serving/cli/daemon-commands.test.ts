@@ -7,7 +7,7 @@ import { Readable, Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ConfigError } from '../../../core/errors.js';
+import { ConfigError, EngineError } from '../../../core/errors.js';
 import { deleteApi, refresh } from '../../../serving/cli/commands/delete.js';
 import { deploy } from '../../../serving/cli/commands/deploy.js';
 import { events } from '../../../serving/cli/commands/events.js';
@@ -124,14 +124,16 @@ test('an invalid file is never uploaded: every problem is reported with its posi
       (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.file === 'cortex.yaml' && p.line === 4 && p.field === 'predictor.type'),
     );
     assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
-    // Valid for the loader, but no replica here can serve it: refused by the daemon before anything starts.
+    // Valid for the loader, but its requirements.txt cannot be installed: refused by the daemon before anything starts.
     await writeFile(join(bad, 'cortex.yaml'), '- name: py\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: predictor.py\n');
     await writeFile(join(bad, 'predictor.py'), 'class PythonPredictor:\n    pass\n');
+    await writeFile(join(bad, 'requirements.txt'), 'this-package-does-not-exist-myelin==99.0\n');
     await assert.rejects(
       deploy({ url, cwd: bad, force: false, wait: false, output: 'table', stdout: new Capture(), stderr: new Capture() }),
-      (e: unknown) => e instanceof ConfigError && /py: predictor.type: python predictors cannot be served here yet \(available: javascript, onnx, tensorflow\)/.test(e.message),
+      (e: unknown) => e instanceof EngineError && e.code === 'ENG_REQUIREMENTS' && /^py: requirements\.txt could not be installed/.test(e.message),
     );
     assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
+    await rm(join(bad, 'requirements.txt'));
     // A local_port that is taken (here: the control API's own port) rejects the deploy; nothing starts.
     const taken = new URL(url).port;
     await writeSlowProject(bad, `- name: porty\n  kind: RealtimeAPI\n  predictor:\n    type: typescript\n    path: predictor.ts\n  networking:\n    local_port: ${taken}\n`);

@@ -36,7 +36,8 @@ describe('LocalOrchestrator lifecycle (real child processes)', () => {
         assert.equal(got.specName, 'iris');
         assert.equal(got.cwd, spec.projectDir);
         assert.deepEqual(
-          { ...got.env, MYELIN_SPEC_FILE: undefined },
+          // MYELIN_PYTHON comes from the test's own environment (scripts/run-tests.mjs sets it).
+          { ...got.env, MYELIN_SPEC_FILE: undefined, MYELIN_PYTHON: undefined },
           {
             MYELIN_API: 'iris',
             MYELIN_REVISION: 'abcdef0123',
@@ -45,6 +46,7 @@ describe('LocalOrchestrator lifecycle (real child processes)', () => {
             MYELIN_PORT: '0',
             MYELIN_CPU_MILLIS: '200',
             MYELIN_SPEC_FILE: undefined,
+            MYELIN_PYTHON: undefined,
             CUDA_VISIBLE_DEVICES: '',
             USER_FLAG: 'x',
           },
