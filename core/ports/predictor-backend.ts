@@ -15,6 +15,11 @@ export interface BackendPredictArgs extends PredictArgs {
    * so Python sees exactly what Cortex's `request.json()` gave (`1.0` stays a float).
    */
   readonly body?: Uint8Array;
+  /**
+   * `cancelled` turns true when the replica stopped waiting for this prediction (it answered 504):
+   * a backend may skip work it has not started yet (the Python bridge never sends it to Python).
+   */
+  readonly cancel?: { readonly cancelled: boolean };
 }
 
 /**

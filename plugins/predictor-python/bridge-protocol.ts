@@ -32,20 +32,38 @@ export class BridgeProtocolError extends Error {
   }
 }
 
+/** Parts up to this size (bytes, all together) are copied into the frame's one buffer: one write instead of several. */
+const COPY_PARTS_BELOW = 64 * 1024;
+
 /**
- * Encodes one frame as a list of buffers to write in order (no copy of the parts). Throws
- * `BridgeProtocolError` when the header or the parts exceed the protocol's limits.
+ * Encodes one frame as buffers to write in order: one buffer when the parts are small, else the
+ * prefix and header followed by the parts as they are (not copied). Sets `header.bufs` (the caller's
+ * object is used as is: no copy on the prediction path). Throws `BridgeProtocolError` when the header
+ * or the parts exceed the protocol's limits.
  */
 export function encodeFrame(header: Record<string, unknown>, parts: readonly Uint8Array[] = []): Buffer[] {
-  const lengths = parts.map((p) => p.byteLength);
-  const json = Buffer.from(JSON.stringify({ ...header, bufs: lengths }), 'utf8');
-  const total = lengths.reduce((a, b) => a + b, 0);
-  if (json.length > MAX_HEADER_BYTES) throw new BridgeProtocolError(`frame header of ${json.length} bytes exceeds ${MAX_HEADER_BYTES}`);
+  const lengths = new Array<number>(parts.length);
+  let total = 0;
+  for (let i = 0; i < parts.length; i++) total += lengths[i] = parts[i].byteLength;
+  header.bufs = lengths;
+  const json = JSON.stringify(header);
+  const jsonBytes = Buffer.byteLength(json);
+  if (jsonBytes > MAX_HEADER_BYTES) throw new BridgeProtocolError(`frame header of ${jsonBytes} bytes exceeds ${MAX_HEADER_BYTES}`);
   if (total > MAX_BODY_BYTES) throw new BridgeProtocolError(`frame body of ${total} bytes exceeds ${MAX_BODY_BYTES}`);
-  const prefix = Buffer.allocUnsafe(8);
-  prefix.writeUInt32BE(json.length, 0);
-  prefix.writeUInt32BE(total, 4);
-  return [prefix, json, ...parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)))];
+  const small = total < COPY_PARTS_BELOW;
+  const head = Buffer.allocUnsafe(8 + jsonBytes + (small ? total : 0));
+  head.writeUInt32BE(jsonBytes, 0);
+  head.writeUInt32BE(total, 4);
+  head.write(json, 8, 'utf8');
+  if (small) {
+    let off = 8 + jsonBytes;
+    for (const p of parts) {
+      head.set(p, off);
+      off += p.byteLength;
+    }
+    return [head];
+  }
+  return [head, ...parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)))];
 }
 
 /**

@@ -93,10 +93,15 @@ export class PythonWorkerPool implements LoadedPredictor {
   }
 
   async predict(args: BackendPredictArgs): Promise<unknown> {
-    const { header, parts } = requestFrame(args);
     const slot = await this.acquire();
     slot.reserved--;
-    const { answer } = slot.worker.predict(header, parts);
+    if (args.cancel?.cancelled) {
+      // It timed out while waiting for a thread (the replica answered 504): never send it.
+      this.drain();
+      throw new PredictorError('the prediction timed out before a Python thread was free', { code: WORKER_LOST_CODE });
+    }
+    const { header, parts } = requestFrame(args, slot.worker.uses);
+    const answer = slot.worker.predict(header, parts);
     let frame: BridgeFrame;
     try {
       frame = await answer;
@@ -213,7 +218,6 @@ export class PythonWorkerPool implements LoadedPredictor {
   /** Python's answer as what `predict` returns: a ready-encoded response, or a thrown error. */
   private answerOf(frame: BridgeFrame, args: BackendPredictArgs): unknown {
     const h = frame.header;
-    if (h.op === 'cancelled') throw new PredictorError('the prediction was cancelled', { code: WORKER_LOST_CODE });
     if (h.op === 'error') {
       if (h.kind === 'http') throw new HttpError(h.status as number, String(h.message ?? ''), { headers: (h.headers as Record<string, string>) ?? {} });
       const err = new Error(String(h.message ?? ''));
@@ -248,22 +252,28 @@ export class PythonWorkerPool implements LoadedPredictor {
   }
 }
 
-/** The `predict` frame of a request: payload by kind (raw JSON bytes for Python's json.loads), query, headers. */
-function requestFrame(args: BackendPredictArgs): { header: Record<string, unknown>; parts: Uint8Array[] } {
+/**
+ * The `predict` frame of a request: the payload by kind (raw JSON bytes for Python's json.loads), and
+ * the query and headers only when the predictor reads them (`uses`, from the worker's `ready`).
+ */
+function requestFrame(args: BackendPredictArgs, uses: readonly string[]): { header: Record<string, unknown>; parts: Uint8Array[] } {
   const parts: Uint8Array[] = [];
-  const payload = payloadOf(args, parts);
-  const query: [string, string][] = [];
-  for (const [k, v] of Object.entries(args.query)) {
-    if (Array.isArray(v)) for (const x of v) query.push([k, x]);
-    else query.push([k, v]);
-  }
-  const headers: [string, string][] = [];
-  for (const [k, v] of Object.entries(args.headers)) {
+  const header: Record<string, unknown> = { op: 'predict', id: 0, payload: payloadOf(args, parts), debug: args.debug, rid: args.requestId };
+  if (uses.includes('query_params')) header.query = pairsOf(args.query);
+  if (uses.includes('headers')) header.headers = pairsOf(args.headers);
+  return { header, parts };
+}
+
+/** `[key, value]` pairs of a multi-valued map (a repeated key gives several pairs). */
+function pairsOf(map: Readonly<Record<string, string | string[] | undefined>>): [string, string][] {
+  const out: [string, string][] = [];
+  for (const k in map) {
+    const v = map[k];
     if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) headers.push([k, x]);
-    else headers.push([k, v]);
+    if (Array.isArray(v)) for (const x of v) out.push([k, x]);
+    else out.push([k, v]);
   }
-  return { header: { payload, query, headers, debug: args.debug, rid: args.requestId }, parts };
+  return out;
 }
 
 function payloadOf(args: BackendPredictArgs, parts: Uint8Array[]): Record<string, unknown> {

@@ -136,21 +136,23 @@ export class PythonWorker {
     return this.readyInfo !== undefined && this.exit === undefined;
   }
 
-  /** Sends one prediction (`predict` frame without its id); resolves with Python's answer frame. */
-  predict(header: Record<string, unknown>, parts: readonly Uint8Array[]): { id: number; answer: Promise<WorkerAnswer> } {
-    const id = ++this.nextId;
-    if (!this.alive) {
-      return { id, answer: Promise.reject(new PredictorError('the Python worker is not running; retry', { code: WORKER_LOST_CODE })) };
-    }
-    this.inFlight++;
-    const answer = new Promise<WorkerAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.write({ ...header, op: 'predict', id }, parts);
-    return { id, answer };
+  /** Request parts the predictor reads besides the payload (`query_params`, `headers`), from `ready`. */
+  get uses(): readonly string[] {
+    return (this.readyInfo?.uses as string[] | undefined) ?? ['query_params', 'headers'];
   }
 
-  /** Tells Python to skip a prediction it has not started (its answer is then `cancelled`). */
-  cancel(id: number): void {
-    if (this.pending.has(id)) this.write({ op: 'cancel', id });
+  /**
+   * Sends one prediction; resolves with Python's answer frame. `header` is the `predict` frame without
+   * its `id`, which is set here (the object is reused as the frame: no copy on this path).
+   */
+  predict(header: Record<string, unknown>, parts: readonly Uint8Array[]): Promise<WorkerAnswer> {
+    if (!this.alive) return Promise.reject(new PredictorError('the Python worker is not running; retry', { code: WORKER_LOST_CODE }));
+    const id = ++this.nextId;
+    this.inFlight++;
+    const answer = new Promise<WorkerAnswer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    header.id = id;
+    this.write(header, parts);
+    return answer;
   }
 
   /** Asks the bridge to finish its predictions and exit; SIGKILL after `graceMs`. Resolves on exit. */
@@ -170,10 +172,8 @@ export class PythonWorker {
 
   private write(header: Record<string, unknown>, parts: readonly Uint8Array[] = []): void {
     if (!this.input.writable) return;
-    const bufs = encodeFrame(header, parts);
-    this.input.cork();
-    for (const b of bufs) this.input.write(b);
-    process.nextTick(() => this.input.uncork());
+    // One write per frame: small frames are copied into one buffer, large parts go as they are.
+    for (const b of encodeFrame(header, parts)) this.input.write(b);
   }
 
   private onFrame(frame: BridgeFrame, resolveReady: (info: Record<string, unknown>) => void): void {
@@ -184,7 +184,7 @@ export class PythonWorker {
         this.write({ ...this.options.init, op: 'init', protocol: BRIDGE_PROTOCOL });
         return;
       case 'ready':
-        this.readyInfo = { pid: h.pid, python: h.python, executable: h.executable, predictor: h.predictor };
+        this.readyInfo = { pid: h.pid, python: h.python, executable: h.executable, predictor: h.predictor, uses: Array.isArray(h.uses) ? h.uses : undefined };
         resolveReady(this.readyInfo);
         return;
       case 'init_failed':
@@ -192,7 +192,6 @@ export class PythonWorker {
         return;
       case 'result':
       case 'error':
-      case 'cancelled':
         return this.settle(h, frame);
       case 'model_call':
         void this.options.onModelCall(frame).then(

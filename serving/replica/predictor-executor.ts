@@ -84,7 +84,7 @@ export async function executePrediction(
   monitoring: MonitoringSpec | undefined,
   cancel: CancelState,
 ): Promise<PredictOutcome> {
-  const call = new PredictCall(task, log);
+  const call = new PredictCall(task, log, cancel);
   let value: unknown;
   let response: EncodedResponse;
   try {
@@ -122,6 +122,7 @@ class PredictCall implements BackendPredictArgs {
   constructor(
     task: PredictTask,
     private readonly baseLog: Logger,
+    readonly cancel: CancelState,
   ) {
     this.requestId = task.requestId;
     this.payload = task.payload;

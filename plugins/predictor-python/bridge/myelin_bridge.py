@@ -13,6 +13,7 @@ part, in order. stdout and stderr stay free for the user's output.
 
 from __future__ import annotations
 
+import collections
 import copy
 import importlib.util
 import inspect
@@ -26,7 +27,7 @@ import sys
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 PROTOCOL = 1
 _PREFIX = struct.Struct(">II")
@@ -509,6 +510,8 @@ class Predictor:
                 self.input_metadata = {a.name: a for a in self.input_metadata}  # type: ignore[assignment]
                 self.output_metadata = {a.name: a for a in self.output_metadata}  # type: ignore[assignment]
             self.class_name = None
+            #: Request parts the user's code reads besides the payload (the replica sends only those).
+            self.uses: List[str] = []
             return
         target = CLASS_NAME[self.kind]
         found = [c for n, c in inspect.getmembers(module, inspect.isclass) if n == target]
@@ -525,6 +528,8 @@ class Predictor:
         self.post_predict_args: Optional[List[str]] = None
         if getattr(cls, "post_predict", None) is not None:
             self.post_predict_args = _check_args(cls, "post_predict", [], POST_PREDICT_ARGS, where)
+        taken = set(self.predict_args) | set(self.post_predict_args or ())
+        self.uses = [name for name in ("query_params", "headers") if name in taken]
         if self.kind == "python" and with_models:
             _check_args(cls, "load_model", ["model_path"], [], where)
             self.client = PythonClient(init["python_models"])
@@ -604,7 +609,10 @@ class Bridge:
         self._calls: Dict[int, _Call] = {}
         self._calls_lock = threading.Lock()
         self._next_call = 0
-        self._cancelled: set = set()
+        #: One thread per process: predictions run on the thread that reads the pipe.
+        self.inline = False
+        #: Frames read while the main thread waited for a model result (run next by the main loop).
+        self._deferred: Deque[Tuple[Dict[str, Any], List[memoryview]]] = collections.deque()
 
     # -- model calls (from predictor threads) --
 
@@ -627,7 +635,16 @@ class Bridge:
             cid = self._next_call
             self._calls[cid] = call
         self.channel.send({"op": "model_call", "cid": cid, "model": model, "version": version, "inputs": tensors}, parts)
-        call.event.wait()
+        if self.inline:
+            # This is the only thread: it reads its own answer; anything else waits for the main loop.
+            while not call.event.is_set():
+                frame = self._read()
+                if frame[0].get("op") == "model_result":
+                    self._on_model_result(*frame)
+                else:
+                    self._deferred.append(frame)
+        else:
+            call.event.wait()
         h = call.header
         if not h.get("ok"):
             raise HTTPError(int(h.get("status", 500)), str(h.get("message", "model call failed"))) if h.get("status") else RuntimeError(h.get("message"))
@@ -660,11 +677,14 @@ class Bridge:
         root = logging.getLogger()
         root.handlers[:] = [_ChannelLogHandler(self)]
         root.setLevel(level)
-        self.pool = ThreadPoolExecutor(max_workers=int(init["threads"]), thread_name_prefix="predict")
-        # Cortex ran __init__ on a request thread (some libraries want predict on the thread that loaded them).
-        future = self.pool.submit(Predictor, self, init)
         try:
-            self.predictor = future.result()
+            if self.inline:
+                # __init__ on the thread that runs predict, as Cortex did with one thread per process.
+                self.predictor = Predictor(self, init)
+            else:
+                self.pool = ThreadPoolExecutor(max_workers=int(init["threads"]), thread_name_prefix="predict")
+                # Cortex ran __init__ on a request thread (some libraries want predict on the thread that loaded them).
+                self.predictor = self.pool.submit(Predictor, self, init).result()
         except BaseException as e:  # noqa: BLE001 - every start-up failure is reported to the replica
             message = str(e) if isinstance(e, StartupError) else f"error in {os.path.basename(init['path'])}: {type(e).__name__}: {e}"
             self.channel.send({"op": "init_failed", "message": message, "traceback": _startup_traceback(e)})
@@ -676,6 +696,7 @@ class Bridge:
                 "python": sys.version.split()[0],
                 "executable": sys.executable,
                 "predictor": self.predictor.describe(),
+                "uses": self.predictor.uses,
             }
         )
 
@@ -707,18 +728,15 @@ class Bridge:
     def _predict(self, header: Dict[str, Any], parts: List[memoryview]) -> None:
         rid = header["id"]
         _request.rid = header.get("rid")
-        if rid in self._cancelled:
-            self._cancelled.discard(rid)
-            self.channel.send({"op": "cancelled", "id": rid})
-            return
         pred = self.predictor
         assert pred is not None
         debug = bool(header.get("debug"))
         stages: List[Tuple[str, Any]] = []
         try:
             payload = self._payload(header["payload"], parts)
-            query = QueryParams(header.get("query", ()))
-            headers = Headers(header.get("headers", ()))
+            # Built only for predictors that take them (the replica sends them only then).
+            query = QueryParams(header["query"]) if "query" in header else None
+            headers = Headers(header["headers"]) if "headers" in header else None
             if pred.kind == "handler":
                 value = self._run_handler(pred, payload, stages if debug else None)
             else:
@@ -789,28 +807,41 @@ class Bridge:
     def serve(self) -> None:
         self.channel.send({"op": "hello", "protocol": PROTOCOL, "pid": os.getpid(), "python": sys.version.split()[0]})
         while True:
-            frame = self.channel.read()
-            if frame is None:
-                # The replica closed the pipe (it stopped or died): nothing can answer any more.
-                self.channel_close_and_exit(0)
-            header, parts = frame
-            op = header.get("op")
-            if op == "predict":
+            self._dispatch(self._deferred.popleft() if self._deferred else self._read())
+
+    def _read(self) -> Tuple[Dict[str, Any], List[memoryview]]:
+        frame = self.channel.read()
+        if frame is None:
+            # The replica closed the pipe (it stopped or died): nothing can answer any more.
+            self.channel_close_and_exit(0)
+        return frame  # type: ignore[return-value]
+
+    def _dispatch(self, frame: Tuple[Dict[str, Any], List[memoryview]]) -> None:
+        header, parts = frame
+        op = header.get("op")
+        if op == "predict":
+            if self.inline:
+                self._predict(header, parts)
+            else:
                 assert self.pool is not None
                 self.pool.submit(self._predict, header, parts)
-            elif op == "model_result":
-                self._on_model_result(header, parts)
-            elif op == "cancel":
-                self._cancelled.add(header["id"])
-            elif op == "init":
-                if header.get("protocol") != PROTOCOL:
-                    self.channel.send({"op": "init_failed", "message": f"bridge protocol {PROTOCOL}, replica speaks {header.get('protocol')}", "traceback": ""})
-                    self.channel_close_and_exit(1)
+        elif op == "model_result":
+            self._on_model_result(header, parts)
+        elif op == "init":
+            if header.get("protocol") != PROTOCOL:
+                self.channel.send({"op": "init_failed", "message": f"bridge protocol {PROTOCOL}, replica speaks {header.get('protocol')}", "traceback": ""})
+                self.channel_close_and_exit(1)
+            # One thread per process: everything runs on this thread, with no hand-off between threads
+            # (each costs tens of microseconds of wake-ups per request). Several: a pool, fed from here.
+            self.inline = int(header["threads"]) == 1
+            if self.inline:
+                self._init(header)
+            else:
                 threading.Thread(target=self._init, args=(header,), name="init", daemon=True).start()
-            elif op == "shutdown":
-                if self.pool is not None:
-                    self.pool.shutdown(wait=True)
-                self.channel_close_and_exit(0)
+        elif op == "shutdown":
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+            self.channel_close_and_exit(0)
 
 
 def _is_response_object(value: Any) -> bool:
