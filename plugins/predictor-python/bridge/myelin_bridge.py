@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import signal
 import struct
 import sys
 import threading
@@ -919,6 +920,9 @@ def _monitored_value(value: Any, monitoring: Dict[str, Any]) -> Any:
 
 def main() -> None:
     """Entry point: ``python3 myelin_bridge.py`` with the replica's pipes on fds 3 (in) and 4 (out)."""
+    # Ctrl-C on a foreground `myelin serve` reaches the whole process group: the replica drains and
+    # stops its workers itself (shutdown frame, or its pipe closing), so Python ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     bridge = Bridge(Channel(3, 4))
     try:
         bridge.serve()
