@@ -17,16 +17,18 @@
  *   the bridge's own cost per request, in µs. benchmarks/python/inprocess_loop.py gives what the Python
  *   code itself costs in a tight loop (predict, and predict with json.loads/json.dumps).
  *
- * Processes, as benchmarks/serving.bench.ts: each server is a child (the replica through its real entry,
- * serving/replica/replica-entry.mjs, with an IPC channel as the local orchestrator gives it; the
- * baseline as `python3 fastapi_baseline.py`), and the load generator is another child (`--role load`:
- * a keep-alive agent, `concurrency` closed loops of POSTs). Per suite every server is started and warmed
- * up, then for each concurrency the legs run in `--rounds` rounds, each server once per round for
- * `--seconds` after a short warm-up, the order rotating per round; the rounds of a server are merged
- * (requests over total time, percentiles over all latencies) and the throughput ratio is also the
- * median over rounds of the ratio within a round. Server CPU per request is read from /proc (Linux) for
- * the server process and all its descendants (the replica's Python workers). Loopback only, bounded in
- * time (defaults: about 3 minutes); every process started is ended by PID at the end, also on failure.
+ * Processes, as benchmarks/serving.bench.ts (both use benchmarks/harness/: closed-loop-load.ts for the
+ * load generator, the rounds and their merging, server-processes.ts for the servers): each server is a
+ * child (the replica through its real entry, serving/replica/replica-entry.mjs, with an IPC channel as
+ * the local orchestrator gives it; the baseline as `python3 fastapi_baseline.py`), and the load
+ * generator is another child (`--role load`: a keep-alive agent, `concurrency` closed loops of POSTs).
+ * Per suite every server is started and warmed up, then for each concurrency the legs run in `--rounds`
+ * rounds, each server once per round for `--seconds` after a short warm-up, the order rotating per
+ * round; the rounds of a server are merged (requests over total time, percentiles over all latencies)
+ * and the throughput ratio is also the median over rounds of the ratio within a round. Server CPU per
+ * request is read from /proc (Linux) for the server process and all its descendants (the replica's
+ * Python workers). Loopback only, bounded in time (defaults: about 3 minutes); every process started is
+ * ended by PID at the end, also on failure.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip node --import tsx benchmarks/python-bridge.bench.ts \
  *     [--seconds 1] [--rounds 4] [--suites sklearn,onnx,bridge-cost] [--no-2x]
@@ -43,20 +45,20 @@
  * waiting up to the whole leg), so its p50 is that of the lucky connections; the replica serves its
  * admission queue in order, so its p50 is about concurrency ÷ throughput. Compare p99 and max too.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiSpecFixture, type ApiSpecOverrides } from '../test/harness/api-spec-fixture.js';
+import { arg, table, writeResults } from './harness/bench-util.js';
+import { WARMUP_MS, compareLegs, forkLoadGenerator, leg, mergeLegs, runRounds, serveLoadCommands, type Comparison, type LegSamples, type LegStats } from './harness/closed-loop-load.js';
+import { OwnedProcesses, awaitServer, spawnReplica } from './harness/server-processes.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const REPLICA_ENTRY = join(ROOT, 'serving/replica/replica-entry.mjs');
 const PY_DIR = join(ROOT, 'benchmarks/python');
 const PYTHON = process.env.MYELIN_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-const WARMUP_MS = 300;
 /** Each server gets this much load (concurrency 8) before its first measured leg: JIT, caches, pools. */
 const PREWARM_MS = 600;
 
@@ -157,80 +159,8 @@ function suites(with2x: boolean): Suite[] {
   ];
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
-
 // ---------------------------------------------------------------------------------------------
-// Role: load generator (child). Receives legs over IPC, answers with latencies.
-
-interface LoadCommand {
-  readonly port: number;
-  readonly body: string;
-  readonly contentType: string;
-  readonly concurrency: number;
-  readonly durationMs: number;
-  readonly warmupMs: number;
-}
-interface LegSamples {
-  readonly latenciesMs: number[];
-  readonly errors: number;
-  readonly elapsedS: number;
-  readonly requestsTotal: number;
-  /** Fewest and most requests one connection (closed loop) completed in the leg: a fair server keeps them close. */
-  readonly perConnectionMin: number;
-  readonly perConnectionMax: number;
-  serverCpuUs?: number;
-}
-
-async function runLoad(cmd: LoadCommand): Promise<LegSamples> {
-  const agent = new Agent({ keepAlive: true, maxSockets: cmd.concurrency });
-  const body = Buffer.from(cmd.body);
-  const headers = { 'content-type': cmd.contentType, 'content-length': String(body.length) };
-  const one = (): Promise<boolean> =>
-    new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port: cmd.port, path: '/predict', method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
-        res.on('error', () => resolve(false));
-      });
-      req.on('error', () => resolve(false));
-      req.end(body);
-    });
-  const latencies: number[] = [];
-  let errors = 0;
-  let total = 0;
-  const warmEnd = performance.now() + cmd.warmupMs;
-  const end = warmEnd + cmd.durationMs;
-  let measuredStart = 0;
-  const perConnection: number[] = [];
-  const loop = async (_: unknown, i: number): Promise<void> => {
-    perConnection[i] = 0;
-    for (;;) {
-      const t0 = performance.now();
-      if (t0 >= end) return;
-      const ok = await one();
-      const t1 = performance.now();
-      total++;
-      // Counted by when it ends: a request a server kept waiting since the warm-up (uvicorn does not
-      // serve its connections in turn) counts with its whole wait, not left out.
-      if (t1 >= warmEnd) {
-        perConnection[i]++;
-        if (ok) latencies.push(t1 - t0);
-        else errors++;
-      }
-    }
-  };
-  setTimeout(() => (measuredStart = performance.now()), cmd.warmupMs);
-  await Promise.all(Array.from({ length: cmd.concurrency }, loop));
-  const elapsedS = (performance.now() - (measuredStart || warmEnd)) / 1000;
-  agent.destroy();
-  return { latenciesMs: latencies, errors, elapsedS, requestsTotal: total, perConnectionMin: Math.min(...perConnection), perConnectionMax: Math.max(...perConnection) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes: start, watch over /proc, end by PID
+// Servers: start, check their answer, end by PID
 
 interface Server {
   readonly variant: Variant;
@@ -242,125 +172,8 @@ interface Server {
   sample?: string;
 }
 
-/** Every child this process started, and every descendant seen (pid → start time), for the final clean-up. */
-const started = new Set<ChildProcess>();
-const seenDescendants = new Map<number, string>();
-
-function statFields(pid: number): string[] | undefined {
-  try {
-    // Fields after "(comm) ": field 3 (state) is index 0, so field n is index n − 3.
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** `pid` and all its live descendants (Linux /proc; `[pid]` elsewhere). */
-function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
-  } catch {
-    return [pid];
-  }
-  for (const e of entries) {
-    const f = statFields(Number(e));
-    if (!f) continue;
-    const ppid = Number(f[1]);
-    const list = children.get(ppid) ?? [];
-    list.push(Number(e));
-    children.set(ppid, list);
-  }
-  const out: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const p = queue.shift()!;
-    out.push(p);
-    queue.push(...(children.get(p) ?? []));
-  }
-  return out;
-}
-
-/** CPU time (user + system, µs) of a process and its live descendants, from /proc (Linux); 0 elsewhere. */
-function treeCpuUs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  let ticks = 0;
-  for (const p of processTree(pid)) {
-    const f = statFields(p);
-    if (!f) continue;
-    // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux); starttime is 22.
-    ticks += Number(f[11]) + Number(f[12]);
-    if (p !== pid) seenDescendants.set(p, f[19]);
-  }
-  return (ticks / 100) * 1e6;
-}
-
-function firstListening(proc: ChildProcess, what: string): Promise<{ port: number; info: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let done = false;
-    const timer = setTimeout(() => finish(new Error(`${what} did not listen within 90 s`)), 90_000);
-    const finish = (err: Error | undefined, port?: number, info: Record<string, unknown> = {}): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) reject(err);
-      else resolve({ port: port!, info });
-    };
-    proc.on('message', (m: { type?: string; port?: number }) => {
-      if (m?.type === 'myelin.replica.listening' && m.port) finish(undefined, m.port, m);
-    });
-    proc.stdout?.setEncoding('utf8').on('data', (c: string) => {
-      // Read to the end (a pipe left unread would block the child); look for the line only until found.
-      if (done) return;
-      out += c;
-      const line = out.split('\n').find((l) => l.includes('"myelin.replica.listening"'));
-      if (line) {
-        const info = JSON.parse(line) as Record<string, unknown> & { port: number };
-        finish(undefined, info.port, info);
-      }
-    });
-    proc.on('exit', (code, signal) => finish(new Error(`${what} exited early (${signal ?? `code ${code}`})`)));
-    proc.on('error', (err) => finish(new Error(`${what} could not start: ${err.message}`)));
-  });
-}
-
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.end();
-  });
-}
-
-function post(port: number, body: string, contentType: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: '/predict', method: 'POST', agent: false, headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** Polls the replica's readiness (the predictor loads after it listens); a deadline, never forever. */
-async function waitReady(server: Server): Promise<void> {
-  const end = Date.now() + 90_000;
-  while ((await get(server.port, '/healthz/ready')) !== 200) {
-    if (server.proc.exitCode !== null) throw new Error(`${server.variant.name} exited before it was ready`);
-    if (Date.now() > end) throw new Error(`${server.variant.name} not ready within 90 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Every process this bench started (servers, the load generator), ended by PID at the end, also on failure. */
+const owned = new OwnedProcesses();
 
 async function startServer(suite: Suite, variant: Variant, dir: string): Promise<Server> {
   let proc: ChildProcess;
@@ -372,12 +185,7 @@ async function startServer(suite: Suite, variant: Variant, dir: string): Promise
     });
     const specFile = join(dir, `${suite.name}-${variant.name.replace(/\W+/g, '-')}.json`);
     writeFileSync(specFile, JSON.stringify(spec));
-    const env: NodeJS.ProcessEnv = { ...process.env, MYELIN_SPEC_FILE: specFile, MYELIN_PORT: '0', MYELIN_LOG_LEVEL: 'warn', MYELIN_PYTHON: PYTHON };
-    if (variant.executor) env.MYELIN_EXECUTOR = variant.executor;
-    else delete env.MYELIN_EXECUTOR;
-    proc = spawn(process.execPath, [REPLICA_ENTRY], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
-    // The IPC metric samples are read and dropped, as the daemon would read them.
-    proc.on('message', () => {});
+    proc = spawnReplica(specFile, { executor: variant.executor, env: { MYELIN_PYTHON: PYTHON } });
   } else {
     proc = spawn(
       PYTHON,
@@ -385,55 +193,9 @@ async function startServer(suite: Suite, variant: Variant, dir: string): Promise
       { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } },
     );
   }
-  started.add(proc);
-  // The last lines the server printed (the replica logs on stdout), to say why it did not start.
-  let tail = '';
-  proc.stdout?.on('data', (c: string | Buffer) => (tail = (tail + String(c)).slice(-4000)));
-  const why = (err: Error): Error => new Error(`${err.message}\n--- last output of ${variant.name}:\n${tail.trim()}`, { cause: err });
-  try {
-    const { port, info } = await firstListening(proc, variant.name);
-    const server: Server = { variant, proc, port, info };
-    if (variant.kind === 'replica') await waitReady(server);
-    const answer = await post(port, suite.body, suite.contentType);
-    if (answer.status !== 200) throw new Error(`${variant.name} answered ${answer.status} to the sample: ${answer.text.slice(0, 500)}`);
-    server.sample = answer.text;
-    return server;
-  } catch (err) {
-    throw why(err as Error);
-  }
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; then SIGKILL any descendant seen that is still the same process. */
-async function stopAll(procs: Iterable<ChildProcess>, graceMs = 5_000): Promise<void> {
-  const list = [...procs];
-  await Promise.all(
-    list.map(async (p) => {
-      if (p.exitCode === null && p.signalCode === null && p.pid !== undefined) {
-        const exited = new Promise((r) => p.once('exit', r));
-        p.kill('SIGTERM');
-        const timer = setTimeout(() => p.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(timer);
-      }
-      started.delete(p);
-    }),
-  );
-  killStrayDescendants();
-}
-
-/** The replica's Python workers exit when their pipe closes; any still running (same pid and start time) is killed. */
-function killStrayDescendants(): void {
-  for (const [pid, startTime] of seenDescendants) {
-    const f = statFields(pid);
-    if (f && f[19] === startTime) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone in between.
-      }
-    }
-    if (!f || f[19] === startTime) seenDescendants.delete(pid);
-  }
+  owned.add(proc);
+  const { port, info, sample } = await awaitServer(proc, variant.name, { ready: variant.kind === 'replica', sample: { body: suite.body, contentType: suite.contentType } });
+  return { variant, proc, port, info, sample };
 }
 
 /** Two answers to the same request are the same: equal text, or equal JSON with numbers within 1e-5 (float32 → JSON). */
@@ -457,73 +219,28 @@ function sameAnswer(a: string, b: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Statistics and tables
+// Rows, ratios and tables
 
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-interface Row {
+/**
+ * One server of a suite at one concurrency, its rounds merged (`LegStats`: ms, req/s; server CPU is the
+ * server process and its descendants, the Python workers, per request sent, warm-up included).
+ */
+interface Row extends LegStats {
   readonly suite: string;
   readonly variant: string;
   readonly concurrency: number;
-  readonly requests: number;
-  readonly errors: number;
-  readonly rps: number;
-  readonly meanMs: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  /** Over the legs: the fewest and the most requests a connection completed in one leg (fairness). */
-  readonly perConnectionMin: number;
-  readonly perConnectionMax: number;
-  /** Server process and its descendants (the Python workers), over every request sent (warm-up included). */
-  readonly serverCpuUsPerRequest: number;
 }
 
 function merge(suite: string, variant: string, concurrency: number, legs: readonly LegSamples[]): Row {
-  const all = legs.flatMap((l) => l.latenciesMs).sort((a, b) => a - b);
-  const seconds = legs.reduce((s, l) => s + l.elapsedS, 0);
-  const cpu = legs.reduce((s, l) => s + (l.serverCpuUs ?? 0), 0);
-  const total = legs.reduce((s, l) => s + l.requestsTotal, 0);
-  return {
-    suite,
-    variant,
-    concurrency,
-    requests: all.length,
-    errors: legs.reduce((s, l) => s + l.errors, 0),
-    rps: all.length / seconds,
-    meanMs: all.reduce((s, x) => s + x, 0) / all.length,
-    p50Ms: percentile(all, 50),
-    p99Ms: percentile(all, 99),
-    maxMs: all.at(-1) ?? Number.NaN,
-    perConnectionMin: Math.min(...legs.map((l) => l.perConnectionMin)),
-    perConnectionMax: Math.max(...legs.map((l) => l.perConnectionMax)),
-    serverCpuUsPerRequest: total > 0 ? cpu / total : Number.NaN,
-  };
+  return { suite, variant, concurrency, ...mergeLegs(legs) };
 }
 
-interface Ratio {
+/** A server of a suite against its reference (`Comparison`: ratios variant ÷ reference). */
+interface Ratio extends Comparison {
   readonly suite: string;
   readonly variant: string;
   readonly reference: string;
   readonly concurrency: number;
-  /** Merged requests per second, variant ÷ reference. */
-  readonly throughputRatio: number;
-  /** Median over rounds of (variant ÷ reference) within one round. */
-  readonly pairedThroughputRatio: number;
-  /** Mean latency of the measured requests, variant ÷ reference. */
-  readonly meanRatio: number;
-  readonly p50Ratio: number;
-  readonly p99Ratio: number;
-  readonly cpuPerRequestRatio: number;
 }
 
 /** The issue's goal applies to the sklearn suite's myelin 1 × 1 against each FastAPI baseline. */
@@ -534,12 +251,6 @@ function isGoal(x: Ratio): boolean {
 /** ≥ 1.5 × the baseline's throughput, with p50 no worse. */
 function goalMet(x: Ratio): boolean {
   return x.throughputRatio >= 1.5 && x.p50Ratio <= 1;
-}
-
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
 }
 
 function printRows(rows: readonly Row[]): void {
@@ -561,18 +272,6 @@ function printRows(rows: readonly Row[]): void {
       ]),
     ),
   );
-}
-
-function leg(load: ChildProcess, cmd: LoadCommand): Promise<LegSamples> {
-  return new Promise((resolve, reject) => {
-    const onExit = (): void => reject(new Error('the load generator exited'));
-    load.once('exit', onExit);
-    load.once('message', (m) => {
-      load.off('exit', onExit);
-      resolve(m as LegSamples);
-    });
-    load.send(cmd);
-  });
 }
 
 /** What inprocess_loop.py measures for a PythonPredictor: µs per call, bare and with json.loads/dumps. */
@@ -600,46 +299,24 @@ async function runSuite(suite: Suite, load: ChildProcess, dir: string, seconds: 
       const w = await leg(load, { port: s.port, body: suite.body, contentType: suite.contentType, concurrency: 8, durationMs: PREWARM_MS, warmupMs: 0 });
       if (w.errors > 0) throw new Error(`${s.variant.name}: ${w.errors} errors while warming up`);
     }
+    const targets = servers.map((s) => ({ name: s.variant.name, port: s.port, pid: s.proc.pid }));
     for (const concurrency of suite.concurrencies) {
-      const legs = new Map<string, LegSamples[]>(servers.map((s) => [s.variant.name, []]));
-      for (let r = 0; r < rounds; r++) {
-        // Rotate the order each round, so no server always runs first (or always after another).
-        const order = servers.map((_, i) => servers[(i + r + concurrency) % servers.length]);
-        for (const s of order) {
-          const c0 = treeCpuUs(s.proc.pid);
-          const cmd = { port: s.port, body: suite.body, contentType: suite.contentType, concurrency, durationMs: seconds * suite.secondsFactor * 1000, warmupMs: WARMUP_MS };
-          const samples = await leg(load, cmd);
-          samples.serverCpuUs = treeCpuUs(s.proc.pid) - c0;
-          legs.get(s.variant.name)!.push(samples);
-        }
-      }
+      const legs = await runRounds(load, targets, {
+        rounds,
+        concurrency,
+        leg: { body: suite.body, contentType: suite.contentType, durationMs: seconds * suite.secondsFactor * 1000, warmupMs: WARMUP_MS },
+        cpuUs: (pid) => owned.cpuUs(pid),
+      });
       const group = servers.map((s) => merge(suite.name, s.variant.name, concurrency, legs.get(s.variant.name)!));
       rows.push(...group);
       printRows(group);
       for (const { variant, reference } of suite.ratios) {
-        const mine = group.find((g) => g.variant === variant)!;
-        const base = group.find((g) => g.variant === reference)!;
-        const ml = legs.get(variant)!;
-        const bl = legs.get(reference)!;
-        ratios.push({
-          suite: suite.name,
-          variant,
-          reference,
-          concurrency,
-          throughputRatio: mine.rps / base.rps,
-          // The legs of one round run back to back, so a burst of load from other processes hits both sides of a pair.
-          pairedThroughputRatio: median(ml.map((l, i) => l.latenciesMs.length / l.elapsedS / (bl[i].latenciesMs.length / bl[i].elapsedS))),
-          meanRatio: mine.meanMs / base.meanMs,
-          p50Ratio: mine.p50Ms / base.p50Ms,
-          p99Ratio: mine.p99Ms / base.p99Ms,
-          cpuPerRequestRatio: mine.serverCpuUsPerRequest / base.serverCpuUsPerRequest,
-        });
+        ratios.push({ suite: suite.name, variant, reference, concurrency, ...compareLegs(legs.get(variant)!, legs.get(reference)!) });
       }
     }
   } finally {
-    await stopAll(servers.map((s) => s.proc));
-    // A server that failed to start is not in `servers` yet: end every child but the load generator.
-    await stopAll([...started].filter((p) => p !== load));
+    // Every server of the suite, also one that failed to start: every child but the load generator.
+    await owned.stop(owned.list().filter((p) => p !== load));
   }
 }
 
@@ -652,13 +329,8 @@ async function main(): Promise<void> {
   const chosen = all.filter((s) => !only || only.split(',').includes(s.name));
   const loadAtStart = loadavg();
   const dir = mkdtempSync(join(tmpdir(), 'myelin-python-bridge-bench-'));
-  const load = fork(SELF, ['--role', 'load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  started.add(load);
-  const onSignal = (sig: NodeJS.Signals): void => {
-    void stopAll(started, 1_000).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const load = owned.add(forkLoadGenerator(SELF));
+  owned.stopOnSignals();
   const rows: Row[] = [];
   const ratios: Ratio[] = [];
   const servers: Record<string, unknown> = {};
@@ -675,7 +347,7 @@ async function main(): Promise<void> {
       await runSuite(suite, load, dir, seconds, rounds, rows, ratios, servers);
     }
   } finally {
-    await stopAll(started);
+    await owned.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 
@@ -733,42 +405,22 @@ async function main(): Promise<void> {
   if (inproc.sklearn) console.log(`\nsklearn predict in-process: ${inproc.sklearn.predictUs.toFixed(0)} µs per call, ${inproc.sklearn.withJsonUs.toFixed(0)} µs with json.loads/dumps`);
 
   const elapsedS = (performance.now() - t0) / 1000;
-  const out = join(ROOT, 'benchmarks/results/python-bridge.json');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(
-    out,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        node: process.version,
-        python: PYTHON,
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model,
-        loadAverage: { start: loadAtStart, end: loadavg() },
-        secondsPerLeg: seconds,
-        rounds,
-        elapsedS,
-        servers,
-        rows,
-        ratios,
-        goal,
-        bridgeCost,
-        inProcess: inproc,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  const out = writeResults('python-bridge', {
+    python: PYTHON,
+    loadAverage: { start: loadAtStart, end: loadavg() },
+    secondsPerLeg: seconds,
+    rounds,
+    elapsedS,
+    servers,
+    rows,
+    ratios,
+    goal,
+    bridgeCost,
+    inProcess: inproc,
+  });
   console.log(`\nwrote ${out} (${elapsedS.toFixed(0)} s)`);
 }
 
 const role = arg('role', 'main');
-if (role === 'load') {
-  process.on('message', (cmd: LoadCommand) => {
-    void runLoad(cmd).then((r) => process.send!(r));
-  });
-  // Ends with its parent: the IPC channel closing means the bench is gone.
-  process.on('disconnect', () => process.exit(0));
-} else {
-  await main();
-}
+if (role === 'load') serveLoadCommands();
+else await main();

@@ -10,7 +10,19 @@
  * rotating per round; the rounds of a variant are merged (requests over total time, percentiles over all
  * latencies), and the throughput ratio is also given as the median over rounds of the ratio within a
  * round (robust to bursts of load from other processes on a shared machine). Server CPU per request
- * comes from /proc (Linux). Loopback only, bounded in time (defaults: about 2 minutes for both models).
+ * comes from /proc (Linux), for the server process and its descendants (the replica's worker threads
+ * are in its own process). Loopback only, bounded in time (defaults: about 2 minutes for both models);
+ * every process started is ended by PID at the end, also on failure or SIGINT/SIGTERM.
+ *
+ * The load generator, the legs' schedule and their merging are benchmarks/harness/closed-loop-load.ts,
+ * shared with benchmarks/python-bridge.bench.ts; the server processes are benchmarks/harness/server-processes.ts.
+ * Since they are shared, a request is measured when it ENDS after the warm-up (it was: when it started
+ * after it), so one a server kept waiting since the warm-up counts with its whole wait; the rows also
+ * give the mean and maximum latency and the fewest and most requests one connection completed in a leg,
+ * and the ratios the mean and p50 ratios too.
+ * Only the replica is polled on /healthz/ready before its legs: the baseline has no such route (it
+ * answered 500 to the poll, which then waited its whole deadline, 60 s, per model). Every server must
+ * answer the model's body with a 200 once before its legs, or the bench fails with its last output.
  *
  *   node --import tsx benchmarks/serving.bench.ts [--seconds 1.5] [--rounds 2] [--models js-micro,js-1ms,onnx-iris,onnx-3ms]
  *
@@ -18,24 +30,25 @@
  * `MODELS` table; how the baseline calls a backend directly is the `DIRECT` table: a new backend adds
  * one row to each.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, createServer, request } from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { ApiSpec } from '../core/config/api-spec.js';
 import type { PredictorClass } from '../core/predictor/predictor-contract.js';
 import { apiSpecFixture, type ApiSpecOverrides } from '../test/harness/api-spec-fixture.js';
 import { heavyModel } from '../test/harness/model-builders.js';
+import { arg, table, writeResults } from './harness/bench-util.js';
+import { WARMUP_MS, compareLegs, forkLoadGenerator, mergeLegs, runRounds, serveLoadCommands, type Comparison, type LegSamples, type LegStats } from './harness/closed-loop-load.js';
+import { OwnedProcesses, awaitServer, spawnReplica } from './harness/server-processes.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const REPLICA_ENTRY = join(ROOT, 'serving/replica/replica-entry.mjs');
 const CONCURRENCIES = [1, 8, 64] as const;
-const WARMUP_MS = 300;
 
 /** A way to run the model: the baseline, or the replica with an executor and parallelism. */
 type Variant =
@@ -130,11 +143,6 @@ const DIRECT: Readonly<Record<string, (spec: ApiSpec) => Promise<(payload: unkno
   },
 };
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Role: baseline server (child). A plain node:http server: read the body, JSON.parse, predict, send.
 
@@ -168,64 +176,6 @@ async function runBaseline(specFile: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Role: load generator (child). Receives legs over IPC, answers with latencies.
-
-interface LoadCommand {
-  readonly port: number;
-  readonly body: string;
-  readonly contentType: string;
-  readonly concurrency: number;
-  readonly durationMs: number;
-}
-interface LegSamples {
-  readonly latenciesMs: number[];
-  readonly errors: number;
-  readonly elapsedS: number;
-  serverCpuUs?: number;
-  requestsTotal: number;
-}
-
-async function runLoad(cmd: LoadCommand): Promise<LegSamples> {
-  const agent = new Agent({ keepAlive: true, maxSockets: cmd.concurrency });
-  const body = Buffer.from(cmd.body);
-  const headers = { 'content-type': cmd.contentType, 'content-length': String(body.length) };
-  const one = (): Promise<boolean> =>
-    new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port: cmd.port, path: '/predict', method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200));
-        res.on('error', () => resolve(false));
-      });
-      req.on('error', () => resolve(false));
-      req.end(body);
-    });
-  const latencies: number[] = [];
-  let errors = 0;
-  let total = 0;
-  const warmEnd = performance.now() + WARMUP_MS;
-  const end = warmEnd + cmd.durationMs;
-  let measuredStart = 0;
-  const loop = async (): Promise<void> => {
-    for (;;) {
-      const t0 = performance.now();
-      if (t0 >= end) return;
-      const ok = await one();
-      const t1 = performance.now();
-      total++;
-      if (t0 >= warmEnd) {
-        if (ok) latencies.push(t1 - t0);
-        else errors++;
-      }
-    }
-  };
-  setTimeout(() => (measuredStart = performance.now()), WARMUP_MS);
-  await Promise.all(Array.from({ length: cmd.concurrency }, loop));
-  const elapsedS = (performance.now() - (measuredStart || warmEnd)) / 1000;
-  agent.destroy();
-  return { latenciesMs: latencies, errors, elapsedS, requestsTotal: total };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Main
 
 interface Server {
@@ -234,42 +184,8 @@ interface Server {
   readonly port: number;
 }
 
-function firstListening(proc: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('server did not start within 60 s')), 60_000);
-    const done = (port: number): void => {
-      clearTimeout(timer);
-      resolve(port);
-    };
-    proc.on('message', (m: { type?: string; port?: number }) => {
-      if (m?.type === 'myelin.replica.listening' && m.port) done(m.port);
-    });
-    proc.stdout?.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const line = out.split('\n').find((l) => l.includes('myelin.replica.listening'));
-      if (line) done((JSON.parse(line) as { port: number }).port);
-    });
-    proc.on('exit', (code) => reject(new Error(`server exited early with code ${code}`)));
-  });
-}
-
-async function waitReady(port: number): Promise<void> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/healthz/ready', agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('error', () => resolve(false));
-      req.end();
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error('server not ready within 60 s');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Every process this bench started (servers, the load generator), ended by PID at the end. */
+const owned = new OwnedProcesses();
 
 async function startServer(model: BenchModel, variant: Variant, dir: string): Promise<Server> {
   const spec = apiSpecFixture({
@@ -282,84 +198,33 @@ async function startServer(model: BenchModel, variant: Variant, dir: string): Pr
   });
   const specFile = join(dir, `${model.name}-${variant.name.replace(/\W+/g, '-')}.json`);
   writeFileSync(specFile, JSON.stringify(spec));
-  let proc: ChildProcess;
-  if ('executor' in variant) {
-    proc = spawn(process.execPath, [REPLICA_ENTRY], {
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      env: { ...process.env, MYELIN_SPEC_FILE: specFile, MYELIN_PORT: '0', MYELIN_EXECUTOR: variant.executor, MYELIN_LOG_LEVEL: 'warn' },
-    });
-    // The IPC metric samples are read and dropped, as the daemon would read them.
-    proc.on('message', () => {});
-  } else {
-    proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--role', 'baseline', '--spec', specFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  }
-  const port = await firstListening(proc);
-  await waitReady(port).catch(async (err: Error) => {
-    if ('executor' in variant) throw err;
-  });
+  const proc = owned.add(
+    'executor' in variant
+      ? spawnReplica(specFile, { executor: variant.executor })
+      : spawn(process.execPath, ['--import', 'tsx', SELF, '--role', 'baseline', '--spec', specFile], { stdio: ['ignore', 'pipe', 'inherit'] }),
+  );
+  // The baseline answers once it listens (it has no /healthz/ready); the replica loads its predictor after.
+  const { port } = await awaitServer(proc, `${model.name} ${variant.name}`, { ready: 'executor' in variant, sample: { body: model.body, contentType: model.contentType } });
   return { variant, proc, port };
 }
 
-/** CPU time (user + system, µs) of a process, from /proc (Linux); 0 elsewhere. */
-function cpuUsOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) / 100) * 1e6;
-  } catch {
-    return 0;
-  }
-}
-
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-interface Row {
+/** One variant of one model at one concurrency, its rounds merged (`LegStats`: ms, req/s, CPU µs/request). */
+interface Row extends LegStats {
   readonly model: string;
   readonly backend: string;
   readonly variant: string;
   readonly concurrency: number;
-  readonly requests: number;
-  readonly errors: number;
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly serverCpuUsPerRequest: number;
 }
 
 function merge(model: BenchModel, variant: string, concurrency: number, legs: readonly LegSamples[]): Row {
-  const all = legs.flatMap((l) => l.latenciesMs).sort((a, b) => a - b);
-  const seconds = legs.reduce((s, l) => s + l.elapsedS, 0);
-  const cpu = legs.reduce((s, l) => s + (l.serverCpuUs ?? 0), 0);
-  const total = legs.reduce((s, l) => s + l.requestsTotal, 0);
-  return {
-    model: model.name,
-    backend: model.spec.predictor?.type ?? 'javascript',
-    variant,
-    concurrency,
-    requests: all.length,
-    errors: legs.reduce((s, l) => s + l.errors, 0),
-    rps: all.length / seconds,
-    p50Ms: percentile(all, 50),
-    p99Ms: percentile(all, 99),
-    serverCpuUsPerRequest: total > 0 ? cpu / total : Number.NaN,
-  };
+  return { model: model.name, backend: model.spec.predictor?.type ?? 'javascript', variant, concurrency, ...mergeLegs(legs) };
 }
 
-function leg(load: ChildProcess, cmd: LoadCommand): Promise<LegSamples> {
-  return new Promise((resolve) => {
-    load.once('message', (m) => resolve(m as LegSamples));
-    load.send(cmd);
-  });
+/** A replica variant against the baseline (`Comparison`: ratios replica ÷ baseline, p50 Δ in ms). */
+interface Ratio extends Comparison {
+  readonly model: string;
+  readonly variant: string;
+  readonly concurrency: number;
 }
 
 async function main(): Promise<void> {
@@ -369,64 +234,39 @@ async function main(): Promise<void> {
   const models = MODELS.filter((m) => !only || only.split(',').includes(m.name));
   writeFileSync(ONNX_HEAVY, heavyModel());
   const dir = mkdtempSync(join(tmpdir(), 'myelin-serving-bench-'));
-  const load = fork(SELF, ['--role', 'load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const load = owned.add(forkLoadGenerator(SELF));
+  owned.stopOnSignals();
   const rows: Row[] = [];
-  const paired = new Map<string, number[]>();
+  const ratios: Ratio[] = [];
   try {
     for (const model of models) {
-      const servers: Server[] = [];
       try {
+        const servers: Server[] = [];
         for (const v of model.variants) servers.push(await startServer(model, v, dir));
+        const targets = servers.map((s) => ({ name: s.variant.name, port: s.port, pid: s.proc.pid }));
         for (const concurrency of CONCURRENCIES) {
-          const legs = new Map<string, LegSamples[]>(servers.map((s) => [s.variant.name, []]));
-          for (let r = 0; r < rounds; r++) {
-            // Rotate the order each round, so no variant always runs first (or always after another).
-            const order = servers.map((_, i) => servers[(i + r + concurrency) % servers.length]);
-            for (const s of order) {
-              const c0 = cpuUsOf(s.proc.pid);
-              const samples = await leg(load, { port: s.port, body: model.body, contentType: model.contentType, concurrency, durationMs: seconds * 1000 });
-              samples.serverCpuUs = cpuUsOf(s.proc.pid) - c0;
-              legs.get(s.variant.name)!.push(samples);
-            }
-          }
+          const legs = await runRounds(load, targets, {
+            rounds,
+            concurrency,
+            leg: { body: model.body, contentType: model.contentType, durationMs: seconds * 1000, warmupMs: WARMUP_MS },
+            cpuUs: (pid) => owned.cpuUs(pid),
+          });
           for (const s of servers) rows.push(merge(model, s.variant.name, concurrency, legs.get(s.variant.name)!));
-          const baseLegs = legs.get('baseline')!;
           for (const s of servers) {
             if (s.variant.name === 'baseline') continue;
-            const mine = legs.get(s.variant.name)!;
-            paired.set(
-              `${model.name}|${concurrency}|${s.variant.name}`,
-              mine.map((l, i) => l.latenciesMs.length / l.elapsedS / (baseLegs[i].latenciesMs.length / baseLegs[i].elapsedS)),
-            );
+            ratios.push({ model: model.name, variant: s.variant.name, concurrency, ...compareLegs(legs.get(s.variant.name)!, legs.get('baseline')!) });
           }
           printRows(rows.filter((x) => x.model === model.name && x.concurrency === concurrency));
         }
       } finally {
-        for (const s of servers) s.proc.kill('SIGTERM');
-        await Promise.all(servers.map((s) => new Promise((r) => (s.proc.exitCode !== null ? r(null) : s.proc.once('exit', r)))));
+        // Every server of this model, also one that failed to start: every child but the load generator.
+        await owned.stop(owned.list().filter((p) => p !== load));
       }
     }
   } finally {
-    load.kill('SIGTERM');
+    await owned.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const ratios = rows
-    .filter((r) => r.variant !== 'baseline')
-    .map((r) => {
-      const base = rows.find((b) => b.model === r.model && b.concurrency === r.concurrency && b.variant === 'baseline')!;
-      return {
-        model: r.model,
-        variant: r.variant,
-        concurrency: r.concurrency,
-        throughputRatio: r.rps / base.rps,
-        // Median over rounds of (variant / baseline) within the same round: the legs of one round run
-        // back to back, so a burst of load from other processes hits both sides of a pair, not one total.
-        pairedThroughputRatio: median(paired.get(`${r.model}|${r.concurrency}|${r.variant}`) ?? []),
-        p50DeltaMs: r.p50Ms - base.p50Ms,
-        p99Ratio: r.p99Ms / base.p99Ms,
-        cpuPerRequestRatio: r.serverCpuUsPerRequest / base.serverCpuUsPerRequest,
-      };
-    });
   console.log('\nratios (replica / baseline, same run):');
   console.log(
     table(
@@ -443,12 +283,7 @@ async function main(): Promise<void> {
       ]),
     ),
   );
-  const out = join(ROOT, 'benchmarks/results/serving.json');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(
-    out,
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverage: loadavg(), secondsPerLeg: seconds, rounds, rows, ratios }, null, 2)}\n`,
-  );
+  const out = writeResults('serving', { loadAverage: loadavg(), secondsPerLeg: seconds, rounds, rows, ratios });
   console.log(`\nwrote ${out}`);
 }
 
@@ -461,16 +296,7 @@ function printRows(rows: readonly Row[]): void {
   );
 }
 
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
-}
-
 const role = arg('role', 'main');
 if (role === 'baseline') await runBaseline(arg('spec', ''));
-else if (role === 'load') {
-  process.on('message', (cmd: LoadCommand) => {
-    void runLoad(cmd).then((r) => process.send!(r));
-  });
-} else await main();
+else if (role === 'load') serveLoadCommands();
+else await main();
