@@ -37,12 +37,16 @@ interface Slot {
   startedAt: number;
   /** Handed to a prediction that has not reached the worker yet (so two are never given one thread). */
   reserved: number;
+  /** The current worker became ready (a restart that never did keeps backing off). */
+  servedOnce: boolean;
   restartTimer?: NodeJS.Timeout;
 }
 
 interface Waiter {
   readonly resolve: (slot: Slot) => void;
   readonly reject: (err: Error) => void;
+  /** The prediction's cancel state: a waiter whose request was already answered (504) is dropped. */
+  readonly cancel?: { readonly cancelled: boolean };
 }
 
 const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data'];
@@ -70,7 +74,7 @@ export class PythonWorkerPool implements LoadedPredictor {
   /** Starts every worker; rejects with the first start-up failure (the others are stopped). */
   static async start(o: PythonPoolOptions): Promise<PythonWorkerPool> {
     const pool = new PythonWorkerPool(o);
-    for (let i = 0; i < o.processes; i++) pool.slots.push({ index: i, worker: pool.spawn(i), restarts: 0, startedAt: Date.now(), reserved: 0 });
+    for (let i = 0; i < o.processes; i++) pool.slots.push({ index: i, worker: pool.spawn(i), restarts: 0, startedAt: Date.now(), reserved: 0, servedOnce: true });
     try {
       await Promise.all(pool.slots.map((s) => s.worker.ready));
     } catch (err) {
@@ -93,7 +97,7 @@ export class PythonWorkerPool implements LoadedPredictor {
   }
 
   async predict(args: BackendPredictArgs): Promise<unknown> {
-    const slot = await this.acquire();
+    const slot = await this.acquire(args.cancel);
     slot.reserved--;
     if (args.cancel?.cancelled) {
       // It timed out while waiting for a thread (the replica answered 504): never send it.
@@ -142,7 +146,8 @@ export class PythonWorkerPool implements LoadedPredictor {
     void worker.exited.then((exit) => {
       if (this.closed || slot.worker !== worker) return;
       const lived = Date.now() - slot.startedAt;
-      if (worker.serving === false && lived >= (this.o.stableAfterMs ?? 60_000)) slot.restarts = 0;
+      if (slot.servedOnce && lived >= (this.o.stableAfterMs ?? 60_000)) slot.restarts = 0;
+      slot.servedOnce = false;
       slot.restarts++;
       const delay = backoffDelayMs(slot.restarts, this.o.backoffBaseMs ?? 500, this.o.backoffMaxMs ?? 30_000);
       this.log.warn({ worker: slot.index, pid: worker.pid, reason: describeWorkerExit(exit), restartInMs: delay }, 'python worker exited; restarting it');
@@ -160,6 +165,7 @@ export class PythonWorkerPool implements LoadedPredictor {
     this.watch(slot);
     slot.worker.ready.then(
       () => {
+        slot.servedOnce = true;
         this.log.info({ worker: slot.index, pid: slot.worker.pid }, 'python worker restarted');
         this.o.host?.onDidChangeCapacity();
         this.drain();
@@ -181,7 +187,7 @@ export class PythonWorkerPool implements LoadedPredictor {
   }
 
   /** The serving worker with the fewest in flight and a free thread; else waits for one. */
-  private acquire(): Promise<Slot> {
+  private acquire(cancel?: { readonly cancelled: boolean }): Promise<Slot> {
     const slot = this.pick();
     if (slot) {
       slot.reserved++;
@@ -191,7 +197,21 @@ export class PythonWorkerPool implements LoadedPredictor {
     if (!this.slots.some((s) => s.worker.serving)) {
       return Promise.reject(new PredictorError('no Python worker is running (restarting); retry', { code: WORKER_LOST_CODE }));
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.dropCancelledWaiters();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject, cancel }));
+  }
+
+  /**
+   * Rejects the waiters whose request timed out meanwhile (the replica answered 504): behind a stuck
+   * prediction they would otherwise pile up, each holding its request body, until a thread frees.
+   */
+  private dropCancelledWaiters(): void {
+    let kept = 0;
+    for (const w of this.waiters) {
+      if (w.cancel?.cancelled) w.reject(new PredictorError('the prediction timed out before a Python thread was free', { code: WORKER_LOST_CODE }));
+      else this.waiters[kept++] = w;
+    }
+    this.waiters.length = kept;
   }
 
   private pick(): Slot | undefined {
@@ -206,6 +226,7 @@ export class PythonWorkerPool implements LoadedPredictor {
   }
 
   private drain(): void {
+    this.dropCancelledWaiters();
     while (this.waiters.length > 0) {
       const slot = this.pick();
       if (!slot) return;

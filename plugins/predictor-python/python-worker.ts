@@ -40,6 +40,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** After the process exited, how long to wait for the end of its frame pipe (ms). */
+const OUTPUT_DRAIN_MS = 500;
+
 const PY_LEVELS: Record<string, 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
   debug: 'debug',
   info: 'info',
@@ -109,8 +112,27 @@ export class PythonWorker {
     this.child.on('error', (err) => {
       if (this.child.pid === undefined) spawnError = err;
     });
-    this.child.on('close', (code, signal) => {
+    // The exit is taken from 'exit', not 'close': a process the user's code started keeps stdout and
+    // stderr open after the worker died, and 'close' waits for them. The frame pipe (fd 4) is not
+    // inherited by such processes (Python closes fds > 2 in subprocesses), so its end, or a short
+    // wait, makes sure a last `init_failed` frame was read first.
+    let outputEnded = false;
+    output.once('close', () => (outputEnded = true));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (this.exit) return;
+      if (outputEnded) return finish(code, signal);
+      const timer = setTimeout(() => finish(code, signal), OUTPUT_DRAIN_MS);
+      output.once('close', () => {
+        clearTimeout(timer);
+        finish(code, signal);
+      });
+    };
+    this.child.on('exit', onExit);
+    this.child.on('close', (code, signal) => finish(code, signal));
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (this.exit) return;
       this.exit = { code, signal, ...(this.initFailure ? { initFailure: this.initFailure } : {}), ...(spawnError ? { spawnError } : {}) };
+      this.input.destroy();
       const why = describeWorkerExit(this.exit);
       for (const p of this.pending.values()) {
         p.reject(new PredictorError(`the Python worker running this request exited (${why}); retry`, { code: WORKER_LOST_CODE }));
@@ -119,7 +141,7 @@ export class PythonWorker {
       this.inFlight = 0;
       if (!this.readyInfo) rejectReady(startupError(this.exit, options.python));
       resolveExited(this.exit);
-    });
+    };
   }
 
   get pid(): number | undefined {
@@ -158,8 +180,8 @@ export class PythonWorker {
   /** Asks the bridge to finish its predictions and exit; SIGKILL after `graceMs`. Resolves on exit. */
   async stop(graceMs: number): Promise<WorkerExit> {
     if (!this.alive) return this.exit!;
+    // The input stays open: a prediction Python is still finishing may call a model and needs its answer.
     this.write({ op: 'shutdown' });
-    this.input.end();
     const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
     const e = await this.exited;
     clearTimeout(timer);

@@ -636,8 +636,9 @@ class Bridge:
             cid = self._next_call
             self._calls[cid] = call
         self.channel.send({"op": "model_call", "cid": cid, "model": model, "version": version, "inputs": tensors}, parts)
-        if self.inline:
-            # This is the only thread: it reads its own answer; anything else waits for the main loop.
+        if self.inline and threading.current_thread() is threading.main_thread():
+            # This is the only reader: it reads its own answer; anything else waits for the main loop.
+            # (A thread of the user's own, e.g. a warm-up, waits for the main loop to deliver it.)
             while not call.event.is_set():
                 frame = self._read()
                 if frame[0].get("op") == "model_result":
@@ -765,11 +766,15 @@ class Bridge:
                 )
             return
         reply: Dict[str, Any] = {"op": "result", "id": rid, "status": status, "headers": out_headers}
-        if stages:
-            reply["stages"] = [[name, _debug_value(v)] for name, v in stages]
-        if self.monitoring is not None:
-            reply["monitored"] = _monitored_value(value, self.monitoring)
-        self.channel.send(reply, [body])
+        try:
+            if stages:
+                reply["stages"] = [[name, _debug_value(v)] for name, v in stages]
+            if self.monitoring is not None:
+                reply["monitored"] = _monitored_value(value, self.monitoring)
+            self.channel.send(reply, [body])
+        except Exception as e:  # noqa: BLE001 - an answer that cannot be sent is an error answer
+            self.channel.send({"op": "error", "id": rid, "kind": "exception", "name": type(e).__name__, "message": str(e), "traceback": _traceback_tail(e, 60)})
+            return
         if pred.kind != "handler" and pred.post_predict_args is not None:
             kwargs = {}
             names = pred.post_predict_args
@@ -840,9 +845,12 @@ class Bridge:
             else:
                 threading.Thread(target=self._init, args=(header,), name="init", daemon=True).start()
         elif op == "shutdown":
-            if self.pool is not None:
-                self.pool.shutdown(wait=True)
-            self.channel_close_and_exit(0)
+            if self.pool is None:
+                self.channel_close_and_exit(0)
+            # Predictions still running may call a model: this thread keeps reading their answers while
+            # another one waits for the pool, then ends the process.
+            pool = self.pool
+            threading.Thread(target=lambda: (pool.shutdown(wait=True), self.channel_close_and_exit(0)), name="shutdown", daemon=True).start()
 
 
 def _is_response_object(value: Any) -> bool:
@@ -913,7 +921,9 @@ def _monitored_value(value: Any, monitoring: Dict[str, Any]) -> Any:
         if isinstance(v, int) and not isinstance(v, bool):
             return str(v)
         return None
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+    if isinstance(v, float) and math.isfinite(v):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**53:
         return v
     return None
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { httpCall, waitFor, type HttpResult } from '../../harness/http-client.js';
-import { GATES_PY, PYTHON, makeProject, startPythonReplica, type PythonReplica } from './python-test-kit.js';
+import { GATES_PY, PYTHON, dedent, makeProject, startPythonReplica, type PythonReplica } from './python-test-kit.js';
 
 const PREDICTOR = `
   import os
@@ -283,6 +283,47 @@ describe('python workers never outlive their replica', () => {
     } finally {
       host.kill('SIGKILL');
       project.remove();
+    }
+  });
+});
+
+describe('a worker whose own child process keeps its stdout and stderr open', () => {
+  test('dying mid-request still answers 503 at once and restarts (the exit is seen, not the pipes closing)', async () => {
+    // The predictor starts a long-lived child (inheriting fds 1 and 2, as subprocess does by default),
+    // then its worker dies inside predict. Before the fix the death was noticed only when that child
+    // ended; the request is bounded here by a client deadline well below the child's lifetime.
+    await using t = await startPythonReplica({
+      files: {
+        'predictor.py': dedent(`
+          import os, signal, subprocess
+
+          class PythonPredictor:
+              def __init__(self, config):
+                  self.child = subprocess.Popen(["sleep", "600"])
+                  with open("child.pid", "w") as f:
+                      f.write(str(self.child.pid))
+
+              def predict(self, payload):
+                  os.kill(os.getpid(), signal.SIGKILL)
+        `),
+      },
+      spec: () => ({ predictor: { processesPerReplica: 1, threadsPerProcess: 1, timeoutMs: 300_000 } }),
+    });
+    const childPid = Number(t.project.read('child.pid'));
+    try {
+      const r = await httpCall(t.target, { method: 'POST', path: '/predict', headers: { 'content-type': 'application/json' }, body: '{}', timeoutMs: 60_000 });
+      assert.equal(r.status, 503, r.text);
+      assert.match((r.json() as { error: string }).error, /exited \(killed by SIGKILL\)/);
+      await waitFor('the worker restarted', async () => (await t.workers()).some((w) => w.serving && w.restarts === 1), 30_000);
+    } finally {
+      // The first worker's child and the restarted worker's (its __init__ wrote a new pid): end both.
+      for (const pid of new Set([childPid, Number(t.project.read('child.pid'))])) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
     }
   });
 });
