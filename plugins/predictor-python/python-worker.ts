@@ -202,7 +202,11 @@ export class PythonWorker {
     const h = frame.header;
     switch (h.op) {
       case 'hello':
-        if (h.protocol !== BRIDGE_PROTOCOL) throw new BridgeProtocolError(`the bridge speaks protocol ${String(h.protocol)}, the replica ${BRIDGE_PROTOCOL}`);
+        if (h.protocol !== BRIDGE_PROTOCOL) {
+          // Kept as the start-up failure, so the user reads the mismatch rather than "killed by SIGKILL".
+          this.initFailure = { message: `${BRIDGE_SCRIPT} speaks bridge protocol ${String(h.protocol)}, this replica ${BRIDGE_PROTOCOL}`, traceback: '' };
+          throw new BridgeProtocolError(this.initFailure.message);
+        }
         this.write({ ...this.options.init, op: 'init', protocol: BRIDGE_PROTOCOL });
         return;
       case 'ready':

@@ -78,6 +78,8 @@ class Channel:
         for length in header.get("bufs", ()):
             parts.append(view[offset : offset + length])
             offset += length
+        if offset != body_len:
+            raise ValueError(f'frame "bufs" add up to {offset} bytes, the body has {body_len}')
         return header, parts
 
     def send(self, header: Dict[str, Any], parts: Sequence[bytes] = ()) -> None:
@@ -625,7 +627,7 @@ class Bridge:
             dtype = "string" if arr.dtype == object or arr.dtype.kind in "US" else str(arr.dtype)
             entry: Dict[str, Any] = {"name": name, "dtype": dtype, "shape": list(arr.shape)}
             if dtype == "string":
-                entry["strings"] = [str(x) for x in arr.reshape(-1).tolist()]
+                entry["strings"] = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in arr.reshape(-1).tolist()]
             else:
                 entry["buf"] = len(parts)
                 parts.append(np.ascontiguousarray(arr).tobytes())
