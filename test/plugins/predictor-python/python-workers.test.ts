@@ -226,8 +226,10 @@ describe('processes_per_replica 2 × threads_per_process 2', () => {
     const firstFour = new Set(inside.map((n) => n.split('-')[0]));
     for (const [i, r] of got.entries()) {
       const seen = (r.json() as { seen: number }).seen;
-      // The first four each saw all four inside at once; the fifth came in after one of them left.
-      assert.equal(seen, firstFour.has(tags[i]) ? 4 : 5, `${tags[i]} saw ${seen}`);
+      // The first four each saw all four inside at once (one that woke only after the release may also
+      // count the fifth's mark: marks stay); the fifth came in after one of them left.
+      if (firstFour.has(tags[i])) assert.ok(seen >= 4, `${tags[i]} saw ${seen}`);
+      else assert.equal(seen, 5, `${tags[i]} saw ${seen}`);
     }
   });
 });
