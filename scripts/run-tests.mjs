@@ -31,6 +31,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// The system packages the suite needs (nats-server, Debian's python3 with numpy and scikit-learn…):
+// stop at once, naming the one command that installs them, rather than fail test by test.
+const deps = spawnSync('bash', [join(root, 'scripts/system-deps.sh'), '--check'], { cwd: root, encoding: 'utf8' });
+if (deps.status !== 0) {
+  process.stderr.write(deps.stderr || deps.error?.message || 'system packages are missing\n');
+  console.error('install them with:  sudo bash scripts/system-deps.sh   (then run npm test again)');
+  process.exit(1);
+}
+
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', 'tsconfig.json'], {
   cwd: root,
   stdio: 'inherit',
