@@ -13,7 +13,9 @@ export type EngineEventType =
   | 'api.deleted'
   | 'rollout.progress'
   | 'metrics.unavailable'
-  | 'deploy.progress';
+  | 'deploy.progress'
+  | 'model.download'
+  | 'model.version';
 
 export interface EngineEventBase {
   readonly v: 1;
@@ -75,6 +77,35 @@ export interface DeployProgressEvent extends EngineEventBase {
   readonly line: string;
 }
 
+/**
+ * A model version being downloaded into the machine's model cache (at deploy by the daemon, or by a
+ * replica for a version that appeared or was evicted). Emitted at most about once a second per
+ * download, and once with `done: true`.
+ */
+export interface ModelDownloadEvent extends EngineEventBase {
+  readonly type: 'model.download';
+  /** The version's URL. */
+  readonly url: string;
+  readonly bytes: number;
+  readonly total: number;
+  readonly rateBytesPerSec: number;
+  readonly done: boolean;
+  /** The replica downloading, when it is not the daemon. */
+  readonly replica?: string;
+}
+
+/**
+ * Live reload: a replica found a model version that appeared in the store (`added`, loaded or ready to
+ * load) or disappeared from it (`removed`, unloaded).
+ */
+export interface ModelVersionEvent extends EngineEventBase {
+  readonly type: 'model.version';
+  readonly model: string;
+  readonly version: string;
+  readonly change: 'added' | 'removed';
+  readonly replica?: string;
+}
+
 export interface GenericEngineEvent extends EngineEventBase {
   readonly type: 'api.deployed' | 'api.deleted';
   readonly [key: string]: unknown;
@@ -87,6 +118,8 @@ export type EngineEvent =
   | RolloutProgressEvent
   | MetricsUnavailableEvent
   | DeployProgressEvent
+  | ModelDownloadEvent
+  | ModelVersionEvent
   | GenericEngineEvent;
 
 /** Largest encoded event the transports accept. */

@@ -29,6 +29,14 @@ export interface BackendPredictArgs extends PredictArgs {
  */
 export interface LoadedPredictor {
   predict(args: BackendPredictArgs): Promise<unknown>;
+  /**
+   * Server-side batching (`predictor.server_side_batching`) for predictors whose code takes lists
+   * (Python's `predict(payload=[…])`, TypeScript's `predictBatch`): runs several requests in one call.
+   * The result has one entry per request, in order: its answer, or the `Error` that request alone gets.
+   * Throwing fails every request of the batch. Absent: the backend batches inside its model client
+   * (onnx, tensorflow) or not at all.
+   */
+  predictBatch?(batch: readonly BackendPredictArgs[]): Promise<ReadonlyArray<unknown>>;
   /** Runs after the response is sent (the user's `postPredict`, if any). */
   postPredict?(args: BackendPredictArgs & { readonly response: unknown }): Promise<void>;
   /** Shown in GET `/` (`model_metadata`) and logged at start: backend in use, models, signatures. */
