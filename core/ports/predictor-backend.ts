@@ -37,6 +37,11 @@ export interface LoadedPredictor {
    * (onnx, tensorflow) or not at all.
    */
   predictBatch?(batch: readonly BackendPredictArgs[]): Promise<ReadonlyArray<unknown>>;
+  /**
+   * Model cache and batching counters since start, for the replica's `/metrics` (read at each
+   * scrape). Absent: the predictor has no model cache.
+   */
+  modelStats?(): ModelStats;
   /** Runs after the response is sent (the user's `postPredict`, if any). */
   postPredict?(args: BackendPredictArgs & { readonly response: unknown }): Promise<void>;
   /** Shown in GET `/` (`model_metadata`) and logged at start: backend in use, models, signatures. */
@@ -48,6 +53,27 @@ export interface LoadedPredictor {
    */
   capacity?(): number;
   close(): Promise<void>;
+}
+
+/** Counters of a predictor's models (monotonic unless noted). */
+export interface ModelStats {
+  /** A prediction found its model version loaded in memory. */
+  readonly hits: number;
+  /** A prediction had to load its model version first (from disk, or after a download). */
+  readonly misses: number;
+  /** Versions unloaded from memory to honour `cache_size` (or its byte limit). */
+  readonly evictions: number;
+  /** Versions deleted from disk to honour `disk_cache_size`. */
+  readonly diskEvictions: number;
+  /** Loads done, and the time they took in all, ms. */
+  readonly loads: number;
+  readonly loadMsSum: number;
+  /** Gauges: versions in memory and on local disk now. */
+  readonly inMemory: number;
+  readonly onDisk: number;
+  /** Server-side batching: batches run and requests they carried (requests / batches = mean batch size). */
+  readonly batches?: number;
+  readonly batchedRequests?: number;
 }
 
 /**
