@@ -42,8 +42,14 @@ export interface ModelsSpec {
   readonly paths?: readonly ModelRef[];
   readonly dir?: string;
   readonly signatureKey?: string;
+  /** Cortex's `cache_size`: versions kept in memory (per process), LRU. */
   readonly cacheSize?: number;
+  /** Cortex's `disk_cache_size`: downloaded versions kept on local disk (per replica), LRU. */
   readonly diskCacheSize?: number;
+  /** myelin extension `cache_bytes`: also at most this many bytes in memory (a version counts its size on disk). */
+  readonly cacheBytes?: number;
+  /** myelin extension `disk_cache_bytes`: also at most this many downloaded bytes on disk. */
+  readonly diskCacheBytes?: number;
 }
 
 export interface ServerSideBatchingSpec {

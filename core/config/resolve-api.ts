@@ -270,6 +270,8 @@ class Resolver {
       signatureKey?: string;
       cacheSize?: number;
       diskCacheSize?: number;
+      cacheBytes?: number;
+      diskCacheBytes?: number;
     } = {};
     if (typeof raw.path === 'string') out.path = this.modelLocation([...m, 'path'], raw.path);
     if (typeof raw.dir === 'string') out.dir = this.modelLocation([...m, 'dir'], raw.dir, 'directory');
@@ -306,13 +308,25 @@ class Resolver {
       this.report.error([...m, cache === undefined ? 'disk_cache_size' : 'cache_size'], 'please specify both "cache_size" and "disk_cache_size" or neither of them');
     } else if (cache !== undefined && disk !== undefined) {
       if (cache > disk) this.report.error([...m, 'cache_size'], `cache_size (${cache}) cannot be greater than disk_cache_size (${disk})`);
-      if (processes !== 1) {
-        this.report.error([...m, 'cache_size'], `model caching requires processes_per_replica to be 1 (got ${processes})`);
-      }
+      // Cortex required processes_per_replica 1 here because its model tree lived in one process.
+      // myelin's disk copy is per machine (lock-coordinated) and each process keeps its own
+      // cache_size in memory, so any process count works (docs/models.md, "Caches").
       out.cacheSize = cache;
       out.diskCacheSize = disk;
     }
+    for (const [field, needs, key] of [
+      ['cache_bytes', 'cache_size', 'cacheBytes'],
+      ['disk_cache_bytes', 'disk_cache_size', 'diskCacheBytes'],
+    ] as const) {
+      if (raw[field] === undefined || raw[field] === null) continue;
+      const bytes = this.memory([...m, field]);
+      if (bytes === undefined) continue;
+      if (raw[needs] === undefined) this.report.error([...m, field], `needs "${needs}" (a byte limit is added to the count limit, not used instead of it)`);
+      else if (bytes <= 0) this.report.error([...m, field], 'must be greater than 0');
+      else out[key] = bytes;
+    }
     void type;
+    void processes;
     return out;
   }
 
@@ -325,8 +339,17 @@ class Resolver {
     if (this.v.usable([...b, 'batch_interval']) && batchIntervalMs <= 0) {
       this.report.error([...b, 'batch_interval'], `must be greater than 0 (got ${describeValue(interval)})`);
     }
+    const type = this.v.get(['predictor', 'type']);
     const inf = this.v.get(['compute', 'inf']);
-    if (typeof inf === 'number' && inf > 0) {
+    if (type === 'python' && this.v.usable(['predictor', 'threads_per_process'])) {
+      // Cortex 0.25's DynamicBatcher: each request of a batch waits in its own thread.
+      if (threads !== maxBatchSize) {
+        this.report.error(
+          [...b, 'max_batch_size'],
+          `threads_per_process (${threads}) must be equal to max_batch_size (${maxBatchSize}) when using server side batching with the python predictor`,
+        );
+      }
+    } else if (typeof inf === 'number' && inf > 0) {
       if (maxBatchSize > threads) {
         this.report.error([...b, 'max_batch_size'], `max_batch_size (${maxBatchSize}) must be less than or equal to threads_per_process (${threads}) when using Inferentia`);
       }

@@ -48,4 +48,9 @@ export interface ModelProvider {
    * models. A replica that still needs it later downloads it again.
    */
   dropLocalVersion(version: ModelVersionRef): Promise<void>;
+  /**
+   * Live reload saw a version appear or disappear (called by `ModelDirectory`): the replica's
+   * provider turns it into a `model.version` event for the daemon. Optional.
+   */
+  announce?(change: { readonly model: string; readonly version: string; readonly change: 'added' | 'removed' }): void;
 }

@@ -196,17 +196,18 @@ export function modelsInDir(url: string, objects: readonly StoredObject[], forma
     folders.set(first, list);
   }
   const files = topLevel(objects).filter((o) => o.key !== '' && !o.key.startsWith('.') && format.type !== 'python' && format.type !== 'javascript' && format.isModelFile(o.key));
-  const names = new Set<string>();
-  for (const [folder, objs] of [...folders.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    names.add(folder);
-    out.push(modelTreeEntry(folder, joinModelUrl(url, `${folder}/`), objs, format, signatureKey));
-  }
-  for (const f of files.sort((a, b) => (a.key < b.key ? -1 : 1))) {
+  const names = new Set<string>(folders.keys());
+  const entries: Array<{ sortKey: string; make: () => ModelTreeEntry }> = [];
+  for (const [folder, objs] of folders) entries.push({ sortKey: folder, make: () => modelTreeEntry(folder, joinModelUrl(url, `${folder}/`), objs, format, signatureKey) });
+  for (const f of files) {
     const name = f.key.replace(/\.[^.]+$/, '');
+    // A folder of the same name wins (it may hold versions of that model).
     if (names.has(name)) continue;
     names.add(name);
-    out.push(modelTreeEntry(name, joinModelUrl(url, f.key), [{ ...f, key: '' }], format, signatureKey));
+    entries.push({ sortKey: f.key, make: () => modelTreeEntry(name, joinModelUrl(url, f.key), [{ ...f, key: '' }], format, signatureKey) });
   }
+  // By name as listed, folders and files alike.
+  for (const e of entries.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))) out.push(e.make());
   if (out.length === 0) {
     throw new ModelStoreError(url, `${url}: models.dir holds no model (each top-level folder is one model, named after the folder)`, { code: 'ENG_MODEL_LAYOUT' });
   }

@@ -1,15 +1,17 @@
-import { injectable } from 'inversify';
+import { readdir, stat } from 'node:fs/promises';
+import { inject, injectable, optional } from 'inversify';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
-import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
+import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } from '../../core/ports/predictor-backend.js';
+import { tensorBatchingOf, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
 import type { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
-import type { CatalogModelClient } from '../../core/predictor/catalog-model-client.js';
-import { locateModels } from '../../core/predictor/model-layout.js';
+import { ModelProvider } from '../../core/ports/model-provider.js';
+import { openModelClient, type ManagedModelClient } from '../../core/predictor/managed-model-client.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
-import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
-import { loadOnnxClient } from './onnx-model-client.js';
+import { ONNX_FORMAT } from '../../core/predictor/model-tree.js';
+import { loadOnnxVersion } from './onnx-model-client.js';
 
 /** Environment variable (process or `predictor.env`) that sets onnxruntime's intra-op threads per run; default 1. */
 export const ONNX_THREADS_ENV = 'MYELIN_ONNX_INTRA_OP_THREADS';
@@ -35,6 +37,14 @@ function loadOrt(): Promise<typeof import('onnxruntime-node')> {
   return ortModule;
 }
 
+/** The `.onnx` file of a version's local copy: the path itself, or the one `*.onnx` in its folder (the layout was checked on listing). */
+async function onnxFileIn(path: string, where: string): Promise<string> {
+  if (!(await stat(path)).isDirectory()) return path;
+  const files = (await readdir(path)).filter((n) => n.endsWith('.onnx')).sort();
+  if (files.length !== 1) throw new PredictorError(`${where}: expected one .onnx file in ${path}, found ${files.length}`, { code: 'ENG_PREDICTOR_MODEL_LAYOUT' });
+  return `${path}/${files[0]}`;
+}
+
 function importUserFile(path: string): Promise<Record<string, unknown>> {
   return importUserModule(path, 'an onnx predictor or request handler');
 }
@@ -49,19 +59,28 @@ function importUserFile(path: string): Promise<Record<string, unknown>> {
 export class OnnxPredictorBackend implements PredictorBackendContribution, ModelRuntimeContribution {
   readonly kind = 'onnx';
 
-  async load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor> {
-    const client = await this.loadClient(spec, log);
+  constructor(@inject(ModelProvider) @optional() private readonly provider?: ModelProvider) {}
+
+  async load(spec: ApiSpec, log: Logger, host?: PredictorHost): Promise<LoadedPredictor> {
+    const client = await this.loadClient(spec, log, tensorBatchingOf(spec.predictor.serverSideBatching, host, log));
     return createModelPredictor({ spec, client, type: 'onnx', runtime: client.runtime, importFile: importUserFile, log });
   }
 
   /** The API's models in onnxruntime-node sessions (also the `onnx_client` the Python bridge proxies to). */
-  async loadClient(spec: ApiSpec, log: Logger): Promise<CatalogModelClient> {
+  async loadClient(spec: ApiSpec, log: Logger, batching?: TensorBatching): Promise<ManagedModelClient> {
     const backendLog = log.child({ component: 'predictor-onnx/backend' });
-    const locations = await locateModels(spec.predictor, nodeModelFs, { backend: 'onnx', isModelFile: (name) => name.endsWith('.onnx') });
+    if (!this.provider) throw new PredictorError('no model store is configured in this process (ModelProvider is not bound)', { code: 'ENG_PREDICTOR_LOAD' });
     const ort = await loadOrt();
     const runtime = `onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`;
     const intraOpThreads = onnxIntraOpThreads(spec);
-    backendLog.info({ runtime, intraOpThreads, models: locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => v.version) })) }, 'loading onnx models');
-    return loadOnnxClient(ort, locations, nodeModelFs, { intraOpThreads }, runtime, backendLog);
+    backendLog.info({ runtime, intraOpThreads }, 'loading onnx models');
+    return openModelClient({
+      spec,
+      provider: this.provider,
+      format: ONNX_FORMAT,
+      runtime,
+      log: backendLog,
+      loadVersion: async (path, where) => loadOnnxVersion(ort, await onnxFileIn(path, where), { intraOpThreads }, where, backendLog, batching),
+    });
   }
 }

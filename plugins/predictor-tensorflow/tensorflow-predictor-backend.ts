@@ -1,14 +1,15 @@
-import { injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { importUserModule } from '../../core/predictor/import-user-module.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
-import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
-import { CatalogModelClient, type RunnableModel } from '../../core/predictor/catalog-model-client.js';
-import type { CatalogModel } from '../../core/predictor/model-catalog.js';
-import { locateModels } from '../../core/predictor/model-layout.js';
+import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } from '../../core/ports/predictor-backend.js';
+import { tensorBatchingOf, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
+import { ModelProvider } from '../../core/ports/model-provider.js';
+import { openModelClient, type ManagedModelClient } from '../../core/predictor/managed-model-client.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
+import { TENSORFLOW_FORMAT } from '../../core/predictor/model-tree.js';
 import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
 import { loadTfModel } from './tf-models.js';
 import { parseRuntimeChoice, runtimeFor, TFJS_RUNTIME_ENV } from './tfjs-runtime.js';
@@ -29,35 +30,31 @@ function importUserFile(path: string): Promise<Record<string, unknown>> {
 export class TensorFlowPredictorBackend implements PredictorBackendContribution, ModelRuntimeContribution {
   readonly kind = 'tensorflow';
 
-  async load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor> {
-    const client = await this.loadClient(spec, log);
+  constructor(@inject(ModelProvider) @optional() private readonly provider?: ModelProvider) {}
+
+  async load(spec: ApiSpec, log: Logger, host?: PredictorHost): Promise<LoadedPredictor> {
+    const client = await this.loadClient(spec, log, tensorBatchingOf(spec.predictor.serverSideBatching, host, log));
     return createModelPredictor({ spec, client, type: 'tensorflow', runtime: client.runtime, importFile: importUserFile, log });
   }
 
   /** The API's models in the TF.js runtime (also the `tensorflow_client` the Python bridge proxies to). */
-  async loadClient(spec: ApiSpec, log: Logger): Promise<CatalogModelClient> {
+  async loadClient(spec: ApiSpec, log: Logger, batching?: TensorBatching): Promise<ManagedModelClient> {
     const backendLog = log.child({ component: 'predictor-tensorflow/backend' });
-    const locations = await locateModels(spec.predictor, nodeModelFs, { backend: 'tensorflow', isModelFile: () => false });
+    if (!this.provider) throw new PredictorError('no model store is configured in this process (ModelProvider is not bound)', { code: 'ENG_PREDICTOR_LOAD' });
     const choice = parseRuntimeChoice(spec.predictor.env[TFJS_RUNTIME_ENV] ?? process.env[TFJS_RUNTIME_ENV]);
     const rt = await runtimeFor(choice, backendLog);
-    backendLog.info({ runtime: rt.label, native: rt.native, models: locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => v.version) })) }, 'tensorflow runtime');
-    const loaded: RunnableModel[] = [];
-    const models: CatalogModel<RunnableModel>[] = [];
-    try {
-      for (const loc of locations) {
-        const versions = [];
-        for (const v of loc.versions) {
-          const model = await loadTfModel(rt, nodeModelFs, v.path, loc.signatureKey, `model "${loc.name}" version ${v.version}`);
-          loaded.push(model);
-          versions.push({ version: v.version, model });
-          backendLog.info({ model: loc.name, version: v.version, ...model.info, inputs: model.inputs, outputs: model.outputs.map((o) => o.name) }, 'tensorflow model loaded');
-        }
-        models.push({ name: loc.name, versions });
-      }
-    } catch (err) {
-      await Promise.allSettled(loaded.map((m) => m.release()));
-      throw err;
-    }
-    return new CatalogModelClient(models, rt.label);
+    backendLog.info({ runtime: rt.label, native: rt.native }, 'tensorflow runtime');
+    return openModelClient({
+      spec,
+      provider: this.provider,
+      format: TENSORFLOW_FORMAT,
+      runtime: rt.label,
+      log: backendLog,
+      loadVersion: async (path, where, signatureKey) => {
+        const model = await loadTfModel(rt, nodeModelFs, path, signatureKey, where, batching);
+        backendLog.info({ where, ...model.info, inputs: model.inputs, outputs: model.outputs.map((o) => o.name) }, 'tensorflow model loaded');
+        return model;
+      },
+    });
   }
 }

@@ -182,7 +182,6 @@ const cases: readonly Case[] = [
     want: [
       '8:7: iris: predictor.models.cache_size: please specify both "cache_size" and "disk_cache_size" or neither of them',
       '16:7: b: predictor.models.cache_size: cache_size (5) cannot be greater than disk_cache_size (2)',
-      '16:7: b: predictor.models.cache_size: model caching requires processes_per_replica to be 1 (got 2)',
     ],
   },
   {
@@ -190,7 +189,7 @@ const cases: readonly Case[] = [
     yaml: `- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: onnx\n    model_path: s3://my-bucket/m.onnx\n    signature_key: serving_default\n    server_side_batching:\n      max_batch_size: 4\n      batch_interval: 1s\n    tensorflow_serving_image: x\n- name: b\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: predictor.py\n    signature_key: x\n    multi_model_reloading:\n      paths:\n        - name: a\n          path: s3://my-bucket/a/\n          signature_key: x\n`,
     want: [
       '6:5: iris: predictor.signature_key: is not a supported field for the onnx predictor type',
-      '7:5: iris: predictor.server_side_batching: is not a supported field for the onnx predictor type',
+      '8:7: iris: predictor.server_side_batching.max_batch_size: max_batch_size (4) must be less than or equal to processes_per_replica * threads_per_process (1 * 1 = 1)',
       '10:5: iris: predictor.tensorflow_serving_image: is not a supported field for the onnx predictor type',
       '16:5: b: predictor.signature_key: is not a supported field for the python predictor type',
       '21:11: b: predictor.multi_model_reloading.paths[0].signature_key: is not a supported field for the python predictor type',
@@ -200,7 +199,7 @@ const cases: readonly Case[] = [
     name: 'server-side batching limits',
     yaml: `${PY}    threads_per_process: 4\n    server_side_batching:\n      max_batch_size: 8\n      batch_interval: 0s\n- name: b\n  kind: RealtimeAPI\n  predictor:\n    type: tensorflow\n    model_path: s3://my-bucket/m/\n    server_side_batching:\n      max_batch_size: 1\n`,
     want: [
-      '8:7: iris: predictor.server_side_batching.max_batch_size: max_batch_size (8) must be less than or equal to processes_per_replica * threads_per_process (1 * 4 = 4)',
+      '8:7: iris: predictor.server_side_batching.max_batch_size: threads_per_process (4) must be equal to max_batch_size (8) when using server side batching with the python predictor',
       '9:7: iris: predictor.server_side_batching.batch_interval: must be greater than 0 (got "0s")',
       '15:5: b: predictor.server_side_batching.batch_interval: must be defined',
       '16:7: b: predictor.server_side_batching.max_batch_size: must be greater than or equal to 2 (got 1)',

@@ -8,6 +8,7 @@ import { HttpError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
 import { OnnxPredictorBackend } from '../../../plugins/predictor-onnx/onnx-predictor-backend.js';
 import { irisModel } from '../../harness/model-builders.js';
+import { storeModelProvider } from '../../harness/store-model-provider.js';
 
 const example = (p: string) => fileURLToPath(new URL(`../../../examples/${p}`, import.meta.url));
 const log = pino({ level: 'silent' });
@@ -17,7 +18,7 @@ after(() => Promise.all(opened.map((p) => p.close())));
 
 async function serve(project: string): Promise<LoadedPredictor> {
   const { specs } = await loadApiSpecsFromFile(example(`${project}/myelin.yaml`));
-  const p = await new OnnxPredictorBackend().load(specs[0], log);
+  const p = await new OnnxPredictorBackend(storeModelProvider()).load(specs[0], log);
   opened.push(p);
   return p;
 }

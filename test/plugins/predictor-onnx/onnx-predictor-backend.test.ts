@@ -7,13 +7,14 @@ import { Worker } from 'node:worker_threads';
 import { Container } from 'inversify';
 import { pino, type Logger } from 'pino';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
-import { HttpError, PredictorError } from '../../../core/errors.js';
+import { EngineError, HttpError, PredictorError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
 import { PredictorBackendContribution } from '../../../core/ports/predictor-backend.js';
 import { OnnxPredictorBackend, onnxIntraOpThreads } from '../../../plugins/predictor-onnx/onnx-predictor-backend.js';
 import { predictorOnnxModule } from '../../../plugins/predictor-onnx/predictor-onnx-module.js';
 import { apiSpecFixture, type ApiSpecOverrides } from '../../harness/api-spec-fixture.js';
 import { addModel, int64Model, irisModel, softmax, writeOnnxModel } from '../../harness/model-builders.js';
+import { storeModelProvider } from '../../harness/store-model-provider.js';
 
 // Three classic iris samples (setosa, versicolor, virginica) and their logits computed by hand from
 // IRIS_COEF · x + IRIS_INTERCEPT, e.g. setosa: -0.42·5.1 + 0.97·3.5 - 2.52·1.4 - 1.08·0.2 + 9.85 = 7.359.
@@ -65,7 +66,7 @@ async function assertHttp(p: Promise<unknown>, status: number, want: RegExp): Pr
 
 let dir: string;
 const loaded: LoadedPredictor[] = [];
-const backend = new OnnxPredictorBackend();
+const backend = new OnnxPredictorBackend(storeModelProvider());
 
 async function load(overrides: ApiSpecOverrides, log: Logger = pino({ level: 'silent' })): Promise<LoadedPredictor> {
   const p = await backend.load(apiSpecFixture({ projectDir: dir, ...overrides, predictor: { type: 'onnx', ...overrides.predictor } }), log);
@@ -157,12 +158,14 @@ describe('onnx backend, no predictor file: the payload goes to the model', () =>
 
   test('versions: integer sub-folders, latest is the highest, ?version= picks one', async () => {
     const v = await load({ predictor: { models: { paths: [{ name: 'iris', path: join(dir, 'versions') }] } } });
-    const latest = (await v.predict(args(SAMPLES))) as { label: number[]; probabilities: number[][] };
+    const latest = (await v.predict(args(SAMPLES, { query: { model: 'iris' } }))) as { label: number[]; probabilities: number[][] };
     assert.deepEqual(latest.label, [0, 1, 2]);
-    const v1 = (await v.predict(args(SAMPLES, { query: { version: '1' } }))) as { label: number[]; probabilities: number[][] };
+    const v1 = (await v.predict(args(SAMPLES, { query: { model: 'iris', version: '1' } }))) as { label: number[]; probabilities: number[][] };
     assert.deepEqual(v1.label, [2, 2, 2]);
     assertClose(v1.probabilities, HAND_LOGITS_V1.map(softmax));
-    await assertHttp(v.predict(args(SAMPLES, { query: { version: '7' } })), 404, /model "iris" has no version 7 \(versions: 1, 2\)/);
+    await assertHttp(v.predict(args(SAMPLES, { query: { model: 'iris', version: '7' } })), 404, /model "iris" has no version 7 \(versions: 1, 2\)/);
+    // As in Cortex, models.paths needs a model name even when it lists one model.
+    await assertHttp(v.predict(args(SAMPLES)), 400, /model_name was not specified; this API serves several models, choose one of: iris/);
   });
 
   test('models.dir: each sub-folder or .onnx file is a model named after it', async () => {
@@ -179,6 +182,10 @@ describe('onnx backend, no predictor file: the payload goes to the model', () =>
 
   test('describe() shows the runtime, models, versions and signatures', async () => {
     const p = await load({ predictor: { models: { paths: [{ name: 'iris', path: join(dir, 'versions') }] } } });
+    const described = p.describe() as { models: Array<{ timestamps: number[] }> };
+    // Cortex's timestamps: the store's last modification of each version, seconds since the epoch.
+    assert.equal(described.models[0].timestamps.length, 2);
+    assert.ok(described.models[0].timestamps.every((t) => Math.abs(t - Date.now() / 1000) < 3600));
     assert.deepEqual(p.describe(), {
       type: 'onnx',
       backend: 'onnxruntime-node 1.30.0',
@@ -187,6 +194,8 @@ describe('onnx backend, no predictor file: the payload goes to the model', () =>
         {
           name: 'iris',
           versions: ['1', '2'],
+          timestamps: described.models[0].timestamps,
+          status: { 1: 'loaded', 2: 'loaded' },
           inputs: [{ name: 'input', dtype: 'float32', shape: ['batch', 4] }],
           outputs: [
             { name: 'label', dtype: 'int64', shape: ['batch'] },
@@ -207,17 +216,17 @@ describe('onnx backend, no predictor file: the payload goes to the model', () =>
   });
 });
 
-describe('onnx backend, load errors are PredictorErrors', () => {
+describe('onnx backend, load errors are coded EngineErrors naming the model', () => {
   const cases: { name: string; overrides: () => ApiSpecOverrides; code: string; want: RegExp }[] = [
     { name: 'no model', overrides: () => ({ predictor: {} }), code: 'ENG_PREDICTOR_NO_MODEL', want: /needs a model/ },
-    { name: 'missing file', overrides: () => ({ predictor: { modelPath: join(dir, 'nope.onnx') } }), code: 'ENG_PREDICTOR_MODEL_MISSING', want: /does not exist/ },
-    { name: 'folder with two .onnx files', overrides: () => ({ predictor: { modelPath: join(dir, 'two') } }), code: 'ENG_PREDICTOR_MODEL_LAYOUT', want: /holds 2 \.onnx files \(a\.onnx, b\.onnx\)/ },
-    { name: 'folder without a .onnx file', overrides: () => ({ predictor: { modelPath: join(dir, 'empty') } }), code: 'ENG_PREDICTOR_MODEL_LAYOUT', want: /no \.onnx file/ },
+    { name: 'missing file', overrides: () => ({ predictor: { modelPath: join(dir, 'nope.onnx') } }), code: 'ENG_MODEL_NOT_FOUND', want: /nope\.onnx: the model was not found/ },
+    { name: 'folder with two .onnx files', overrides: () => ({ predictor: { modelPath: join(dir, 'two') } }), code: 'ENG_MODEL_LAYOUT', want: /two: the model is not a valid onnx model: more than one \*\.onnx file \(a\.onnx, b\.onnx\)/ },
+    { name: 'empty folder', overrides: () => ({ predictor: { modelPath: join(dir, 'empty') } }), code: 'ENG_MODEL_NOT_FOUND', want: /empty: the model was not found/ },
     { name: 'not an onnx file', overrides: () => ({ predictor: { modelPath: join(dir, 'broken.onnx') } }), code: 'ENG_PREDICTOR_MODEL_INVALID', want: /onnxruntime cannot load .*broken\.onnx/ },
   ];
   for (const c of cases) {
     test(c.name, async () => {
-      await assert.rejects(load(c.overrides()), (err: unknown) => err instanceof PredictorError && err.code === c.code && c.want.test(err.message));
+      await assert.rejects(load(c.overrides()), (err: unknown) => err instanceof EngineError && err.code === c.code && c.want.test(err.message));
     });
   }
 
@@ -355,15 +364,16 @@ describe('onnx backend registration and threads', () => {
       // As the replica's worker entry does: register tsx in this thread so .ts files load.
       (await import(workerData.tsxUrl)).register();
       const { pino } = await import(workerData.pinoUrl);
+      const { storeModelProvider } = await import(workerData.providerUrl);
       const { OnnxPredictorBackend } = await import(workerData.backendUrl);
       const log = pino({ level: 'silent' });
-      const p = await new OnnxPredictorBackend().load(JSON.parse(workerData.specJson), log);
+      const p = await new OnnxPredictorBackend(storeModelProvider()).load(JSON.parse(workerData.specJson), log);
       const out = await p.predict({ payload: workerData.samples, query: {}, headers: {}, requestId: 'w', debug: false, log });
       await p.close();
       parentPort.postMessage(out);
     `;
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
-      workerData: { backendUrl, tsxUrl: import.meta.resolve('tsx/esm/api'), pinoUrl: import.meta.resolve('pino'), specJson, samples: SAMPLES },
+      workerData: { backendUrl, providerUrl: new URL('../../harness/store-model-provider.ts', import.meta.url).href, tsxUrl: import.meta.resolve('tsx/esm/api'), pinoUrl: import.meta.resolve('pino'), specJson, samples: SAMPLES },
     });
     const fromWorker = new Promise<unknown>((resolve, reject) => {
       worker.once('message', resolve);

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import type { LoadedPredictor } from '../../../core/ports/predictor-backend.js';
 import { TensorFlowPredictorBackend } from '../../../plugins/predictor-tensorflow/tensorflow-predictor-backend.js';
+import { storeModelProvider } from '../../harness/store-model-provider.js';
 
 const example = (p: string) => fileURLToPath(new URL(`../../../examples/${p}`, import.meta.url));
 const log = pino({ level: 'silent' });
@@ -15,7 +16,7 @@ after(() => p?.close());
 test('tfjs-model example: sample.json rows are a setosa and a virginica', async () => {
   const { specs } = await loadApiSpecsFromFile(example('tfjs-model/myelin.yaml'));
   const spec = { ...specs[0], predictor: { ...specs[0].predictor, env: { MYELIN_TFJS_RUNTIME: 'wasm' } } };
-  p = await new TensorFlowPredictorBackend().load(spec, log);
+  p = await new TensorFlowPredictorBackend(storeModelProvider()).load(spec, log);
   const sample = JSON.parse(await readFile(example('tfjs-model/sample.json'), 'utf8'));
   const out = (await p.predict({ payload: sample, query: {}, headers: {}, requestId: 'r', debug: false, log })) as {
     predictions: { label: string; confidence: number }[];

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Container } from 'inversify';
 import { pino, type Logger } from 'pino';
-import { HttpError, PredictorError } from '../../../core/errors.js';
+import { EngineError, HttpError, PredictorError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
 import { PredictorBackendContribution } from '../../../core/ports/predictor-backend.js';
 import { predictorTensorflowModule } from '../../../plugins/predictor-tensorflow/predictor-tensorflow-module.js';
@@ -15,6 +15,7 @@ import { NATIVE_TF_PACKAGES } from '../../../plugins/predictor-tensorflow/tfjs-r
 import { apiSpecFixture, type ApiSpecOverrides } from '../../harness/api-spec-fixture.js';
 import { softmax } from '../../harness/model-builders.js';
 import { writeTfjsGraphAdd, writeTfjsGraphIris, writeTfjsLayersIris } from '../../harness/tfjs-model-builders.js';
+import { storeModelProvider } from '../../harness/store-model-provider.js';
 
 // Iris samples and their logits computed by hand from IRIS_COEF · x + IRIS_INTERCEPT
 // (setosa: -0.42·5.1 + 0.97·3.5 - 2.52·1.4 - 1.08·0.2 + 9.85 = 7.359).
@@ -66,7 +67,7 @@ async function assertHttp(p: Promise<unknown>, status: number, want: RegExp): Pr
 
 let dir: string;
 const loaded: LoadedPredictor[] = [];
-const backend = new TensorFlowPredictorBackend();
+const backend = new TensorFlowPredictorBackend(storeModelProvider());
 /** Forces the pure-JS wasm runtime, so the wasm path is tested even where tfjs-node is installed. */
 const WASM = { MYELIN_TFJS_RUNTIME: 'wasm' };
 
@@ -88,7 +89,9 @@ before(async () => {
   await writeTfjsLayersIris(join(dir, 'versions', '2'));
   await mkdir(join(dir, 'saved', 'variables'), { recursive: true });
   await writeFile(join(dir, 'saved', 'saved_model.pb'), '');
+  await writeFile(join(dir, 'saved', 'variables', 'variables.index'), '');
   await mkdir(join(dir, 'nothing'));
+  await writeFile(join(dir, 'nothing', 'README.md'), 'not a model');
 });
 
 after(async () => {
@@ -136,6 +139,8 @@ describe('tensorflow backend on tfjs-wasm, no predictor file', () => {
       {
         name: '_cortex_default',
         versions: ['1'],
+        timestamps: (p.describe() as { models: Array<{ timestamps: number[] }> }).models[0].timestamps,
+        status: { 1: 'loaded' },
         format: 'layers-model',
         inputs: [{ name: 'features', dtype: 'float32', shape: [-1, 4] }],
         outputs: [{ name: 'probabilities', dtype: 'float32', shape: [-1, 3] }],
@@ -173,7 +178,10 @@ describe('tensorflow backend on tfjs-wasm, no predictor file', () => {
   });
 
   test('a folder with neither model.json nor saved_model.pb is a layout error', async () => {
-    await assert.rejects(load({ predictor: { modelPath: join(dir, 'nothing') } }), (err: unknown) => err instanceof PredictorError && err.code === 'ENG_PREDICTOR_MODEL_LAYOUT');
+    await assert.rejects(
+      load({ predictor: { modelPath: join(dir, 'nothing') } }),
+      (err: unknown) => err instanceof EngineError && err.code === 'ENG_MODEL_LAYOUT' && /nothing\/?: the model is not a valid tensorflow model: neither a SavedModel .* nor a TF\.js model \(model\.json\) \(found: README\.md\)/.test(err.message),
+    );
   });
 });
 
@@ -228,15 +236,17 @@ describe('tensorflow backend registration and threads', () => {
       const { parentPort, workerData } = await import('node:worker_threads');
       (await import(workerData.tsxUrl)).register();
       const { pino } = await import(workerData.pinoUrl);
+      const { storeModelProvider } = await import(workerData.providerUrl);
       const { TensorFlowPredictorBackend } = await import(workerData.backendUrl);
       const log = pino({ level: 'silent' });
-      const p = await new TensorFlowPredictorBackend().load(JSON.parse(workerData.specJson), log);
+      const p = await new TensorFlowPredictorBackend(storeModelProvider()).load(JSON.parse(workerData.specJson), log);
       const out = await p.predict({ payload: workerData.samples, query: {}, headers: {}, requestId: 'w', debug: false, log });
       parentPort.postMessage({ out, backend: p.describe().backend });
       await p.close();
     `;
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
       workerData: {
+        providerUrl: new URL('../../harness/store-model-provider.ts', import.meta.url).href,
         backendUrl: new URL('../../../plugins/predictor-tensorflow/tensorflow-predictor-backend.ts', import.meta.url).href,
         tsxUrl: import.meta.resolve('tsx/esm/api'),
         pinoUrl: import.meta.resolve('pino'),
