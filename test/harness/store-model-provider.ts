@@ -14,9 +14,9 @@ import type { Logger } from '../../core/ports/logger.js';
 import { ModelCache } from '../../serving/models/model-cache.js';
 import { StoreModelProvider } from '../../serving/models/model-provider.js';
 
-export function storeModelProvider(options: { readonly cacheRoot?: string; readonly log?: Logger } = {}): StoreModelProvider {
+export function storeModelProvider(options: { readonly cacheRoot?: string; readonly log?: Logger; readonly env?: Readonly<Record<string, string | undefined>> } = {}): StoreModelProvider {
   const log = options.log ?? pino({ level: 'silent' });
-  const registry = new ModelStoreRegistry([new FsModelStore(), new S3ModelStore(), new HttpsModelStore()]);
+  const registry = new ModelStoreRegistry([new FsModelStore(), new S3ModelStore(options.env ? { env: options.env } : {}), new HttpsModelStore()]);
   const root = options.cacheRoot ?? mkdtempSync(join(tmpdir(), 'myelin-model-cache-'));
   return new StoreModelProvider(registry, new ModelCache(registry, { root, log }));
 }
