@@ -1,5 +1,5 @@
 /**
- * The Python bridge's wire format, version 1 (docs/python-bridge.md): frames on two pipes (fd 3
+ * The Python bridge's wire format, version 2 (docs/python-bridge.md): frames on two pipes (fd 3
  * replica → Python, fd 4 Python → replica). A frame is `u32 header length | u32 body length`
  * (big-endian), a UTF-8 JSON header, then the body: the header's `bufs` lists the byte length of each
  * binary part in order (request bodies, tensors, response bodies). Nothing numeric crosses as JSON
@@ -7,7 +7,8 @@
  */
 import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';
 
-export const BRIDGE_PROTOCOL = 1;
+/** 2: `resolve_model`/`list_models` requests, `models_changed`, `predict_batch`/`batch_result`, `model_stats`. */
+export const BRIDGE_PROTOCOL = 2;
 /** Largest JSON header either side accepts (bytes). */
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 /** Largest body (bytes): the u32 length field's limit. */

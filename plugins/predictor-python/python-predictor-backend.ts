@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { ModelRuntimeRegistry } from '../../core/contribution/model-runtime-registry.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
+import { ModelProvider } from '../../core/ports/model-provider.js';
 import type { TensorModelClient } from '../../core/ports/model-runtime.js';
 import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } from '../../core/ports/predictor-backend.js';
-import { locateModels } from '../../core/predictor/model-layout.js';
-import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
+import { ModelDirectory } from '../../core/predictor/model-directory.js';
 import { predictorRunsInPython, pythonInterpreter } from '../../core/predictor/python-predictor.js';
 import { BRIDGE_PROTOCOL } from './bridge-protocol.js';
 import { PythonWorkerPool } from './python-worker-pool.js';
@@ -58,7 +58,11 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
   readonly kind = 'python';
   readonly runsOwnWorkers = true;
 
-  constructor(@inject(ModelRuntimeRegistry) private readonly runtimes: ModelRuntimeRegistry) {}
+  /** `provider` lists and fetches a PythonPredictor's models (`python_client`); needed only when it has models. */
+  constructor(
+    @inject(ModelRuntimeRegistry) private readonly runtimes: ModelRuntimeRegistry,
+    @inject(ModelProvider) @optional() private readonly provider?: ModelProvider,
+  ) {}
 
   claims(spec: ApiSpec): boolean {
     return predictorRunsInPython(spec);
@@ -75,11 +79,20 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
     const bridgeLog = log.child({ component: 'predictor-python/backend' });
 
     let client: TensorModelClient | undefined;
-    let pythonModels: { name: string; versions: { version: string; path: string }[] }[] | undefined;
+    let directory: ModelDirectory | undefined;
     if (kind === 'python') {
       if (p.modelPath !== undefined || p.models !== undefined) {
-        const locations = await locateModels(p, nodeModelFs, { backend: 'python', isModelFile: () => true });
-        pythonModels = locations.map((l) => ({ name: l.name, versions: l.versions.map((v) => ({ version: v.version, path: v.path })) }));
+        if (!this.provider) throw loadError('no model store is configured in this process (ModelProvider is not bound)');
+        try {
+          directory = await ModelDirectory.open({
+            predictor: p,
+            provider: this.provider,
+            ...(p.models?.diskCacheSize !== undefined ? { diskCacheSize: p.models.diskCacheSize } : {}),
+            log: log.child({ component: 'predictor-python/models' }),
+          });
+        } catch (err) {
+          throw loadError(`API "${spec.name}": ${(err as Error).message}`, err);
+        }
       }
     } else {
       client = await this.runtimes.get(p.type).loadClient(spec, log);
@@ -102,7 +115,8 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
       monitoring: spec.monitoring ? { model_type: spec.monitoring.modelType, key: spec.monitoring.key ?? null } : null,
       model_format: p.type,
       ...(models ? { models } : {}),
-      ...(pythonModels ? { python_models: pythonModels } : {}),
+      // python_client: the models stay in the replica's ModelDirectory; Python asks for them.
+      ...(directory ? { python_client: { cache_size: p.models?.cacheSize ?? null, cache_bytes: p.models?.cacheBytes ?? null } } : {}),
     };
     // The environment Cortex gave predictors: the project's .env, then predictor.env on top.
     const env: NodeJS.ProcessEnv = { ...process.env, ...readDotEnv(join(spec.projectDir, '.env')), ...p.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' };
@@ -117,6 +131,8 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
         env,
         log,
         client,
+        ...(directory ? { models: directory } : {}),
+        ...(kind === 'python' && p.serverSideBatching ? { batching: true } : {}),
         host,
         describe: {
           type: p.typeAsWritten,
@@ -126,11 +142,11 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
           processes: p.processesPerReplica,
           threadsPerProcess: p.threadsPerProcess,
           ...(client ? { runtime: (client as { runtime?: string }).runtime, models: client.allMetadata() } : {}),
-          ...(pythonModels ? { models: pythonModels.map((m) => ({ name: m.name, versions: m.versions.map((v) => v.version) })) } : {}),
         },
       });
     } catch (err) {
       await client?.close();
+      directory?.close();
       throw err;
     }
   }

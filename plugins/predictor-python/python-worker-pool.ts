@@ -1,12 +1,13 @@
 import { HttpError, PredictorError, WORKER_LOST_CODE } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
-import type { BackendPredictArgs, LoadedPredictor, PredictorHost } from '../../core/ports/predictor-backend.js';
+import type { BackendPredictArgs, LoadedPredictor, ModelStats, PredictorHost } from '../../core/ports/predictor-backend.js';
 import type { TensorModelClient } from '../../core/ports/model-runtime.js';
+import type { ModelChange, ModelDirectory } from '../../core/predictor/model-directory.js';
 import { backoffDelayMs } from '../../core/backoff.js';
 import { logDebugStage, type DebugStage } from '../../core/predictor/debug-stage.js';
 import { predictorResponse, type FormFile } from '../../core/predictor/predictor-contract.js';
 import { tensorFromWire, tensorToWire, type BridgeFrame, type WireTensor } from './bridge-protocol.js';
-import { PythonWorker, describeWorkerExit, type PythonWorkerOptions, type WorkerExit } from './python-worker.js';
+import { PythonWorker, describeWorkerExit, type PythonWorkerOptions, type WorkerExit, type WorkerModelStats } from './python-worker.js';
 
 export interface PythonPoolOptions {
   readonly processes: number;
@@ -18,6 +19,13 @@ export interface PythonPoolOptions {
   readonly log: Logger;
   /** The models the onnx/tensorflow client runs in this replica; absent for python predictors. */
   readonly client?: TensorModelClient;
+  /**
+   * The models of a PythonPredictor (`python_client`): Python asks it which version a `get_model`
+   * means and for local copies; its live-reload changes go to every worker. Closed with the pool.
+   */
+  readonly models?: ModelDirectory;
+  /** `predictor.server_side_batching` is on: `predictBatch` is used and `modelStats` counts batches. */
+  readonly batching?: boolean;
   readonly host?: PredictorHost;
   /** Shown in describe(). */
   readonly describe: Record<string, unknown>;
@@ -66,9 +74,36 @@ export class PythonWorkerPool implements LoadedPredictor {
   private readonly waiters: Waiter[] = [];
   private closed = false;
   private readonly log: Logger;
+  /** Counters of workers that exited (so the sums stay monotonic across restarts). */
+  private retired = { hits: 0, misses: 0, evictions: 0, loads: 0, loadMs: 0 };
+  private batches = 0;
+  private batchedRequests = 0;
+  private stopWatchingModels: (() => void) | undefined;
+  /**
+   * Model cache and batching counters, summed over the worker processes (each has its own memory
+   * cache; the disk cache is the machine's, counted once). Present only with `python_client` models or
+   * server-side batching.
+   */
+  readonly modelStats?: () => ModelStats;
+  /**
+   * Server-side batching (present with `batching`, i.e. a PythonPredictor with
+   * `server_side_batching`): the requests go to one Python thread as one `predict_batch` frame;
+   * Python calls `predict` with lists and answers each request (a failed entry is that request's
+   * `Error`). Rejects, failing every request, when `predict` raised or did not return one result per
+   * request.
+   */
+  readonly predictBatch?: (batch: readonly BackendPredictArgs[]) => Promise<ReadonlyArray<unknown>>;
 
   private constructor(private readonly o: PythonPoolOptions) {
     this.log = o.log.child({ component: 'predictor-python/pool' });
+    if (o.models || o.batching) this.modelStats = () => this.sumModelStats();
+    if (o.batching) this.predictBatch = (batch) => this.runBatch(batch);
+    if (o.models) this.stopWatchingModels = o.models.onDidChange((c) => this.onModelChange(c));
+  }
+
+  /** The `python_client` models' live tree (absent for other predictors); `poll()` it to reload now. */
+  get models(): ModelDirectory | undefined {
+    return this.o.models;
   }
 
   /** Starts every worker; rejects with the first start-up failure (the others are stopped). */
@@ -90,8 +125,10 @@ export class PythonWorkerPool implements LoadedPredictor {
   }
 
   describe(): Record<string, unknown> {
+    const models = this.o.models?.models();
     return {
       ...this.o.describe,
+      ...(models ? { models: models.map((m) => ({ name: m.name, versions: m.versions.map((v) => v.version) })) } : {}),
       workers: this.slots.map((s) => ({ pid: s.worker.pid, serving: s.worker.serving, restarts: s.restarts })),
     };
   }
@@ -115,9 +152,94 @@ export class PythonWorkerPool implements LoadedPredictor {
     return this.answerOf(frame, args);
   }
 
+  /** `predictBatch`: requests already answered (504) are not sent; each gets its own timeout error. */
+  private async runBatch(batch: readonly BackendPredictArgs[]): Promise<ReadonlyArray<unknown>> {
+    const timedOut = (): Error => new PredictorError('the prediction timed out before a Python thread was free', { code: WORKER_LOST_CODE });
+    const slot = await this.acquire();
+    slot.reserved--;
+    // Cancellation is read once the thread is ours: a request answered meanwhile is left out.
+    const sent = batch.map((a) => !a.cancel?.cancelled);
+    if (!sent.some(Boolean)) {
+      this.drain();
+      return batch.map(timedOut);
+    }
+    const parts: Uint8Array[] = [];
+    const uses = slot.worker.uses;
+    const items = batch.filter((_, i) => sent[i]).map((a) => requestItem(a, uses, parts));
+    this.batches++;
+    this.batchedRequests += items.length;
+    let frame: BridgeFrame;
+    try {
+      frame = await slot.worker.predict({ op: 'predict_batch', id: 0, items }, parts);
+    } finally {
+      this.drain();
+    }
+    if (frame.header.op === 'error') this.answerOf(frame, batch[0]);
+    const answers = frame.header.items as Record<string, unknown>[] | undefined;
+    if (!Array.isArray(answers) || answers.length !== items.length) {
+      throw new PredictorError(`the Python bridge answered ${Array.isArray(answers) ? answers.length : 'no'} results for a batch of ${items.length}`, { code: 'ENG_PREDICTOR_BATCH' });
+    }
+    let k = 0;
+    return batch.map((args, i) => {
+      if (!sent[i]) return timedOut();
+      const a = answers[k++];
+      try {
+        return this.answerOf({ header: { ...a, op: a.ok ? 'result' : 'error' }, parts: a.ok ? [frame.parts[a.buf as number]] : [] }, args);
+      } catch (err) {
+        return err as Error;
+      }
+    });
+  }
+
+  private sumModelStats(): ModelStats {
+    const sum = { ...this.retired, inMemory: 0 };
+    for (const s of this.slots) {
+      const w = s.worker.modelStats;
+      if (!w) continue;
+      sum.hits += w.hits;
+      sum.misses += w.misses;
+      sum.evictions += w.evictions;
+      sum.loads += w.loads;
+      sum.loadMs += w.loadMs;
+      if (s.worker.alive) sum.inMemory += w.inMemory;
+    }
+    const dir = this.o.models;
+    return {
+      hits: sum.hits,
+      misses: sum.misses,
+      evictions: sum.evictions,
+      diskEvictions: dir?.diskEvictions() ?? 0,
+      loads: sum.loads,
+      loadMsSum: Math.round(sum.loadMs * 1000) / 1000,
+      inMemory: sum.inMemory,
+      onDisk: dir?.onDiskCount() ?? 0,
+      ...(this.o.batching ? { batches: this.batches, batchedRequests: this.batchedRequests } : {}),
+    };
+  }
+
+  /** Keeps a dead worker's counters (its replacement starts from zero). */
+  private retire(worker: PythonWorker): void {
+    const w: WorkerModelStats | undefined = worker.modelStats;
+    if (!w) return;
+    this.retired = {
+      hits: this.retired.hits + w.hits,
+      misses: this.retired.misses + w.misses,
+      evictions: this.retired.evictions + w.evictions,
+      loads: this.retired.loads + w.loads,
+      loadMs: this.retired.loadMs + w.loadMs,
+    };
+    worker.modelStats = undefined;
+  }
+
+  /** Live reload: every worker hears of a version added or removed (it drops removed ones from memory). */
+  private onModelChange(c: ModelChange): void {
+    for (const s of this.slots) s.worker.notify({ op: 'models_changed', changes: [{ model: c.model, version: c.version, change: c.change }] });
+  }
+
   /** Stops every worker (Python finishes what it runs, SIGKILL after the grace). */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopWatchingModels?.();
     for (const w of this.waiters.splice(0)) w.reject(new PredictorError('the predictor is closing', { code: WORKER_LOST_CODE }));
     await Promise.all(
       this.slots.map(async (s) => {
@@ -126,6 +248,7 @@ export class PythonWorkerPool implements LoadedPredictor {
       }),
     );
     await this.o.client?.close();
+    this.o.models?.close();
   }
 
   private spawn(index: number): PythonWorker {
@@ -144,6 +267,7 @@ export class PythonWorkerPool implements LoadedPredictor {
   private watch(slot: Slot): void {
     const worker = slot.worker;
     void worker.exited.then((exit) => {
+      this.retire(worker);
       if (this.closed || slot.worker !== worker) return;
       const lived = Date.now() - slot.startedAt;
       if (slot.servedOnce && lived >= (this.o.stableAfterMs ?? 60_000)) slot.restarts = 0;
@@ -254,10 +378,44 @@ export class PythonWorkerPool implements LoadedPredictor {
     return { ...predictorResponse({ status: h.status as number, headers, body }), ...(h.monitored !== undefined ? { monitored: h.monitored as string | number | null } : {}) };
   }
 
-  /** A `model_call` from Python: runs the tensors on the replica's runtime, answers the outputs as raw bytes. */
+  /**
+   * `resolve_model` {model, version, local}: the version `python_client.get_model(model, version)`
+   * means, by the directory's rules (its HttpError 400/404 becomes the answer's status); with `local`
+   * also the version's local path (downloaded into the machine cache first when missing).
+   */
+  private async resolveModel(h: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const dir = this.o.models;
+    if (!dir) return { ok: false, status: 500, message: 'this predictor has no models (set multi_model_reloading in the API spec)' };
+    try {
+      const name = typeof h.model === 'string' ? h.model : null;
+      const version = typeof h.version === 'string' || typeof h.version === 'number' ? h.version : null;
+      const sel = dir.resolve(name, version);
+      const out: Record<string, unknown> = { ok: true, name: sel.name, version: sel.version, timestamp: sel.ref.timestamp };
+      if (h.local === true) {
+        const local = await dir.local(sel.ref);
+        out.path = local.path;
+        out.bytes = local.bytes;
+      }
+      return out;
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      return { ok: false, status, message: (err as Error)?.message ?? String(err) };
+    }
+  }
+
+  /** `list_models`: every model and version served now (`python_client.metadata`, and the preload without a cache). */
+  private listModels(): Record<string, unknown> {
+    const dir = this.o.models;
+    if (!dir) return { ok: false, status: 500, message: 'this predictor has no models' };
+    return { ok: true, models: dir.models().map((m) => ({ name: m.name, versions: m.versions.map((v) => ({ version: v.version, timestamp: v.timestamp })) })) };
+  }
+
+  /** A request from Python: `model_call` (run a model), `resolve_model` / `list_models` (`python_client`). */
   private async runModel(frame: BridgeFrame): Promise<{ header: Record<string, unknown>; parts: Uint8Array[] }> {
-    const client = this.o.client;
     const h = frame.header;
+    if (h.op === 'resolve_model') return { header: await this.resolveModel(h), parts: [] };
+    if (h.op === 'list_models') return { header: this.listModels(), parts: [] };
+    const client = this.o.client;
     if (!client) return { header: { ok: false, message: 'this predictor has no model client' }, parts: [] };
     try {
       const inputs = (h.inputs as WireTensor[]).map((t) => tensorFromWire(t, frame.parts));
@@ -283,6 +441,20 @@ function requestFrame(args: BackendPredictArgs, uses: readonly string[]): { head
   if (uses.includes('query_params')) header.query = pairsOf(args.query);
   if (uses.includes('headers')) header.headers = pairsOf(args.headers);
   return { header, parts };
+}
+
+/** One request of a `predict_batch` frame: as a `predict` frame's fields, its parts appended to the batch's. */
+function requestItem(args: BackendPredictArgs, uses: readonly string[], parts: Uint8Array[]): Record<string, unknown> {
+  const own: Uint8Array[] = [];
+  const payload = payloadOf(args, own);
+  const base = parts.length;
+  parts.push(...own);
+  const shift = (o: Record<string, unknown>): Record<string, unknown> => (typeof o.buf === 'number' ? { ...o, buf: o.buf + base } : o);
+  const shifted = payload.kind === 'form' ? { ...payload, fields: (payload.fields as Record<string, unknown>[]).map(shift) } : shift(payload);
+  const item: Record<string, unknown> = { payload: shifted, debug: args.debug, rid: args.requestId };
+  if (uses.includes('query_params')) item.query = pairsOf(args.query);
+  if (uses.includes('headers')) item.headers = pairsOf(args.headers);
+  return item;
 }
 
 /** `[key, value]` pairs of a multi-valued map (a repeated key gives several pairs). */

@@ -18,8 +18,23 @@ export interface PythonWorkerOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Bound to the API, replica and worker index. */
   readonly log: Logger;
-  /** Answers a `model_call` frame (the onnx/tensorflow client proxied to the replica's runtime). */
+  /**
+   * Answers a request from Python, answered as `model_result` under its `cid`: `model_call` (the
+   * onnx/tensorflow client proxied to the replica's runtime), `resolve_model` and `list_models`
+   * (`python_client`'s models).
+   */
   readonly onModelCall: (frame: BridgeFrame) => Promise<{ header: Record<string, unknown>; parts: Uint8Array[] }>;
+}
+
+/** A worker's `python_client` counters (since it started), as the bridge reports them. */
+export interface WorkerModelStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+  readonly loads: number;
+  readonly loadMs: number;
+  /** Gauge: versions in this process's memory. */
+  readonly inMemory: number;
 }
 
 /** A prediction's answer from Python: `result` (with its body part) or `error`. */
@@ -62,8 +77,10 @@ const PY_LEVELS: Record<string, 'debug' | 'info' | 'warn' | 'error' | 'fatal'> =
 export class PythonWorker {
   readonly ready: Promise<Record<string, unknown>>;
   readonly exited: Promise<WorkerExit>;
-  /** Predictions sent and not answered yet. */
+  /** Predictions (and batches) sent and not answered yet. */
   inFlight = 0;
+  /** The latest `python_client` counters the bridge sent (piggy-backed on `ready` and answers); absent before any. */
+  modelStats: WorkerModelStats | undefined;
   private readonly child: ChildProcess;
   private readonly input: Writable;
   private readonly pending = new Map<number, Pending>();
@@ -177,6 +194,11 @@ export class PythonWorker {
     return answer;
   }
 
+  /** Sends a notice that needs no answer (`models_changed`); dropped when the process is gone. */
+  notify(header: Record<string, unknown>): void {
+    if (this.alive) this.write(header);
+  }
+
   /** Asks the bridge to finish its predictions and exit; SIGKILL after `graceMs`. Resolves on exit. */
   async stop(graceMs: number): Promise<WorkerExit> {
     if (!this.alive) return this.exit!;
@@ -200,6 +222,7 @@ export class PythonWorker {
 
   private onFrame(frame: BridgeFrame, resolveReady: (info: Record<string, unknown>) => void): void {
     const h = frame.header;
+    if (h.model_stats !== undefined) this.modelStats = modelStatsOf(h.model_stats);
     switch (h.op) {
       case 'hello':
         if (h.protocol !== BRIDGE_PROTOCOL) {
@@ -217,9 +240,14 @@ export class PythonWorker {
         this.initFailure = { message: String(h.message ?? ''), traceback: String(h.traceback ?? '') };
         return;
       case 'result':
+      case 'batch_result':
       case 'error':
         return this.settle(h, frame);
+      case 'model_stats':
+        return;
       case 'model_call':
+      case 'resolve_model':
+      case 'list_models':
         void this.options.onModelCall(frame).then(
           ({ header, parts }) => this.write({ ...header, op: 'model_result', cid: h.cid }, parts),
           (err: unknown) => this.write({ op: 'model_result', cid: h.cid, ok: false, message: (err as Error)?.message ?? String(err) }),
@@ -243,6 +271,17 @@ export class PythonWorker {
     this.inFlight--;
     p.resolve(frame);
   }
+}
+
+/** The bridge's `model_stats` object; a malformed one is a protocol violation. */
+function modelStatsOf(raw: unknown): WorkerModelStats {
+  const o = raw as Record<string, unknown>;
+  const num = (k: string): number => {
+    const v = o?.[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new BridgeProtocolError(`model_stats.${k} must be a non-negative number (got ${JSON.stringify(v)})`);
+    return v;
+  };
+  return { hits: num('hits'), misses: num('misses'), evictions: num('evictions'), loads: num('loads'), loadMs: num('load_ms'), inMemory: num('in_memory') };
 }
 
 /** Calls `onLine` for each line of a text stream (a last unterminated line included). */

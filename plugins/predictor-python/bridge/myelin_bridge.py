@@ -5,7 +5,7 @@ metrics and the models of ONNX/TensorFlow predictors; this process runs only the
 ``threads_per_process`` threads. Standard library only; numpy is imported when a model client or a
 numpy value needs it.
 
-Protocol (version 1, docs/python-bridge.md): frames on two pipes, file descriptor 3 (replica to
+Protocol (version 2, docs/python-bridge.md): frames on two pipes, file descriptor 3 (replica to
 Python) and 4 (Python to replica). A frame is ``u32 header length | u32 body length`` (big-endian),
 a UTF-8 JSON header, then the body: the header's ``bufs`` list gives the byte length of each binary
 part, in order. stdout and stderr stay free for the user's output.
@@ -26,11 +26,12 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
-PROTOCOL = 1
+PROTOCOL = 2
 _PREFIX = struct.Struct(">II")
 #: Largest JSON header accepted, in bytes.
 MAX_HEADER_BYTES = 64 << 20
@@ -379,9 +380,8 @@ class ModelClient:
             raise HTTPError(400, f"model_name was not specified, choose one of the following: {names}")
         if model_name not in self._models:
             raise HTTPError(404, f"'{model_name}' model wasn't found in the list of available models")
-        versions = self._models[model_name]["versions"]
-        if version != "latest" and version not in versions:
-            raise HTTPError(404, f"model {model_name} of version {version} wasn't found")
+        # Versions are the replica's to check: its model client follows live reload (a version added
+        # after start is served, a removed one answers 404 naming those left).
         return model_name, version
 
     def input_signature(self, model_name: Optional[str] = None) -> List[NodeArg]:
@@ -404,46 +404,202 @@ class ModelClient:
         return {n: {"versions": list(m["versions"])} for n, m in self._models.items()}
 
 
-class PythonClient:
-    """``python_client`` of a PythonPredictor with models: ``get_model`` calls the predictor's
-    ``load_model(model_path)`` once per model version and keeps the result."""
+class _LoadedModel:
+    """One model version in memory: what ``load_model`` returned, the store's timestamp of the copy it
+    was loaded from, and how many running predictions hold it (those are never evicted)."""
 
-    def __init__(self, models: List[Dict[str, Any]]) -> None:
-        self._models = {m["name"]: m for m in models}
-        self._loaded: Dict[Tuple[str, str], Any] = {}
+    __slots__ = ("value", "timestamp", "bytes", "refs", "removed")
+
+    def __init__(self, value: Any, timestamp: Any, size: int) -> None:
+        self.value = value
+        self.timestamp = timestamp
+        #: Bytes of the version on disk (what ``cache_bytes`` counts).
+        self.bytes = size
+        self.refs = 0
+        #: The version left the store (live reload): dropped as soon as nobody holds it.
+        self.removed = False
+
+
+#: The model versions the prediction running on this thread obtained (key → entry), or None outside one.
+_held = threading.local()
+
+
+class PythonClient:
+    """``python_client`` of a PythonPredictor with models (Cortex 0.25 ``multi_model_reloading``).
+
+    The replica owns the tree of models and versions and their local copies (live reload, the disk
+    cache); this process keeps what ``load_model(model_path)`` returned, per (model, version). Every
+    ``get_model`` asks the replica which version it means (``resolve_model``: Cortex's selection rules,
+    400/404 answers naming what exists); only a version not in memory asks for its local path (which
+    may download it) and calls ``load_model``.
+
+    Without ``cache_size`` every version is loaded before the process is ready (``preload``) and kept;
+    versions added later are loaded by the first ``get_model`` that asks for them, and removed ones are
+    dropped. With ``cache_size`` versions are loaded on request and at most ``cache_size`` stay in
+    memory (and, with myelin's ``cache_bytes``, at most that many bytes of them, counted on disk), least
+    recently used evicted first, except those held by a running prediction: when all are held the
+    cache exceeds its size until a prediction ends.
+
+    Thread-safe: loads of different versions run in parallel, two threads asking for one version load
+    it once. Counters (``hits``, ``misses``, ``evictions``, ``loads``, ``load_ms``) go to the replica
+    with the next answer frame.
+    """
+
+    def __init__(self, bridge: "Bridge", cache_size: Optional[int], cache_bytes: Optional[int] = None) -> None:
+        self._bridge = bridge
+        self._cache_size = cache_size
+        self._cache_bytes = cache_bytes
+        self._entries: "collections.OrderedDict[Tuple[str, str], _LoadedModel]" = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._loading: Dict[Tuple[str, str], threading.Lock] = {}
         self._load: Optional[Callable[[str], Any]] = None
+        self._stats = {"hits": 0, "misses": 0, "evictions": 0, "loads": 0, "load_ms": 0.0}
+        self._dirty = True
 
     def set_load_method(self, load: Callable[[str], Any]) -> None:
         self._load = load
 
-    def get_model(self, model_name: Optional[str] = None, model_version: str = "latest") -> Any:
-        version = str(model_version)
-        if version != "latest" and not version.isnumeric():
-            raise HTTPError(400, "model_version must be either a parse-able numeric value or 'latest'")
-        names = list(self._models)
-        if model_name is None:
-            if len(names) != 1 or names[0] != "_cortex_default":
-                raise HTTPError(400, f"model_name was not specified, choose one of the following: {names}")
-            model_name = names[0]
-        model = self._models.get(model_name)
-        if model is None:
-            raise HTTPError(404, f"'{model_name}' model wasn't found in the list of available models")
-        versions = model["versions"]
-        chosen = versions[-1] if version == "latest" else next((v for v in versions if v["version"] == version), None)
-        if chosen is None:
-            raise HTTPError(404, f"model {model_name} of version {version} wasn't found")
-        key = (model_name, chosen["version"])
+    # -- the user's API --
+
+    def get_model(self, model_name: Optional[str] = None, model_version: Any = "latest") -> Any:
+        """The value ``load_model`` returned for a version: ``model_name`` is ignored for a single model
+        (``path``) and required with several; ``model_version`` is digits or ``"latest"``. Raises
+        ``HTTPError`` 400 (malformed) or 404 (unknown model or version)."""
+        if model_version is None:
+            model_version = "latest"
+        if isinstance(model_version, bool) or not isinstance(model_version, (str, int)):
+            raise HTTPError(400, f"model_version must be either a parse-able numeric value or 'latest' (got {model_version!r})")
+        sel, _ = self._bridge.ask_node({"op": "resolve_model", "model": model_name, "version": str(model_version), "local": False})
+        key = (sel["name"], sel["version"])
+        held = getattr(_held, "models", None)
         with self._lock:
-            if key not in self._loaded:
-                if self._load is None:
-                    raise RuntimeError("the predictor has no load_model(self, model_path) method")
-                self._loaded[key] = self._load(chosen["path"])
-            return self._loaded[key]
+            value = self._take(key, sel.get("timestamp"), held)
+            if value is not _MISSING:
+                return value
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:
+            with self._lock:
+                # Another thread loaded it while this one waited.
+                value = self._take(key, sel.get("timestamp"), held)
+                if value is not _MISSING:
+                    return value
+            return self._load_version(key, held)
 
     @property
     def metadata(self) -> Dict[str, Any]:
-        return {n: {"versions": [v["version"] for v in m["versions"]]} for n, m in self._models.items()}
+        """Models and their versions as the replica serves them now (``{name: {versions, timestamps}}``)."""
+        h, _ = self._bridge.ask_node({"op": "list_models"})
+        return {m["name"]: {"versions": [v["version"] for v in m["versions"]], "timestamps": [v["timestamp"] for v in m["versions"]]} for m in h["models"]}
+
+    # -- the bridge's side --
+
+    def preload(self) -> None:
+        """Loads every version the replica serves (no ``cache_size``: before the process is ready)."""
+        h, _ = self._bridge.ask_node({"op": "list_models"})
+        for m in h["models"]:
+            for v in m["versions"]:
+                key = (m["name"], v["version"])
+                with self._lock:
+                    if key in self._entries:
+                        continue
+                self._load_version(key, None, preload=True)
+
+    def release(self, held: Dict[Tuple[str, str], _LoadedModel]) -> None:
+        """A prediction ended: the versions it held may be evicted (or dropped, if removed) now."""
+        with self._lock:
+            for key, entry in held.items():
+                entry.refs -= 1
+                if entry.removed and entry.refs == 0 and self._entries.get(key) is entry:
+                    del self._entries[key]
+                    self._dirty = True
+            self._evict_excess()
+
+    def drop(self, model: str, version: str) -> None:
+        """A version left the store (or was re-uploaded): forget it once no prediction holds it."""
+        key = (model, version)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return
+            entry.removed = True
+            if entry.refs == 0:
+                del self._entries[key]
+            self._dirty = True
+
+    def take_stats(self) -> Optional[Dict[str, Any]]:
+        """The counters, when they changed since the last call (else None)."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            self._dirty = False
+            return {**self._stats, "in_memory": len(self._entries)}
+
+    # -- internals (``_lock`` held where noted) --
+
+    def _take(self, key: Tuple[str, str], timestamp: Any, held: Optional[Dict[Tuple[str, str], _LoadedModel]]) -> Any:
+        """With ``_lock``: the value of a current entry (a hit: now the most recent, held by the
+        running prediction), or ``_MISSING``."""
+        entry = self._entries.get(key)
+        if entry is None or entry.removed or entry.timestamp != timestamp:
+            return _MISSING
+        self._entries.move_to_end(key)
+        self._stats["hits"] += 1
+        self._dirty = True
+        self._hold(key, entry, held)
+        return entry.value
+
+    @staticmethod
+    def _hold(key: Tuple[str, str], entry: _LoadedModel, held: Optional[Dict[Tuple[str, str], _LoadedModel]]) -> None:
+        if held is not None and key not in held:
+            entry.refs += 1
+            held[key] = entry
+
+    def _load_version(self, key: Tuple[str, str], held: Optional[Dict[Tuple[str, str], _LoadedModel]], preload: bool = False) -> Any:
+        """Asks for the version's local path, runs ``load_model`` on it (without ``_lock``) and keeps
+        the result; evicts beyond ``cache_size``."""
+        name, version = key
+        if self._load is None:
+            raise RuntimeError("the predictor has no load_model(self, model_path) method")
+        local, _ = self._bridge.ask_node({"op": "resolve_model", "model": name, "version": version, "local": True})
+        shown = "the model" if name == "_cortex_default" else f"model {name}"
+        logging.getLogger("myelin.bridge").info("loading %s of version %s", shown, version)
+        started = time.monotonic()
+        try:
+            value = self._load(local["path"])
+        except Exception as e:
+            raise RuntimeError(f"failed loading {shown} of version {version}: {type(e).__name__}: {e}") from e
+        elapsed_ms = (time.monotonic() - started) * 1000.0
+        with self._lock:
+            if not preload:
+                self._stats["misses"] += 1
+            self._stats["loads"] += 1
+            self._stats["load_ms"] += elapsed_ms
+            entry = _LoadedModel(value, local.get("timestamp"), int(local.get("bytes") or 0))
+            self._entries.pop(key, None)
+            self._entries[key] = entry
+            self._hold(key, entry, held)
+            self._evict_excess()
+            self._dirty = True
+        return value
+
+    def _evict_excess(self) -> None:
+        """With ``_lock``: least recently used versions that no prediction holds go, down to ``cache_size``."""
+        if self._cache_size is None:
+            return
+        while len(self._entries) > self._cache_size or (
+            self._cache_bytes is not None and sum(e.bytes for e in self._entries.values()) > self._cache_bytes
+        ):
+            victim = next((k for k, e in self._entries.items() if e.refs == 0), None)
+            if victim is None:
+                # Every version is in use: over the size until a prediction releases one.
+                return
+            del self._entries[victim]
+            self._stats["evictions"] += 1
+            self._dirty = True
+            logging.getLogger("myelin.bridge").info("evicted model %s of version %s from memory (cache_size %d)", victim[0], victim[1], self._cache_size)
+
+
+_MISSING = object()
 
 
 # ----------------------------------------------------------------------------- loading user code
@@ -484,6 +640,23 @@ def _check_args(cls: type, method: str, required: Sequence[str], optional: Seque
     return args[1:]
 
 
+def _check_python_predictor_with_models(cls: type, init_args: Sequence[str], where: str) -> None:
+    """Cortex's extra checks of a PythonPredictor whose API has models: ``python_client`` in
+    ``__init__`` and a ``load_model(self, model_path)`` method. Raises StartupError."""
+    if "python_client" not in init_args:
+        shown = f"__init__({', '.join(['self', *init_args])})"
+        raise StartupError(
+            f'{where}: class {cls.__name__}: invalid signature for method "{shown}": "python_client" is a required argument, but was not provided: '
+            'when the python predictor type is used and models are specified in the api spec, adding the "python_client" argument is required'
+        )
+    if getattr(cls, "load_model", None) is None:
+        raise StartupError(
+            f'{where}: class {cls.__name__}: required method "load_model" is not defined: '
+            'when the python predictor type is used and models are specified in the api spec, adding the "load_model" method is required'
+        )
+    _check_args(cls, "load_model", ["model_path"], [], where)
+
+
 class Predictor:
     """The user's predictor, loaded: a class instance (``predict``/``post_predict``) or a request
     handler module (``pre_inference``/``post_inference`` around the model)."""
@@ -522,9 +695,12 @@ class Predictor:
             raise StartupError(f"{where}: {target} class is not defined")
         cls = found[0]
         self.class_name = cls.__name__
-        with_models = bool(init.get("python_models"))
+        #: ``python_client`` settings when the API has models (``multi_model_reloading``), else None.
+        models_spec: Optional[Dict[str, Any]] = init.get("python_client") if self.kind == "python" else None
         if self.kind == "python":
             init_args = _check_args(cls, "__init__", ["config"], ["job_spec", "python_client"], where)
+            if models_spec is not None:
+                _check_python_predictor_with_models(cls, init_args, where)
         else:
             init_args = _check_args(cls, "__init__", [CLIENT_ARG[self.kind], "config"], ["job_spec"], where)
         self.predict_args = _check_args(cls, "predict", [], PREDICT_ARGS, where)
@@ -533,9 +709,8 @@ class Predictor:
             self.post_predict_args = _check_args(cls, "post_predict", [], POST_PREDICT_ARGS, where)
         taken = set(self.predict_args) | set(self.post_predict_args or ())
         self.uses = [name for name in ("query_params", "headers") if name in taken]
-        if self.kind == "python" and with_models:
-            _check_args(cls, "load_model", ["model_path"], [], where)
-            self.client = PythonClient(init["python_models"])
+        if models_spec is not None:
+            self.client = PythonClient(bridge, models_spec.get("cache_size"), models_spec.get("cache_bytes"))
         kwargs: Dict[str, Any] = {}
         if "config" in init_args:
             kwargs["config"] = copy.deepcopy(init.get("config") or {})
@@ -551,6 +726,13 @@ class Predictor:
             raise StartupError(f"{where}: class {cls.__name__}: __init__ failed: {type(e).__name__}: {e}") from e
         if isinstance(self.client, PythonClient):
             self.client.set_load_method(self.instance.load_model)
+            if models_spec is not None and models_spec.get("cache_size") is None:
+                # No cache: every version is in memory before the process is ready (as Cortex's
+                # start-up did), so no prediction waits for a load.
+                try:
+                    self.client.preload()
+                except Exception as e:
+                    raise StartupError(f"{where}: class {cls.__name__}: load_model failed: {e}") from e
 
     def describe(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"path": self.path}
@@ -617,6 +799,35 @@ class Bridge:
         #: Frames read while the main thread waited for a model result (run next by the main loop).
         self._deferred: Deque[Tuple[Dict[str, Any], List[memoryview]]] = collections.deque()
 
+    # -- requests to the replica (from predictor threads) --
+
+    def ask_node(self, header: Dict[str, Any], parts: Sequence[bytes] = ()) -> Tuple[Dict[str, Any], List[memoryview]]:
+        """Sends a request frame (``model_call``, ``resolve_model``, ``list_models``) and waits for its
+        ``model_result``; raises ``HTTPError`` when the replica answers with a status, else RuntimeError."""
+        call = _Call()
+        with self._calls_lock:
+            self._next_call += 1
+            cid = self._next_call
+            self._calls[cid] = call
+        header["cid"] = cid
+        self.channel.send(header, parts)
+        if self.inline and threading.current_thread() is threading.main_thread():
+            # This is the only reader: it reads its own answer; anything else waits for the main loop.
+            # (A thread of the user's own, e.g. a warm-up, waits for the main loop to deliver it.)
+            while not call.event.is_set():
+                frame = self._read()
+                if frame[0].get("op") == "model_result":
+                    self._on_model_result(*frame)
+                else:
+                    self._deferred.append(frame)
+        else:
+            call.event.wait()
+        h = call.header
+        if not h.get("ok"):
+            message = str(h.get("message", f"{header['op']} failed"))
+            raise HTTPError(int(h["status"]), message) if h.get("status") else RuntimeError(message)
+        return h, call.parts
+
     # -- model calls (from predictor threads) --
 
     def call_model(self, model: str, version: str, arrays: Dict[str, Any]) -> List[Tuple[str, Any]]:
@@ -632,32 +843,13 @@ class Bridge:
                 entry["buf"] = len(parts)
                 parts.append(np.ascontiguousarray(arr).tobytes())
             tensors.append(entry)
-        call = _Call()
-        with self._calls_lock:
-            self._next_call += 1
-            cid = self._next_call
-            self._calls[cid] = call
-        self.channel.send({"op": "model_call", "cid": cid, "model": model, "version": version, "inputs": tensors}, parts)
-        if self.inline and threading.current_thread() is threading.main_thread():
-            # This is the only reader: it reads its own answer; anything else waits for the main loop.
-            # (A thread of the user's own, e.g. a warm-up, waits for the main loop to deliver it.)
-            while not call.event.is_set():
-                frame = self._read()
-                if frame[0].get("op") == "model_result":
-                    self._on_model_result(*frame)
-                else:
-                    self._deferred.append(frame)
-        else:
-            call.event.wait()
-        h = call.header
-        if not h.get("ok"):
-            raise HTTPError(int(h.get("status", 500)), str(h.get("message", "model call failed"))) if h.get("status") else RuntimeError(h.get("message"))
+        h, call_parts = self.ask_node({"op": "model_call", "model": model, "version": version, "inputs": tensors}, parts)
         out = []
         for t in h["outputs"]:
             if t["dtype"] == "string":
                 arr = np.array(t["strings"], dtype=object).reshape(t["shape"])
             else:
-                arr = np.frombuffer(call.parts[t["buf"]], dtype=t["dtype"]).reshape(t["shape"])
+                arr = np.frombuffer(call_parts[t["buf"]], dtype=t["dtype"]).reshape(t["shape"])
             out.append((t["name"], arr))
         return out
 
@@ -693,7 +885,7 @@ class Bridge:
             message = str(e) if isinstance(e, StartupError) else f"error in {os.path.basename(init['path'])}: {type(e).__name__}: {e}"
             self.channel.send({"op": "init_failed", "message": message, "traceback": _startup_traceback(e)})
             self.channel_close_and_exit(1)
-        self.channel.send(
+        self._send_answer(
             {
                 "op": "ready",
                 "pid": os.getpid(),
@@ -729,6 +921,36 @@ class Bridge:
             return FormData(pairs)
         return None
 
+    def _send_answer(self, frame: Dict[str, Any], parts: Sequence[bytes] = ()) -> None:
+        """Sends a ``result``/``error``/``batch_result`` frame with the model counters when they changed."""
+        client = self.predictor.client if self.predictor is not None else None
+        if isinstance(client, PythonClient):
+            stats = client.take_stats()
+            if stats is not None:
+                frame["model_stats"] = stats
+        self.channel.send(frame, parts)
+
+    def _call_predict(self, pred: Predictor, kwargs: Dict[str, Any]) -> Any:
+        """The user's ``predict``; the model versions it obtains through ``python_client`` are held
+        (never evicted) until it returns."""
+        if not isinstance(pred.client, PythonClient):
+            return pred.instance.predict(**kwargs)
+        held: Dict[Tuple[str, str], _LoadedModel] = {}
+        _held.models = held
+        try:
+            return pred.instance.predict(**kwargs)
+        finally:
+            _held.models = None
+            pred.client.release(held)
+
+    def _error_frame(self, e: BaseException) -> Dict[str, Any]:
+        """An exception as an answer: ``kind: http`` (status, message, headers) or ``kind: exception``."""
+        http = _http_error_of(e)
+        if http is not None:
+            status, detail, extra = http
+            return {"kind": "http", "status": status, "message": detail, "headers": extra}
+        return {"kind": "exception", "name": type(e).__name__, "message": str(e), "traceback": _traceback_tail(e, 60)}
+
     def _predict(self, header: Dict[str, Any], parts: List[memoryview]) -> None:
         rid = header["id"]
         _request.rid = header.get("rid")
@@ -753,19 +975,12 @@ class Bridge:
                     kwargs["headers"] = headers
                 if "batch_id" in pred.predict_args:
                     kwargs["batch_id"] = None
-                value = pred.instance.predict(**kwargs)
+                value = self._call_predict(pred, kwargs)
                 if debug:
                     stages.append(("inference", value))
             status, out_headers, body = _encode_response(value)
         except BaseException as e:  # noqa: BLE001 - every failure is an answer, never a dead thread
-            http = _http_error_of(e)
-            if http is not None:
-                status, detail, extra = http
-                self.channel.send({"op": "error", "id": rid, "kind": "http", "status": status, "message": detail, "headers": extra})
-            else:
-                self.channel.send(
-                    {"op": "error", "id": rid, "kind": "exception", "name": type(e).__name__, "message": str(e), "traceback": _traceback_tail(e, 60)}
-                )
+            self._send_answer({"op": "error", "id": rid, **self._error_frame(e)})
             return
         reply: Dict[str, Any] = {"op": "result", "id": rid, "status": status, "headers": out_headers}
         try:
@@ -773,25 +988,85 @@ class Bridge:
                 reply["stages"] = [[name, _debug_value(v)] for name, v in stages]
             if self.monitoring is not None:
                 reply["monitored"] = _monitored_value(value, self.monitoring)
-            self.channel.send(reply, [body])
+            self._send_answer(reply, [body])
         except Exception as e:  # noqa: BLE001 - an answer that cannot be sent is an error answer
-            self.channel.send({"op": "error", "id": rid, "kind": "exception", "name": type(e).__name__, "message": str(e), "traceback": _traceback_tail(e, 60)})
+            self._send_answer({"op": "error", "id": rid, **self._error_frame(e)})
             return
-        if pred.kind != "handler" and pred.post_predict_args is not None:
-            kwargs = {}
-            names = pred.post_predict_args
-            if "response" in names:
-                kwargs["response"] = value
-            if "payload" in names:
-                kwargs["payload"] = payload
-            if "query_params" in names:
-                kwargs["query_params"] = query
-            if "headers" in names:
-                kwargs["headers"] = headers
+        self._post_predict(pred, rid, value, payload, query, headers)
+
+    def _post_predict(self, pred: Predictor, rid: Any, value: Any, payload: Any, query: Any, headers: Any) -> None:
+        """The user's ``post_predict`` after the answer was sent (its failure is only logged)."""
+        if pred.kind == "handler" or pred.post_predict_args is None:
+            return
+        kwargs: Dict[str, Any] = {}
+        names = pred.post_predict_args
+        if "response" in names:
+            kwargs["response"] = value
+        if "payload" in names:
+            kwargs["payload"] = payload
+        if "query_params" in names:
+            kwargs["query_params"] = query
+        if "headers" in names:
+            kwargs["headers"] = headers
+        try:
+            pred.instance.post_predict(**kwargs)
+        except Exception:  # noqa: BLE001
+            logging.getLogger("myelin.bridge").exception("post_predict failed (request %s)", rid)
+
+    def _predict_batch(self, header: Dict[str, Any], parts: List[memoryview]) -> None:
+        """Server-side batching (Cortex's DynamicBatcher): one ``predict`` call whose declared arguments
+        are lists with one entry per request; it returns a list of the same length, entry i answering
+        request i. An exception instance at position i fails only request i (myelin's addition). A
+        ``predict`` that raises, or returns anything but such a list, fails the whole batch."""
+        rid = header["id"]
+        items = header["items"]
+        _request.rid = ",".join(str(it.get("rid")) for it in items)
+        pred = self.predictor
+        assert pred is not None
+        n = len(items)
+        try:
+            payloads = [self._payload(it["payload"], parts) for it in items]
+            queries = [QueryParams(it["query"]) if "query" in it else None for it in items]
+            heads = [Headers(it["headers"]) if "headers" in it else None for it in items]
+            kwargs: Dict[str, Any] = {}
+            if "payload" in pred.predict_args:
+                kwargs["payload"] = payloads
+            if "query_params" in pred.predict_args:
+                kwargs["query_params"] = queries
+            if "headers" in pred.predict_args:
+                kwargs["headers"] = heads
+            if "batch_id" in pred.predict_args:
+                kwargs["batch_id"] = [None] * n
+            values = self._call_predict(pred, kwargs)
+            if not isinstance(values, (list, tuple)):
+                raise TypeError(f"please return a list when using server side batching, got {type(values)}")
+            if len(values) != n:
+                raise ValueError(f"predict returned a list of {len(values)} results for a batch of {n} requests: return one result per request, in order")
+        except BaseException as e:  # noqa: BLE001 - the whole batch fails with one answer
+            self._send_answer({"op": "error", "id": rid, **self._error_frame(e)})
+            return
+        answers: List[Dict[str, Any]] = []
+        bodies: List[bytes] = []
+        for it, value in zip(items, values):
+            if isinstance(value, BaseException):
+                answers.append({"ok": False, **self._error_frame(value)})
+                continue
             try:
-                pred.instance.post_predict(**kwargs)
-            except Exception:  # noqa: BLE001
-                logging.getLogger("myelin.bridge").exception("post_predict failed (request %s)", rid)
+                status, out_headers, body = _encode_response(value)
+                answer: Dict[str, Any] = {"ok": True, "status": status, "headers": out_headers, "buf": len(bodies)}
+                if it.get("debug"):
+                    answer["stages"] = [["inference", _debug_value(value)]]
+                if self.monitoring is not None:
+                    answer["monitored"] = _monitored_value(value, self.monitoring)
+            except Exception as e:  # noqa: BLE001 - an answer that cannot be encoded fails its request only
+                answers.append({"ok": False, **self._error_frame(e)})
+                continue
+            bodies.append(body)
+            answers.append(answer)
+        self._send_answer({"op": "batch_result", "id": rid, "items": answers}, bodies)
+        for i, value in enumerate(values):
+            if answers[i]["ok"]:
+                self._post_predict(pred, items[i].get("rid"), value, payloads[i], queries[i], heads[i])
 
     def _run_handler(self, pred: Predictor, sample: Any, stages: Optional[List[Tuple[str, Any]]]) -> Any:
         """Legacy request handler: pre_inference → model → post_inference (Cortex 0.1x's ONNX/TF serve)."""
@@ -827,12 +1102,24 @@ class Bridge:
     def _dispatch(self, frame: Tuple[Dict[str, Any], List[memoryview]]) -> None:
         header, parts = frame
         op = header.get("op")
-        if op == "predict":
+        if op == "predict" or op == "predict_batch":
+            run = self._predict if op == "predict" else self._predict_batch
             if self.inline:
-                self._predict(header, parts)
+                run(header, parts)
             else:
                 assert self.pool is not None
-                self.pool.submit(self._predict, header, parts)
+                self.pool.submit(run, header, parts)
+        elif op == "models_changed":
+            # Live reload: versions removed from the store (or re-uploaded) leave memory; added ones are
+            # loaded by the first get_model that asks for them.
+            client = self.predictor.client if self.predictor is not None else None
+            if isinstance(client, PythonClient):
+                for c in header.get("changes", ()):
+                    if c.get("change") == "removed":
+                        client.drop(str(c["model"]), str(c["version"]))
+                stats = client.take_stats()
+                if stats is not None:
+                    self.channel.send({"op": "model_stats", "model_stats": stats})
         elif op == "model_result":
             self._on_model_result(header, parts)
         elif op == "init":

@@ -71,14 +71,15 @@ const cases: Case[] = [
     spec: (p) => ({ predictor: { models: { dir: p.path('models') } } }),
     async check(t) {
       const steps: { query: string; status: number; want: unknown }[] = [
-        { query: '?model=a', status: 200, want: { model: 'A', loaded: ['models/a'] } },
-        { query: '?model=b', status: 200, want: { model: 'B2', loaded: ['models/a', 'models/b/2'] } },
-        { query: '?model=b&version=1', status: 200, want: { model: 'B1', loaded: ['models/a', 'models/b/2', 'models/b/1'] } },
-        { query: '?model=b&version=latest', status: 200, want: { model: 'B2', loaded: ['models/a', 'models/b/2', 'models/b/1'] } },
-        { query: '?model=zzz', status: 404, want: { error: "'zzz' model wasn't found in the list of available models" } },
-        { query: '?model=b&version=7', status: 404, want: { error: "model b of version 7 wasn't found" } },
-        { query: '?model=b&version=x', status: 400, want: { error: "model_version must be either a parse-able numeric value or 'latest'" } },
-        { query: '', status: 400, want: { error: "model_name was not specified, choose one of the following: ['a', 'b']" } },
+        // No cache_size: every version was loaded before the replica was ready (Cortex), none again.
+        { query: '?model=a', status: 200, want: { model: 'A', loaded: ['models/a', 'models/b/1', 'models/b/2'] } },
+        { query: '?model=b', status: 200, want: { model: 'B2', loaded: ['models/a', 'models/b/1', 'models/b/2'] } },
+        { query: '?model=b&version=1', status: 200, want: { model: 'B1', loaded: ['models/a', 'models/b/1', 'models/b/2'] } },
+        { query: '?model=b&version=latest', status: 200, want: { model: 'B2', loaded: ['models/a', 'models/b/1', 'models/b/2'] } },
+        { query: '?model=zzz', status: 404, want: { error: 'model "zzz" is not served by this API (models: a, b)' } },
+        { query: '?model=b&version=7', status: 404, want: { error: 'model "b" has no version 7 (versions: 1, 2)' } },
+        { query: '?model=b&version=x', status: 400, want: { error: 'model_version must be a non-negative integer or "latest" (got "x")' } },
+        { query: '', status: 400, want: { error: 'model_name was not specified; this API serves several models, choose one of: a, b' } },
       ];
       for (const s of steps) {
         const r = await t.postJson({}, s.query);

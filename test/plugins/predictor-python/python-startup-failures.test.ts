@@ -148,7 +148,54 @@ const cases: Case[] = [
       ` + OK_PREDICT,
     },
     spec: (p) => ({ predictor: { modelPath: p.path('m.bin') } }),
-    want: ['class PythonPredictor: required method "load_model" is not defined'],
+    want: [
+      'error in predictor.py: class PythonPredictor: required method "load_model" is not defined',
+      'when the python predictor type is used and models are specified in the api spec, adding the "load_model" method is required',
+    ],
+  },
+  {
+    name: 'a predictor with models whose __init__ takes no python_client',
+    files: {
+      'models/a/model.bin': 'x',
+      'predictor.py': `
+        class PythonPredictor:
+            def __init__(self, config):
+                pass
+
+            def load_model(self, model_path):
+                return model_path
+      ` + OK_PREDICT,
+    },
+    spec: (p) => ({ predictor: { models: { dir: p.path('models') } } }),
+    want: [
+      'error in predictor.py: class PythonPredictor: invalid signature for method "__init__(self, config)": "python_client" is a required argument, but was not provided',
+      'adding the "python_client" argument is required',
+    ],
+  },
+  {
+    name: 'load_model raising while the models are loaded at start (no cache_size)',
+    files: {
+      'models/a/model.bin': 'x',
+      'predictor.py': `
+        import os
+
+
+        class PythonPredictor:
+            def __init__(self, config, python_client):
+                pass
+
+            def load_model(self, model_path):
+                raise ValueError("cannot read " + os.path.basename(os.path.normpath(model_path)))
+      ` + OK_PREDICT,
+    },
+    spec: (p) => ({ predictor: { models: { dir: p.path('models') } } }),
+    want: ['error in predictor.py: class PythonPredictor: load_model failed: failed loading model a of version 1: ValueError: cannot read a', 'line 9, in load_model'],
+  },
+  {
+    name: 'models.dir that does not exist',
+    files: { 'predictor.py': 'class PythonPredictor:\n    pass\n' },
+    spec: (p) => ({ predictor: { models: { dir: p.path('nope') } } }),
+    want: [/nope: models\.dir was not found/],
   },
   {
     name: 'post_predict with an unsupported argument',

@@ -6,14 +6,22 @@
  * The interpreter is Debian's `/usr/bin/python3` when it exists (it has numpy, and fastapi for the
  * starlette tests); the `python3` first on PATH may be a pyenv one without them.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ApiSpec } from '../../../core/config/api-spec.js';
+import { ModelRuntimeRegistry } from '../../../core/contribution/model-runtime-registry.js';
+import type { BackendPredictArgs } from '../../../core/ports/predictor-backend.js';
+import { isPredictorResponse } from '../../../core/predictor/predictor-contract.js';
+import { PythonPredictorBackend } from '../../../plugins/predictor-python/python-predictor-backend.js';
+import type { PythonWorkerPool } from '../../../plugins/predictor-python/python-worker-pool.js';
 import { startReplica, type Replica, type ReplicaOptions } from '../../../serving/replica/replica-server.js';
 import { apiSpecFixture, type ApiSpecOverrides } from '../../harness/api-spec-fixture.js';
 import { httpCall, type HttpResult } from '../../harness/http-client.js';
+import { LocalModelProvider } from '../../harness/local-model-provider.js';
 import { captureLog, CollectingTransport, type CapturedLog } from '../../serving/replica/replica-test-kit.js';
 
 // An explicit MYELIN_PYTHON wins (as in scripts/run-tests.mjs).
@@ -190,3 +198,73 @@ export const GATES_PY = `
               raise TimeoutError(f"gate {path} not opened within {deadline_s} s")
           time.sleep(0.005)
 `;
+
+/** A Python predictor loaded directly through `PythonPredictorBackend` (no replica), with a real local `ModelProvider`. */
+export interface LoadedPython extends AsyncDisposable {
+  readonly project: PythonProject;
+  readonly predictor: PythonWorkerPool;
+  readonly provider: LocalModelProvider;
+  readonly log: CapturedLog;
+  /** `predict` with a JSON payload and query parameters; resolves with the parsed JSON answer. */
+  call(query?: Record<string, string>, payload?: unknown): Promise<unknown>;
+  /** The same as `call`, resolving with the thrown error instead (fails when it answers). */
+  fail(query?: Record<string, string>, payload?: unknown): Promise<Error & { status?: number }>;
+}
+
+let requestSeq = 0;
+
+/** `BackendPredictArgs` of a JSON request (for `predict` and `predictBatch`). */
+export function predictArgs(log: CapturedLog, query: Record<string, string> = {}, payload: unknown = {}): BackendPredictArgs {
+  const requestId = `r${++requestSeq}`;
+  return { payload, query, headers: { 'content-type': 'application/json' }, requestId, debug: false, log: log.log.child({ requestId }) } as BackendPredictArgs;
+}
+
+/** The JSON body of an answer from the bridge (a `PredictorResponse` whose body is the encoded bytes). */
+export function jsonOfAnswer(answer: unknown): unknown {
+  assert.ok(isPredictorResponse(answer), `a PredictorResponse, got ${String(answer)}`);
+  return JSON.parse(Buffer.from(answer.body as Uint8Array).toString('utf8'));
+}
+
+/**
+ * Loads `predictor.py` of a temp project with `PythonPredictorBackend` over a `LocalModelProvider`
+ * (live-reload polling off: tests call `predictor.models.poll()`). `predictor` overrides get the
+ * project, e.g. `(p) => ({ models: { dir: p.path('models') } })`.
+ */
+export async function loadPython(
+  files: Readonly<Record<string, string | Uint8Array>>,
+  predictor: (p: PythonProject) => Partial<ApiSpec['predictor']> = () => ({}),
+): Promise<LoadedPython> {
+  const project = makeProject(files);
+  const log = captureLog();
+  const provider = new LocalModelProvider();
+  const overrides = predictor(project);
+  const spec = apiSpecFixture({
+    projectDir: project.dir,
+    predictor: { type: 'python', path: project.path('predictor.py'), pythonPath: project.dir, ...overrides, env: { MYELIN_MODEL_POLL_MS: '0', ...overrides.env } },
+  });
+  let loaded: PythonWorkerPool;
+  try {
+    loaded = (await new PythonPredictorBackend(new ModelRuntimeRegistry([]), provider).load(spec, log.log)) as PythonWorkerPool;
+  } catch (err) {
+    project.remove();
+    throw err;
+  }
+  const call = async (query: Record<string, string> = {}, payload: unknown = {}): Promise<unknown> => jsonOfAnswer(await loaded.predict(predictArgs(log, query, payload)));
+  return {
+    project,
+    predictor: loaded,
+    provider,
+    log,
+    call,
+    async fail(query, payload) {
+      return loaded.predict(predictArgs(log, query, payload)).then(
+        (a) => assert.fail(`want an error, got ${JSON.stringify(jsonOfAnswer(a))}`),
+        (err: Error & { status?: number }) => err,
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      await loaded.close();
+      project.remove();
+    },
+  };
+}
