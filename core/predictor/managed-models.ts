@@ -83,20 +83,29 @@ export class ManagedModels<M> {
     this.unsubscribe = options.directory.onDidChange((c) => this.onChange(c));
   }
 
-  /** Without `cacheSize`, loads every version first; a version that cannot be loaded fails the open (and releases what was loaded). */
-  static async open<M>(options: ManagedModelsOptions<M>): Promise<ManagedModels<M>> {
+  /**
+   * Without `cacheSize`, loads every version first (unless `deferLoad`: then call `loadAll` when the
+   * loader is ready); a version that cannot be loaded fails the open (and releases what was loaded).
+   */
+  static async open<M>(options: ManagedModelsOptions<M>, openOptions: { readonly deferLoad?: boolean } = {}): Promise<ManagedModels<M>> {
     const mm = new ManagedModels(options);
-    if (options.cacheSize === undefined) {
+    if (!openOptions.deferLoad) {
       try {
-        for (const m of options.directory.models()) {
-          for (const v of m.versions) (await mm.acquire(m.name, v.version)).release();
-        }
+        await mm.loadAll();
       } catch (err) {
         await mm.close();
         throw err;
       }
     }
     return mm;
+  }
+
+  /** Without `cacheSize`: loads every version not in memory yet (throws on the first that fails). With it: nothing (loads are on demand). */
+  async loadAll(): Promise<void> {
+    if (this.options.cacheSize !== undefined) return;
+    for (const m of this.options.directory.models()) {
+      for (const v of m.versions) (await this.acquire(m.name, v.version)).release();
+    }
   }
 
   get directory(): ModelDirectory {
@@ -156,9 +165,12 @@ export class ManagedModels<M> {
   private loadSlot(slot: Slot<M>, sel: ModelSelection): Promise<M> {
     slot.loading ??= (async () => {
       try {
-        const local = await this.options.directory.local(sel.ref);
-        const t0 = performance.now();
-        const model = await this.options.load(local.path, sel);
+        let t0 = 0;
+        // The disk copy stays while the load reads it (disk_cache_size waits for it).
+        const { local, model } = await this.options.directory.withLocal(sel.ref, async (l) => {
+          t0 = performance.now();
+          return { local: l, model: await this.options.load(l.path, sel) };
+        });
         slot.bytes = local.bytes;
         this.counters.loads += 1;
         this.counters.loadMsSum += performance.now() - t0;

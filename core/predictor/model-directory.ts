@@ -34,7 +34,7 @@ export interface ModelDirectoryOptions {
   readonly predictor: PredictorSpec;
   readonly provider: ModelProvider;
   readonly format?: ModelFormat;
-  /** Default: `MYELIN_MODEL_POLL_MS` of the spec's env or the process's, else 10 s. 0: no live reload. */
+  /** Default: `MYELIN_MODEL_POLL_MS` of the process (the daemon passes its own to replicas), else 10 s. 0: no live reload. */
   readonly pollMs?: number;
   /** Versions kept on local disk (LRU; Cortex's `disk_cache_size`); absent: no limit. Local models never count. */
   readonly diskCacheSize?: number;
@@ -44,9 +44,9 @@ export interface ModelDirectoryOptions {
   readonly onDownload?: (p: ModelDownloadProgress) => void;
 }
 
-/** Poll interval of a spec: its `predictor.env`, then the process env, then the default. */
-export function modelPollMs(predictor: PredictorSpec, env: NodeJS.ProcessEnv = process.env): number {
-  const raw = predictor.env[MODEL_POLL_ENV] ?? env[MODEL_POLL_ENV];
+/** Poll interval: `MYELIN_MODEL_POLL_MS` of the process environment (MYELIN_ names are reserved in `predictor.env`), else the default. */
+export function modelPollMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[MODEL_POLL_ENV];
   if (raw === undefined || raw === '') return DEFAULT_MODEL_POLL_MS;
   const n = Number(raw);
   return Number.isFinite(n) && n >= 0 ? n : DEFAULT_MODEL_POLL_MS;
@@ -84,7 +84,7 @@ export class ModelDirectory {
     const format = options.format ?? modelFormatOf(options.predictor.type);
     const tree = await options.provider.discover(options.predictor, format);
     const dir = new ModelDirectory(options, format, tree);
-    const pollMs = options.pollMs ?? modelPollMs(options.predictor);
+    const pollMs = options.pollMs ?? modelPollMs();
     if (pollMs > 0) {
       dir.timer = setInterval(() => void dir.poll(), pollMs);
       dir.timer.unref();
@@ -140,7 +140,15 @@ export class ModelDirectory {
   }
 
   /** A local copy of `ref` (downloaded into the machine cache on a miss); keeps at most `diskCacheSize` remote versions on disk. */
-  async local(ref: ModelVersionRef): Promise<LocalModelVersion> {
+  local(ref: ModelVersionRef): Promise<LocalModelVersion> {
+    return this.withLocal(ref, async (local) => local);
+  }
+
+  /**
+   * Runs `use` on a local copy of `ref` (downloaded on a miss); the copy is not deleted by the disk
+   * cache until `use` settles (a load reading its files).
+   */
+  async withLocal<T>(ref: ModelVersionRef, use: (local: LocalModelVersion) => Promise<T>): Promise<T> {
     const id = contentId(ref);
     this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
     try {
@@ -148,9 +156,10 @@ export class ModelDirectory {
       if (!isLocalUrl(ref.url)) {
         this.onDisk.delete(id);
         this.onDisk.set(id, { ref, bytes: local.bytes });
-        await this.trimDisk();
       }
-      return local;
+      const out = await use(local);
+      if (!isLocalUrl(ref.url)) await this.trimDisk(id);
+      return out;
     } finally {
       const n = (this.pinned.get(id) ?? 1) - 1;
       if (n <= 0) this.pinned.delete(id);
@@ -167,13 +176,14 @@ export class ModelDirectory {
     return this.diskDrops;
   }
 
-  private async trimDisk(): Promise<void> {
+  private async trimDisk(keep?: string): Promise<void> {
     const limit = this.options.diskCacheSize ?? Infinity;
     const byteLimit = this.options.diskCacheBytes ?? Infinity;
     let bytes = [...this.onDisk.values()].reduce((n, e) => n + e.bytes, 0);
     for (const [id, { ref, bytes: size }] of this.onDisk) {
       if (this.onDisk.size <= limit && bytes <= byteLimit) break;
-      if (this.pinned.has(id)) continue;
+      if (this.pinned.has(id) && id !== keep) continue;
+      if (id === keep) continue;
       this.onDisk.delete(id);
       bytes -= size;
       this.diskDrops += 1;
