@@ -185,6 +185,14 @@ const cases: readonly Case[] = [
     ],
   },
   {
+    name: 'cache_bytes and disk_cache_bytes need their counts and a positive size',
+    yaml: `${PY}    models:\n      dir: s3://my-bucket/models/\n      cache_bytes: 1Gi\n- name: b\n  kind: RealtimeAPI\n  predictor:\n    type: onnx\n    models:\n      dir: s3://my-bucket/models/\n      cache_size: 1\n      disk_cache_size: 2\n      disk_cache_bytes: 0\n`,
+    want: [
+      '8:7: iris: predictor.models.cache_bytes: needs "cache_size" (a byte limit is added to the count limit, not used instead of it)',
+      '17:7: b: predictor.models.disk_cache_bytes: must be greater than 0',
+    ],
+  },
+  {
     name: 'fields a predictor type does not support',
     yaml: `- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: onnx\n    model_path: s3://my-bucket/m.onnx\n    signature_key: serving_default\n    server_side_batching:\n      max_batch_size: 4\n      batch_interval: 1s\n    tensorflow_serving_image: x\n- name: b\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: predictor.py\n    signature_key: x\n    multi_model_reloading:\n      paths:\n        - name: a\n          path: s3://my-bucket/a/\n          signature_key: x\n`,
     want: [
