@@ -85,6 +85,12 @@ export interface PredictorHost {
   onDidChangeCapacity(): void;
   /** The predictor can never serve again (no worker alive and replacements fail to start): the replica stops. */
   onDidFail(err: Error): void;
+  /**
+   * Server-side batching inside the backend (onnx, tensorflow: `withTensorBatching`) ran a batch of
+   * `size` requests: feeds the replica's `myelin_batch_size` histogram. Optional for hosts; backends
+   * that batch call it when present (also in worker threads, where the worker forwards it).
+   */
+  onDidRunBatch?(size: number): void;
 }
 
 /**

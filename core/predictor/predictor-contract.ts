@@ -72,6 +72,24 @@ export interface PredictorContext {
   readonly config: Record<string, unknown>;
   /** A pino child logger bound to the API and replica. */
   readonly log: Logger;
+  /**
+   * With `predictor.models` (TypeScript predictors): the models of the API, loaded by the class's
+   * `loadModel(path)` (Cortex's `python_client`). Absent when the API has no models.
+   */
+  readonly modelClient?: PredictorModelClient;
+}
+
+/** `ctx.modelClient` of a TypeScript predictor with `predictor.models`. */
+export interface PredictorModelClient {
+  /**
+   * What `loadModel(path)` returned for a model version (loaded on first use with `cache_size`, else
+   * at start). With one model (`models.path`) the name is ignored; with `paths` or `dir` it is
+   * required. `modelVersion`: digits or `latest` (default). Rejects with `HttpError` 400/404 naming the
+   * models or versions that exist. A model a prediction got stays in memory until that prediction ends.
+   */
+  getModel<M = unknown>(modelName?: string | null, modelVersion?: string | number | null): Promise<M>;
+  /** The models and versions the store has now (live reload keeps it current). */
+  listModels(): Array<{ name: string; versions: string[] }>;
 }
 
 /** `predictor.type: javascript | typescript`. */
@@ -82,6 +100,22 @@ export interface Predictor {
    */
   init?(): void | Promise<void>;
   predict(args: PredictArgs): unknown | Promise<unknown>;
+  /**
+   * With `predictor.models`: turns one version's local copy (its folder, or the model file itself)
+   * into whatever `ctx.modelClient.getModel` should return. Required when the API has models.
+   */
+  loadModel?(path: string): unknown | Promise<unknown>;
+  /** Called when a version `loadModel` made leaves memory (evicted or removed from the store), to free it. */
+  unloadModel?(model: unknown): void | Promise<void>;
+  /**
+   * Server-side batching (`predictor.server_side_batching`): required when it is configured, unused
+   * otherwise. Receives the requests gathered into one batch (up to `max_batch_size`, in arrival
+   * order) and returns one entry per request, in the same order: the answer (any value `predict`
+   * could return), or an `Error` (e.g. `HttpError`) that fails that request alone. Throwing, or a list
+   * of the wrong length, fails every request of the batch (500). `predict` still serves a replica
+   * without batching.
+   */
+  predictBatch?(requests: PredictArgs[]): unknown[] | Promise<unknown[]>;
   /** Runs after the response was sent; its errors are logged, never sent. */
   postPredict?(args: PostPredictArgs): void | Promise<void>;
   close?(): void | Promise<void>;

@@ -1,6 +1,38 @@
+import { PredictorError } from '../errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../ports/predictor-backend.js';
 import { logDebugStage } from './debug-stage.js';
 import type { Predictor } from './predictor-contract.js';
+
+/**
+ * `LoadedPredictor.predictBatch` over a user class's `predictBatch(requests)`: hands it the batch as
+ * Cortex's arguments (`{ payload, query, headers }` per request), checks that it returned a list with
+ * one entry per request (else throws `PredictorError` `ENG_PREDICTOR_BATCH` naming the file and class,
+ * which fails the whole batch), and logs the `inference` debug stage of each request that asked.
+ * Throws `PredictorError` when the class has no `predictBatch`.
+ */
+export function userPredictBatch(
+  instance: Predictor,
+  where: { readonly path: string; readonly className: string },
+): (batch: readonly BackendPredictArgs[]) => Promise<unknown[]> {
+  const fn = instance.predictBatch;
+  if (typeof fn !== 'function') {
+    throw new PredictorError(`${where.path}: class ${where.className}: missing a predictBatch(requests) method`, { code: 'ENG_PREDICTOR_LOAD' });
+  }
+  return async (batch) => {
+    const out: unknown = await fn.call(instance, batch.map((a) => ({ payload: a.payload, query: a.query, headers: a.headers })));
+    if (!Array.isArray(out) || out.length !== batch.length) {
+      const got = Array.isArray(out) ? `a list of ${out.length}` : out === null ? 'null' : typeof out;
+      throw new PredictorError(
+        `${where.path}: class ${where.className}: predictBatch got ${batch.length} requests and returned ${got}; it must return a list with one entry (an answer or an Error) per request, in order`,
+        { code: 'ENG_PREDICTOR_BATCH' },
+      );
+    }
+    batch.forEach((a, i) => {
+      if (a.debug) logDebugStage(a.log, 'inference', out[i]);
+    });
+    return out;
+  };
+}
 
 /**
  * Constructs a user's predictor class (then its optional async `init()`), turning a failure into

@@ -6,6 +6,7 @@ import { CatalogModelClient, type RunnableModel } from '../../core/predictor/cat
 import type { CatalogModel } from '../../core/predictor/model-catalog.js';
 import type { ModelFs, ModelLocation } from '../../core/predictor/model-layout.js';
 import type { TensorSignature } from '../../core/predictor/predictor-contract.js';
+import { withTensorBatching, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
 import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';
 
 type Ort = typeof import('onnxruntime-node');
@@ -69,6 +70,56 @@ class OnnxModel implements RunnableModel {
   }
 }
 
+/** onnxruntime session options of every model version. */
+export function onnxSessionOptions(settings: OnnxSessionSettings): InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: settings.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  };
+}
+
+/**
+ * One model version (`file`, a `.onnx` file) in its own onnxruntime session. `where` names it in
+ * messages (`model "iris" version 2`). Throws `PredictorError` when onnxruntime cannot load it, an
+ * input is not a tensor, or it has no tensor output. With `batching` (server_side_batching), the model
+ * batches concurrent runs (`withTensorBatching`); one without a usable batch dimension throws
+ * `PredictorError` `ENG_PREDICTOR_LOAD` naming the input and its shape.
+ */
+export async function loadOnnxVersion(ort: Ort, file: string, settings: OnnxSessionSettings, where: string, log: Logger, batching?: TensorBatching): Promise<RunnableModel> {
+  let session: InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(file, onnxSessionOptions(settings));
+  } catch (err) {
+    throw new PredictorError(`${where}: onnxruntime cannot load ${file}: ${(err as Error).message}`, { code: 'ENG_PREDICTOR_MODEL_INVALID', cause: err });
+  }
+  const inputs: TensorSignature[] = [];
+  for (const m of session.inputMetadata) {
+    const s = signatureOf(m);
+    if (!s) {
+      await session.release();
+      throw new PredictorError(`${where}: input "${m.name}" is not a tensor; onnxruntime-node feeds tensors only`, { code: 'ENG_PREDICTOR_MODEL_INVALID' });
+    }
+    inputs.push(s);
+  }
+  const outputs = session.outputMetadata.map(signatureOf).filter((s): s is TensorSignature => s !== undefined);
+  const skipped = session.outputMetadata.filter((m) => !m.isTensor).map((m) => m.name);
+  if (outputs.length === 0) {
+    await session.release();
+    throw new PredictorError(`${where}: no tensor output`, { code: 'ENG_PREDICTOR_MODEL_INVALID' });
+  }
+  if (skipped.length) log.warn({ where, skippedOutputs: skipped }, 'non-tensor outputs are not returned');
+  log.info({ where, file: basename(file), inputs, outputs: outputs.map((o) => o.name) }, 'onnx model loaded');
+  const model = new OnnxModel(ort, session, inputs, outputs, skipped);
+  try {
+    return withTensorBatching(model, batching, where);
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}
+
 /**
  * Loads every version of every model into single-purpose onnxruntime sessions and returns the
  * `onnxClient`. Throws `PredictorError` naming the model, version and file when a folder holds no (or
@@ -83,46 +134,16 @@ export async function loadOnnxClient(
   runtime: string,
   log: Logger,
 ): Promise<CatalogModelClient> {
-  const options: InferenceSession.SessionOptions = {
-    intraOpNumThreads: settings.intraOpThreads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  };
-  const created: OnnxModel[] = [];
+  const created: RunnableModel[] = [];
   try {
-    const models: CatalogModel<OnnxModel>[] = [];
+    const models: CatalogModel<RunnableModel>[] = [];
     for (const loc of locations) {
       const versions = [];
       for (const v of loc.versions) {
         const file = await onnxFileOf(fs, loc.name, v.version, v.path);
-        const where = `model "${loc.name}" version ${v.version}`;
-        let session: InferenceSession;
-        try {
-          session = await ort.InferenceSession.create(file, options);
-        } catch (err) {
-          throw new PredictorError(`${where}: onnxruntime cannot load ${file}: ${(err as Error).message}`, { code: 'ENG_PREDICTOR_MODEL_INVALID', cause: err });
-        }
-        const inputs: TensorSignature[] = [];
-        for (const m of session.inputMetadata) {
-          const s = signatureOf(m);
-          if (!s) {
-            await session.release();
-            throw new PredictorError(`${where}: input "${m.name}" is not a tensor; onnxruntime-node feeds tensors only`, { code: 'ENG_PREDICTOR_MODEL_INVALID' });
-          }
-          inputs.push(s);
-        }
-        const outputs = session.outputMetadata.map(signatureOf).filter((s): s is TensorSignature => s !== undefined);
-        const skipped = session.outputMetadata.filter((m) => !m.isTensor).map((m) => m.name);
-        if (outputs.length === 0) {
-          await session.release();
-          throw new PredictorError(`${where}: no tensor output`, { code: 'ENG_PREDICTOR_MODEL_INVALID' });
-        }
-        if (skipped.length) log.warn({ model: loc.name, version: v.version, skippedOutputs: skipped }, 'non-tensor outputs are not returned');
-        const model = new OnnxModel(ort, session, inputs, outputs, skipped);
+        const model = await loadOnnxVersion(ort, file, settings, `model "${loc.name}" version ${v.version}`, log);
         created.push(model);
         versions.push({ version: v.version, model });
-        log.info({ model: loc.name, version: v.version, file: basename(file), inputs, outputs: outputs.map((o) => o.name) }, 'onnx model loaded');
       }
       models.push({ name: loc.name, versions });
     }

@@ -5,6 +5,7 @@ import { PredictorError } from '../../core/errors.js';
 import type { RunnableModel } from '../../core/predictor/catalog-model-client.js';
 import type { ModelFs } from '../../core/predictor/model-layout.js';
 import type { TensorSignature } from '../../core/predictor/predictor-contract.js';
+import { withTensorBatching, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
 import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';
 import type { SavedModelHandle, Tf, TfRuntime } from './tfjs-runtime.js';
 
@@ -230,8 +231,29 @@ async function savedModel(rt: TfRuntime, dir: string, signatureKey: string | und
   };
 }
 
-/** Loads one model version in the runtime. Throws `PredictorError` naming `where` (model and version). */
-export async function loadTfModel(rt: TfRuntime, fs: ModelFs, path: string, signatureKey: string | undefined, where: string): Promise<RunnableModel> {
+/**
+ * Loads one model version in the runtime. Throws `PredictorError` naming `where` (model and version).
+ * With `batching` (server_side_batching), the model batches concurrent runs (`withTensorBatching`);
+ * one without a usable batch dimension is released and throws `ENG_PREDICTOR_LOAD` naming the input.
+ */
+export async function loadTfModel(
+  rt: TfRuntime,
+  fs: ModelFs,
+  path: string,
+  signatureKey: string | undefined,
+  where: string,
+  batching?: TensorBatching,
+): Promise<RunnableModel> {
+  const model = await loadTfVersion(rt, fs, path, signatureKey, where);
+  try {
+    return withTensorBatching(model, batching, where);
+  } catch (err) {
+    await model.release();
+    throw err;
+  }
+}
+
+async function loadTfVersion(rt: TfRuntime, fs: ModelFs, path: string, signatureKey: string | undefined, where: string): Promise<RunnableModel> {
   const found = await tfModelFileOf(fs, where, path);
   if (found.format === 'saved-model') return savedModel(rt, found.path, signatureKey, where);
   const { format, handler } = await readTfjsArtifacts(rt.tf, found.path, where);

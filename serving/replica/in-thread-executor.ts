@@ -3,6 +3,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import type { LoadedPredictor, PredictorHost } from '../../core/ports/predictor-backend.js';
 import { DeadlineQueue, type Deadline } from './deadline-queue.js';
 import { createPredictorRegistry } from './predictor-modules.js';
+import { slotsPerInstance, withRequestBatching } from './request-batcher.js';
 import {
   executePrediction,
   type CancelState,
@@ -44,15 +45,18 @@ export class InThreadExecutor implements PredictorExecutor {
     const host: PredictorHost = {
       onDidChangeCapacity: () => this.events.onDidChangeCapacity(this.capacity()),
       onDidFail: (err) => this.events.onDidFail(err),
+      onDidRunBatch: (size) => this.events.onDidRunBatch?.(size),
     };
-    this.loaded = await registry.forSpec(this.spec).load(this.spec, this.log, host);
+    const loaded = await registry.forSpec(this.spec).load(this.spec, this.log, host);
+    // server_side_batching for predictors that take lists (Python, TypeScript predictBatch).
+    this.loaded = withRequestBatching(loaded, this.spec, host.onDidRunBatch);
     this.ownLog.info({ model: this.loaded.describe() }, 'predictor ready');
     this.events.onDidChangeCapacity(this.capacity());
   }
 
   capacity(): number {
     if (!this.loaded) return 0;
-    return this.loaded.capacity ? this.loaded.capacity() : this.spec.predictor.threadsPerProcess;
+    return this.loaded.capacity ? this.loaded.capacity() : slotsPerInstance(this.spec);
   }
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {

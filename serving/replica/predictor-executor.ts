@@ -64,6 +64,8 @@ export interface ExecutorEvents {
   onDidChangeCapacity(capacity: number): void;
   /** No instance can ever become ready again (replacements fail to load): the replica must stop. */
   onDidFail(err: Error): void;
+  /** Server-side batching ran a batch of `size` requests (request batcher or a backend's tensor batcher, any thread). */
+  onDidRunBatch?(size: number): void;
 }
 
 /** Set when the replica stopped waiting for this prediction (timed out): skip `postPredict`. */

@@ -24,7 +24,9 @@ export type WorkerMessage =
   | { readonly myelin: 'load-failed'; readonly threadId: number; readonly message: string; readonly code?: string; readonly stack?: string }
   /** One pino log line (newline included), written by the replica to its own log destination. */
   | { readonly myelin: 'log'; readonly line: string }
-  | { readonly myelin: 'closed'; readonly threadId: number };
+  | { readonly myelin: 'closed'; readonly threadId: number }
+  /** Server-side batching ran a batch of `size` requests in this worker (for the replica's batch-size histogram). */
+  | { readonly myelin: 'batch'; readonly size: number };
 
 /** Replica → workers, over the BroadcastChannel (each worker acts on the ones addressed to it). */
 export type ControlMessage =

@@ -1,9 +1,10 @@
 import { Writable } from 'node:stream';
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
-import type { LoadedPredictor } from '../../core/ports/predictor-backend.js';
+import type { LoadedPredictor, PredictorHost } from '../../core/ports/predictor-backend.js';
 import { executePrediction, type CancelState, type PredictOutcome } from './predictor-executor.js';
 import { createPredictorRegistry } from './predictor-modules.js';
+import { withRequestBatching } from './request-batcher.js';
 import type { ControlMessage, PredictorWorkerData, WorkerMessage, WorkerTask } from './predictor-worker-protocol.js';
 
 function post(m: WorkerMessage): void {
@@ -33,9 +34,13 @@ export async function createWorkerHandler(): Promise<(task: WorkerTask) => Promi
   });
 
   let loaded: LoadedPredictor;
+  // Only batch sizes travel to the replica: backends that run their own workers never load in a worker thread.
+  const onDidRunBatch = (size: number): void => post({ myelin: 'batch', size });
+  const host: PredictorHost = { onDidChangeCapacity: () => {}, onDidFail: () => {}, onDidRunBatch };
   try {
     const registry = await createPredictorRegistry(data.moduleSpecifiers, log);
-    loaded = await registry.forSpec(data.spec).load(data.spec, log);
+    // server_side_batching for predictors that take lists batches per worker (as Cortex's per process).
+    loaded = withRequestBatching(await registry.forSpec(data.spec).load(data.spec, log, host), data.spec, onDidRunBatch);
   } catch (err) {
     const e = err as { message?: string; code?: string; stack?: string };
     post({ myelin: 'load-failed', threadId, message: String(e?.message ?? err), code: e?.code, stack: e?.stack });

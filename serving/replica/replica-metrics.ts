@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** `myelin_batch_size` buckets: powers of two up to 1024, Cortex's largest max_batch_size. */
+export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
 /** What the gauges read at scrape time. */
 export interface ReplicaGaugeSource {
   counts(): { readonly inFlight: number; readonly queued: number };
@@ -16,6 +19,7 @@ export class ReplicaMetrics {
   private readonly requests: Counter<'code_class'>;
   private readonly latency: Histogram;
   private readonly predictorErrors: Counter<'kind'>;
+  private readonly batchSize: Histogram;
 
   constructor(labels: { readonly api: string; readonly replica: string }, source: ReplicaGaugeSource) {
     const registers = [this.registry];
@@ -37,6 +41,12 @@ export class ReplicaMetrics {
       name: 'myelin_replica_predictor_errors_total',
       help: 'Predictions that failed in the predictor: http (HttpError thrown), exception (500), timeout (504), unavailable (worker replaced)',
       labelNames: ['kind'],
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: 'myelin_batch_size',
+      help: 'Server-side batching: requests per batch run (predictBatch calls, or model runs of an onnx/tensorflow model)',
+      buckets: [...BATCH_SIZE_BUCKETS],
       registers,
     });
     new Gauge({
@@ -68,6 +78,11 @@ export class ReplicaMetrics {
   recordResponse(status: number, latencyMs: number): void {
     this.requests.inc({ code_class: status >= 500 ? '5xx' : status >= 400 ? '4xx' : '2xx' });
     this.latency.observe(latencyMs / 1000);
+  }
+
+  /** One server-side batch of `size` requests ran (any thread of this replica). */
+  recordBatch(size: number): void {
+    this.batchSize.observe(size);
   }
 
   recordPredictorError(kind: 'http' | 'exception' | 'timeout' | 'unavailable'): void {

@@ -97,6 +97,25 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const PREDICT_PATHS = new Set(['/', '/predict', '/predict/']);
 
 /**
+ * Cortex's listing of an API's models on GET `/` (`{ <name>: { versions, timestamps } }`, the single
+ * model named `_cortex_default`), plus each version's `status` (`loaded`, `loading`, `not loaded`), from
+ * the predictor's `describe().models`. Undefined when the predictor has no models.
+ */
+export function modelsSummary(models: unknown): Record<string, unknown> | undefined {
+  if (!Array.isArray(models) || models.length === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const m of models as Array<Record<string, unknown>>) {
+    if (typeof m?.name !== 'string') continue;
+    out[m.name] = {
+      versions: Array.isArray(m.versions) ? m.versions : [],
+      ...(Array.isArray(m.timestamps) ? { timestamps: m.timestamps } : {}),
+      ...(m.status && typeof m.status === 'object' ? { status: m.status } : {}),
+    };
+  }
+  return out;
+}
+
+/**
  * Starts one replica: an HTTP server (node:http) on a loopback port or unix socket, serving the
  * predictor of `spec`. Resolves once listening; the predictor instances are constructed in the
  * background (`replica.ready`; until then predictions get 503 with Retry-After and `/healthz/ready` 503).
@@ -160,6 +179,7 @@ class ReplicaServer implements Replica {
     const events: ExecutorEvents = {
       onDidChangeCapacity: (capacity) => this.admission.setCapacity(capacity),
       onDidFail: (err) => this.fail(err),
+      onDidRunBatch: (size) => this.metrics.recordBatch(size),
     };
     const choice = options.executor ?? 'auto';
     // A Python predictor runs its own worker processes (processes × threads): its bridge stays in this thread.
@@ -350,7 +370,9 @@ class ReplicaServer implements Replica {
     if (this.current === 'loading' || this.current === 'failed') {
       return this.sendJson(req, res, 503, { error: this.unavailableMessage() }, { 'retry-after': '1' });
     }
-    this.sendJson(req, res, 200, { message: SUMMARY_MESSAGE, model_metadata: this.executor.describe() });
+    const described = this.executor.describe();
+    const models = modelsSummary(described.models);
+    this.sendJson(req, res, 200, { message: SUMMARY_MESSAGE, model_metadata: described, ...(models ? { models } : {}) });
   }
 
   private preflight(req: IncomingMessage, res: ServerResponse): void {

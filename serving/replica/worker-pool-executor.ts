@@ -8,6 +8,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import { DeadlineQueue, type Deadline } from './deadline-queue.js';
 import type { ExecutorEvents, PredictOutcome, PredictTask, PredictorExecutor } from './predictor-executor.js';
 import { isWorkerMessage, type ControlMessage, type PredictorWorkerData, type WorkerMessage } from './predictor-worker-protocol.js';
+import { slotsPerInstance } from './request-batcher.js';
 
 const WORKER_ENTRY = new URL('./predictor-worker-entry.mjs', import.meta.url).href;
 
@@ -66,7 +67,8 @@ export class WorkerPoolExecutor implements PredictorExecutor {
   constructor(private readonly options: WorkerPoolOptions) {
     this.log = options.log.child({ component: 'replica/worker-pool' });
     this.threads = options.spec.predictor.processesPerReplica;
-    this.perThread = options.spec.predictor.threadsPerProcess;
+    // threads_per_process, or max_batch_size under server-side batching (each worker batches on its own).
+    this.perThread = slotsPerInstance(options.spec);
     this.hungWorkerGraceMs = options.hungWorkerGraceMs ?? 1000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.deadlines = new DeadlineQueue<WorkerRun>(options.spec.predictor.timeoutMs);
@@ -216,6 +218,9 @@ export class WorkerPoolExecutor implements PredictorExecutor {
       case 'closed':
         this.closed.add(m.threadId);
         this.onDidClose?.();
+        return;
+      case 'batch':
+        this.options.events.onDidRunBatch?.(m.size);
         return;
     }
   }
