@@ -2,7 +2,7 @@
  * The real `ModelProvider` of a replica for tests that construct backends by hand: every store adapter
  * (fs, s3, https/gs) behind the registry, and a machine cache in a temp folder (or `cacheRoot`).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -14,9 +14,19 @@ import type { Logger } from '../../core/ports/logger.js';
 import { ModelCache } from '../../serving/models/model-cache.js';
 import { StoreModelProvider } from '../../serving/models/model-provider.js';
 
+const created: string[] = [];
+// Temp caches end with the test process (tests build providers freely, one per backend).
+process.once('exit', () => {
+  for (const d of created) rmSync(d, { recursive: true, force: true });
+});
+
 export function storeModelProvider(options: { readonly cacheRoot?: string; readonly log?: Logger; readonly env?: Readonly<Record<string, string | undefined>> } = {}): StoreModelProvider {
   const log = options.log ?? pino({ level: 'silent' });
   const registry = new ModelStoreRegistry([new FsModelStore(), new S3ModelStore(options.env ? { env: options.env } : {}), new HttpsModelStore()]);
-  const root = options.cacheRoot ?? mkdtempSync(join(tmpdir(), 'myelin-model-cache-'));
+  let root = options.cacheRoot;
+  if (root === undefined) {
+    root = mkdtempSync(join(tmpdir(), 'myelin-model-cache-'));
+    created.push(root);
+  }
   return new StoreModelProvider(registry, new ModelCache(registry, { root, log }));
 }
