@@ -17,7 +17,7 @@
 import { HttpError, PredictorError } from '../errors.js';
 import type { ApiSpec } from '../config/api-spec.js';
 import type { Logger } from '../ports/logger.js';
-import type { BackendPredictArgs, LoadedPredictor } from '../ports/predictor-backend.js';
+import type { BackendPredictArgs, LoadedPredictor, ModelStats } from '../ports/predictor-backend.js';
 import { logDebugStage } from './debug-stage.js';
 import { constructUserPredictor, userPredictorAsLoaded } from './user-predictor.js';
 import type { ModelClient, ModelMetadata, Predictor, QueryParams, RequestHandlerModule } from './predictor-contract.js';
@@ -28,6 +28,8 @@ export interface OwnedModelClient extends ModelClient {
   allMetadata(): ModelMetadata[];
   /** Releases every loaded model. */
   close(): Promise<void>;
+  /** Model cache counters (ManagedModelClient). */
+  stats?(): ModelStats;
 }
 
 export interface ModelPredictorParts {
@@ -112,6 +114,23 @@ function directInput(payload: unknown): unknown {
  * client is closed in that case.
  */
 export async function createModelPredictor(parts: ModelPredictorParts): Promise<LoadedPredictor> {
+  const loaded = await createModelPredictorInner(parts);
+  const client = parts.client;
+  return client.stats ? { ...withMethods(loaded), modelStats: () => client.stats!() } : loaded;
+}
+
+/** A copy of `loaded` whose methods stay bound to it (spreading an object keeps only own properties). */
+function withMethods(loaded: LoadedPredictor): LoadedPredictor {
+  return {
+    predict: (a) => loaded.predict(a),
+    ...(loaded.postPredict ? { postPredict: (a: Parameters<NonNullable<LoadedPredictor['postPredict']>>[0]) => loaded.postPredict!(a) } : {}),
+    ...(loaded.predictBatch ? { predictBatch: (b: Parameters<NonNullable<LoadedPredictor['predictBatch']>>[0]) => loaded.predictBatch!(b) } : {}),
+    describe: () => loaded.describe(),
+    close: () => loaded.close(),
+  };
+}
+
+async function createModelPredictorInner(parts: ModelPredictorParts): Promise<LoadedPredictor> {
   const { spec, client, type, runtime } = parts;
   const p = spec.predictor;
   const describeBase = (): Record<string, unknown> => ({ type, backend: runtime, models: client.allMetadata() });

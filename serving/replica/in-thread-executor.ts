@@ -1,3 +1,4 @@
+import type { ModelStats } from '../../core/ports/predictor-backend.js';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { LoadedPredictor, PredictorHost } from '../../core/ports/predictor-backend.js';
@@ -68,6 +69,10 @@ export class InThreadExecutor implements PredictorExecutor {
 
   describe(): Record<string, unknown> {
     return this.loaded?.describe() ?? {};
+  }
+
+  modelStats(): ModelStats | undefined {
+    return this.loaded?.modelStats?.();
   }
 
   async close(): Promise<void> {

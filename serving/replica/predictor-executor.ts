@@ -1,3 +1,4 @@
+import type { ModelStats } from '../../core/ports/predictor-backend.js';
 import type { MonitoringSpec } from '../../core/config/api-spec.js';
 import { HttpError, PredictorError, WORKER_LOST_CODE } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
@@ -54,6 +55,8 @@ export interface PredictorExecutor {
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome>;
   /** `model_metadata` of GET `/`. */
   describe(): Record<string, unknown>;
+  /** The predictors' model cache counters (summed over worker threads), when they have models. */
+  modelStats?(): ModelStats | undefined;
   /** Closes every predictor instance (their `close()`), then releases threads. */
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { PredictorRegistry } from '../../core/contribution/predictor-registry.js
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import { createContainer } from '../composition/composition-root.js';
+import { replicaModelModules } from './replica-model-provider.js';
 
 const PLUGINS_DIR = new URL('../../plugins/', import.meta.url);
 
@@ -66,5 +67,6 @@ export async function createPredictorRegistry(specifiers: readonly string[], log
     // Model runtimes (onnx, tensorflow) for backends that run models for code elsewhere (the Python bridge).
     bind(ModelRuntimeRegistry).toSelf().inSingletonScope();
   });
-  return createContainer({ logger: log, modules: [...modules, registryModule] }).get(PredictorRegistry);
+  // Model stores and the machine cache, for the backends that load models (onnx, tensorflow, python, javascript).
+  return createContainer({ logger: log, modules: [...modules, ...replicaModelModules(log), registryModule] }).get(PredictorRegistry);
 }

@@ -1,3 +1,4 @@
+import type { ModelStats } from '../../core/ports/predictor-backend.js';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { PredictTask } from './predictor-executor.js';
 
@@ -26,7 +27,9 @@ export type WorkerMessage =
   | { readonly myelin: 'log'; readonly line: string }
   | { readonly myelin: 'closed'; readonly threadId: number }
   /** Server-side batching ran a batch of `size` requests in this worker (for the replica's batch-size histogram). */
-  | { readonly myelin: 'batch'; readonly size: number };
+  | { readonly myelin: 'batch'; readonly size: number }
+  /** The predictor's model counters (`LoadedPredictor.modelStats`), after a prediction, at most twice a second. */
+  | { readonly myelin: 'model-stats'; readonly threadId: number; readonly stats: ModelStats };
 
 /** Replica → workers, over the BroadcastChannel (each worker acts on the ones addressed to it). */
 export type ControlMessage =

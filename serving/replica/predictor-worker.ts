@@ -66,9 +66,28 @@ export async function createWorkerHandler(): Promise<(task: WorkerTask) => Promi
   };
   post({ myelin: 'ready', threadId, model: loaded.describe() });
 
+  // Model cache counters travel to the replica's /metrics, throttled (a post per prediction would cost more than the counters are worth).
+  let statsSentAt = 0;
+  let statsTimer: NodeJS.Timeout | undefined;
+  const sendStats = (): void => {
+    if (!loaded.modelStats || statsTimer) return;
+    // At most twice a second, and always once after the last prediction of a burst.
+    const wait = Math.max(0, statsSentAt + 500 - Date.now());
+    statsTimer = setTimeout(() => {
+      statsTimer = undefined;
+      statsSentAt = Date.now();
+      if (loaded.modelStats) post({ myelin: 'model-stats', threadId, stats: loaded.modelStats() });
+    }, wait);
+    statsTimer.unref();
+  };
+  if (loaded.modelStats) post({ myelin: 'model-stats', threadId, stats: loaded.modelStats() });
+
   return (task: WorkerTask): Promise<PredictOutcome> => {
     const run = new WorkerTaskRun(task.seq, active);
-    void executePrediction(loaded, task, log, data.spec.monitoring, run).then(run.onOutcome);
+    void executePrediction(loaded, task, log, data.spec.monitoring, run).then((o) => {
+      run.onOutcome(o);
+      sendStats();
+    });
     return run.promise;
   };
 }

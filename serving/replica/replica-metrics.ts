@@ -1,4 +1,20 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ModelStats } from '../../core/ports/predictor-backend.js';
+
+/** Sum of several predictors' model counters (worker threads, Python processes). */
+export function sumModelStats(all: readonly ModelStats[]): ModelStats {
+  const sum = (k: keyof ModelStats): number => all.reduce((n, s) => n + (s[k] ?? 0), 0);
+  return {
+    hits: sum('hits'),
+    misses: sum('misses'),
+    evictions: sum('evictions'),
+    diskEvictions: sum('diskEvictions'),
+    loads: sum('loads'),
+    loadMsSum: sum('loadMsSum'),
+    inMemory: sum('inMemory'),
+    onDisk: sum('onDisk'),
+  };
+}
 
 /** `myelin_batch_size` buckets: powers of two up to 1024, Cortex's largest max_batch_size. */
 export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
@@ -7,6 +23,8 @@ export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 12
 export interface ReplicaGaugeSource {
   counts(): { readonly inFlight: number; readonly queued: number };
   isReady(): boolean;
+  /** The predictors' model counters, when they have models. */
+  modelStats?(): ModelStats | undefined;
 }
 
 /**
@@ -65,6 +83,7 @@ export class ReplicaMetrics {
         this.set(source.counts().queued);
       },
     });
+    this.modelMetrics(source, registers);
     new Gauge({
       name: 'myelin_replica_ready',
       help: '1 when every predictor instance is constructed and the replica takes predictions',
@@ -73,6 +92,47 @@ export class ReplicaMetrics {
         this.set(source.isReady() ? 1 : 0);
       },
     });
+  }
+
+  /**
+   * Model cache metrics (docs/models.md), read from the predictors at each scrape: counters advance by
+   * what the predictors counted since the last scrape (a restarted worker's counters never go back).
+   */
+  private modelMetrics(source: ReplicaGaugeSource, registers: Registry[]): void {
+    if (!source.modelStats) return;
+    const read = (): ModelStats | undefined => source.modelStats!();
+    const seen: Partial<Record<keyof ModelStats, number>> = {};
+    const counter = (name: string, help: string, key: keyof ModelStats, scale = 1): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const now = (read()?.[key] ?? 0) * scale;
+          const delta = now - (seen[key] ?? 0);
+          if (delta > 0) this.inc(delta);
+          seen[key] = Math.max(now, seen[key] ?? 0);
+        },
+      });
+    };
+    counter('myelin_model_cache_hits_total', 'Predictions whose model version was already in memory', 'hits');
+    counter('myelin_model_cache_misses_total', 'Predictions that had to load their model version first', 'misses');
+    counter('myelin_model_evictions_total', 'Model versions unloaded from memory by cache_size / cache_bytes', 'evictions');
+    counter('myelin_model_disk_evictions_total', 'Downloaded model versions deleted from disk by disk_cache_size / disk_cache_bytes', 'diskEvictions');
+    counter('myelin_model_loads_total', 'Model versions loaded into memory', 'loads');
+    counter('myelin_model_load_seconds_total', 'Time spent loading model versions into memory (seconds)', 'loadMsSum', 1 / 1000);
+    const gauge = (name: string, help: string, key: 'inMemory' | 'onDisk'): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read()?.[key] ?? 0);
+        },
+      });
+    };
+    gauge('myelin_models_in_memory', 'Model versions in memory now', 'inMemory');
+    gauge('myelin_models_on_disk', 'Downloaded model versions on local disk now (local models are not counted)', 'onDisk');
   }
 
   recordResponse(status: number, latencyMs: number): void {

@@ -170,7 +170,11 @@ class ReplicaServer implements Replica {
     this.window = new InFlightWindow(this.clock.now());
     this.admission = new AdmissionQueue(spec.autoscaling.maxReplicaConcurrency, 0, (inFlight) => this.onInFlightChanged(inFlight));
     this.sampler = new ReplicaSampler({ api: spec.name, replica: this.id, revision: this.revision });
-    this.metrics = new ReplicaMetrics({ api: spec.name, replica: this.id }, { counts: () => this.admission.counts(), isReady: () => this.serving() });
+    this.metrics = new ReplicaMetrics({ api: spec.name, replica: this.id }, {
+      counts: () => this.admission.counts(),
+      isReady: () => this.serving(),
+      modelStats: () => this.executor?.modelStats?.(),
+    });
     this.monitor = spec.monitoring ? new PredictionMonitor(spec.monitoring) : undefined;
 
     const modules = [...(options.predictorModules ?? builtinPredictorModules()), ...(options.extraPredictorModules ?? [])].map(

@@ -136,6 +136,7 @@ export function withRequestBatching(loaded: LoadedPredictor, spec: ApiSpec, onBa
   };
   // Optional members stay absent when the predictor has none: the executor tests `capacity` for presence.
   if (loaded.postPredict) out.postPredict = loaded.postPredict.bind(loaded);
+  if (loaded.modelStats) out.modelStats = loaded.modelStats.bind(loaded);
   if (loaded.capacity) out.capacity = loaded.capacity.bind(loaded);
   if (loaded.modelStats) {
     const stats = loaded.modelStats.bind(loaded);

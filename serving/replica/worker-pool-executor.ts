@@ -1,3 +1,5 @@
+import type { ModelStats } from '../../core/ports/predictor-backend.js';
+import { sumModelStats } from './replica-metrics.js';
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina, type PiscinaTask } from 'piscina';
@@ -43,6 +45,7 @@ export interface WorkerPoolOptions {
  * a terminated worker end `unavailable` (503). A replacement that fails to load fails the executor.
  */
 export class WorkerPoolExecutor implements PredictorExecutor {
+  private readonly modelStatsByThread = new Map<number, ModelStats>();
   readonly mode = 'worker-threads' as const;
   private pool: Piscina | undefined;
   private readonly channel: BroadcastChannel;
@@ -143,6 +146,12 @@ export class WorkerPoolExecutor implements PredictorExecutor {
     this.assigned.delete(seq);
   }
 
+  /** Model counters summed over the workers (each reports after its predictions, at most twice a second; a gone worker's last report is kept). */
+  modelStats(): ModelStats | undefined {
+    if (this.modelStatsByThread.size === 0) return undefined;
+    return sumModelStats([...this.modelStatsByThread.values()]);
+  }
+
   describe(): Record<string, unknown> {
     const first = this.ready.values().next();
     return first.done ? {} : first.value;
@@ -221,6 +230,9 @@ export class WorkerPoolExecutor implements PredictorExecutor {
         return;
       case 'batch':
         this.options.events.onDidRunBatch?.(m.size);
+        return;
+      case 'model-stats':
+        this.modelStatsByThread.set(m.threadId, m.stats);
         return;
     }
   }
