@@ -1,6 +1,7 @@
 import type { ApiSpec } from '../config/api-spec.js';
 import type { Logger } from './logger.js';
 import type { OwnedModelClient } from '../predictor/model-predictor.js';
+import type { ModelMetadata } from '../predictor/predictor-contract.js';
 import type { TensorData } from '../predictor/tensor-data.js';
 
 /** What one raw model run produced: the model and version picked, and the outputs as flat tensors. */
@@ -21,6 +22,8 @@ export interface TensorModelClient extends OwnedModelClient {
    * the model or version does not exist or the runtime fails.
    */
   runTensors(inputs: readonly TensorData[], modelName?: string, version?: string | number): Promise<TensorRun>;
+  /** A version's signatures, loading it first when it is not in memory (model caching). Throws `HttpError` 400/404. */
+  describeModel?(modelName?: string, version?: string | number): Promise<ModelMetadata>;
 }
 
 /**

@@ -67,6 +67,16 @@ export class ManagedModelClient implements TensorModelClient {
     return { name: sel.name, versions: entry?.versions.map((v) => v.version) ?? [], inputs: m?.inputs ?? [], outputs: m?.outputs ?? [] };
   }
 
+  async describeModel(modelName?: string, version?: string | number): Promise<ModelMetadata> {
+    const lease = await this.models.acquire(modelName, version);
+    try {
+      const entry = this.models.info().find((m) => m.name === lease.name);
+      return { name: lease.name, versions: entry?.versions.map((v) => v.version) ?? [lease.version], inputs: lease.model.inputs, outputs: lease.model.outputs };
+    } finally {
+      lease.release();
+    }
+  }
+
   allMetadata(): ModelMetadata[] {
     return this.models.info().map((e) => {
       const m = e.latest ?? this.models.anyLoaded(e.name);

@@ -417,6 +417,17 @@ export class PythonWorkerPool implements LoadedPredictor {
     if (h.op === 'list_models') return { header: this.listModels(), parts: [] };
     const client = this.o.client;
     if (!client) return { header: { ok: false, message: 'this predictor has no model client' }, parts: [] };
+    if (h.op === 'model_signature') {
+      // A model not loaded yet (model caching): its signature is known once it is.
+      try {
+        const version = h.version === 'latest' || h.version === undefined ? undefined : String(h.version);
+        const m = client.describeModel ? await client.describeModel(h.model as string, version) : client.metadata(h.model as string, version);
+        return { header: { ok: true, inputs: m.inputs, outputs: m.outputs }, parts: [] };
+      } catch (err) {
+        const status = err instanceof HttpError ? err.status : undefined;
+        return { header: { ok: false, ...(status ? { status } : {}), message: (err as Error)?.message ?? String(err) }, parts: [] };
+      }
+    }
     try {
       const inputs = (h.inputs as WireTensor[]).map((t) => tensorFromWire(t, frame.parts));
       const version = h.version === 'latest' || h.version === undefined ? undefined : String(h.version);

@@ -248,6 +248,7 @@ export class PythonWorker {
       case 'model_call':
       case 'resolve_model':
       case 'list_models':
+      case 'model_signature':
         void this.options.onModelCall(frame).then(
           ({ header, parts }) => this.write({ ...header, op: 'model_result', cid: h.cid }, parts),
           (err: unknown) => this.write({ op: 'model_result', cid: h.cid, ok: false, message: (err as Error)?.message ?? String(err) }),

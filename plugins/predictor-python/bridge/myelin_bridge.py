@@ -384,15 +384,24 @@ class ModelClient:
         # after start is served, a removed one answers 404 naming those left).
         return model_name, version
 
+    def _signature(self, name: str, version: str) -> List[NodeArg]:
+        """The model's inputs; with model caching a model not loaded yet has none at start, so the
+        replica is asked (``model_signature``: it loads the version, then answers its signature)."""
+        if not self._inputs.get(name):
+            h, _ = self._bridge.ask_node({"op": "model_signature", "model": name, "version": version})
+            self._inputs[name] = [NodeArg(i["name"], i["dtype"], i["shape"]) for i in h["inputs"]]
+            self._outputs[name] = [NodeArg(o["name"], o["dtype"], o["shape"]) for o in h["outputs"]]
+        return self._inputs[name]
+
     def input_signature(self, model_name: Optional[str] = None) -> List[NodeArg]:
         """The inputs of a model, as ``NodeArg``-like objects."""
         name, _ = self._select(model_name, "latest")
-        return self._inputs[name]
+        return self._signature(name, "latest")
 
     def predict(self, model_input: Any, model_name: Optional[str] = None, model_version: str = "latest") -> Any:
         """Runs a model: a list of numpy arrays (ONNX, in output order) or a dict by output name (TensorFlow)."""
         name, version = self._select(model_name, model_version)
-        arrays = _to_inputs(model_input, self._inputs[name], name)
+        arrays = _to_inputs(model_input, self._signature(name, version), name)
         outputs = self._bridge.call_model(name, version, arrays)
         if self._format == "onnx":
             return [arr for _, arr in outputs]

@@ -168,6 +168,27 @@ describe('ONNXPredictor (.py) with several models, picked by model_name', () => 
   });
 });
 
+describe('ONNXPredictor (.py) with model caching: the model loads on its first request', () => {
+  let t: PythonReplica;
+  before(async () => {
+    t = await startPythonReplica({
+      files: { 'predictor.py': ONNX_PREDICTOR },
+      spec: (p) => ({
+        predictor: { type: 'onnx', path: p.path('predictor.py'), models: { path: IRIS_ONNX, cacheSize: 1, diskCacheSize: 1 }, config: { labels: [...IRIS_LABELS] } },
+      }),
+    });
+  });
+  after(() => t[Symbol.asyncDispose]());
+
+  test('onnx_client shapes the first input with the signature the replica loads for it', async () => {
+    const r = await t.postJson({ sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 });
+    assert.equal(r.status, 200, r.text);
+    const out = r.json() as { labels: string[]; signature: unknown[] };
+    assert.deepEqual(out.labels, ['setosa']);
+    assert.deepEqual(out.signature, [['input', 'tensor(float)', ['batch', 4]]]);
+  });
+});
+
 describe('legacy handler.py (kind: api): pre_inference and post_inference around the ONNX model', () => {
   let t: PythonReplica;
   before(async () => {
