@@ -68,12 +68,13 @@ export interface MetricsUnavailableEvent extends EngineEventBase {
 
 /**
  * One line of output of a deploy step that runs before the API changes: `stage: 'requirements'` is
- * the project's requirements.txt being installed (venv and pip output, as it comes). `api` is the
- * first API of the deploy that runs Python.
+ * the project's requirements.txt being installed (venv and pip output, as it comes; `api` is the
+ * first API of the deploy that runs Python); `stage: 'models'` is a model version being downloaded
+ * into the machine's model cache (`api` is the first API of the deploy that uses it).
  */
 export interface DeployProgressEvent extends EngineEventBase {
   readonly type: 'deploy.progress';
-  readonly stage: 'requirements';
+  readonly stage: 'requirements' | 'models';
   readonly line: string;
 }
 

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { ApiSpec } from '../config/api-spec.js';
+import type { EngineEvent } from '../events/engine-event.js';
 
 /** Where a replica listens. Loopback TCP for local replicas, a pod IP for Kubernetes. */
 export type ReplicaAddress = { readonly host: string; readonly port: number } | { readonly socketPath: string };
@@ -87,4 +88,11 @@ export interface OrchestratorTarget {
   replicas$(): Observable<readonly ReplicaInfo[]>;
   /** Recent log lines of an API's replicas, then live lines when `follow`. */
   logs$(api: string, options: { readonly follow: boolean; readonly tail?: number }): Observable<string>;
+  /**
+   * Events the replicas report about themselves (`model.download`, `model.version`), hot. Each has
+   * passed the event schema, and its `api` and `replica` are the target's own names for the replica
+   * that sent it (never what the replica claimed). Optional: a target whose replicas cannot report
+   * (Kubernetes pods publish nothing to the daemon) leaves it out.
+   */
+  events$?(): Observable<EngineEvent>;
 }

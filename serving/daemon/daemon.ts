@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -11,12 +11,14 @@ import type { EngineEvent } from '../../core/events/engine-event.js';
 import type { MetricSample } from '../../core/metrics/metric-sample.js';
 import type { EventBus } from '../../core/ports/event-bus.js';
 import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
+import type { ModelDownloadProgress, ModelProvider } from '../../core/ports/model-provider.js';
 import type { OrchestratorTarget, ReplicaInfo } from '../../core/ports/orchestrator-target.js';
 import type { ApiAutoscaler, AutoscalerFactory, AutoscalerTickView } from './api-autoscaler.js';
 import { apiStatus } from './api-status.js';
 import { ConflictError, NotFoundError } from './control-api.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
 import { EventHistory } from './event-history.js';
+import { describeDownload, discoverApiModels, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
 import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
 import { preparePython, type PreparedPython } from './python-dependencies.js';
 import type { PythonEnvCache } from './python-env-cache.js';
@@ -49,6 +51,14 @@ export interface DaemonDeps {
    * do not run on this machine (Kubernetes): such a file is then a deploy warning.
    */
   readonly pythonEnvs?: PythonEnvCache;
+  /**
+   * Lists the models of each API at deploy (a missing object, a refused bucket, a wrong layout or an
+   * unknown scheme refuses the deploy) and, with `prefetchModels`, downloads them into the machine
+   * cache its replicas read. Absent: models are not looked at before the replicas start.
+   */
+  readonly models?: ModelProvider;
+  /** Download every version into the machine cache at deploy (true where replicas run on this machine). */
+  readonly prefetchModels?: boolean;
   readonly clock: Clock;
   readonly log: Logger;
   /** Called when a client asks the daemon to stop (`myelin down`). */
@@ -104,6 +114,9 @@ export class Daemon implements DaemonService {
   });
   /** Serializes deploy/delete/refresh so two clients never interleave on one API. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Aborts background model downloads (restored APIs) on close. */
+  private readonly closing = new AbortController();
+  private readonly background = new Set<Promise<void>>();
 
   constructor(private readonly deps: DaemonDeps) {
     this.log = deps.log.child({ component: 'daemon/daemon' });
@@ -129,6 +142,10 @@ export class Daemon implements DaemonService {
       this.deps.orchestrator.replicas$().subscribe((list) => this.onReplicas(list)),
       this.deps.metrics.samples$().subscribe({ next: (s) => this.onSample(s), error: (err) => this.log.error({ err }, 'metrics transport failed') }),
     );
+    // What replicas report about themselves (model downloads, live-reload changes), checked and
+    // attributed by the orchestrator: published like the daemon's own events.
+    const replicaEvents = this.deps.orchestrator.events$?.();
+    if (replicaEvents) this.subs.push(replicaEvents.subscribe({ next: (e) => this.emit(e), error: (err) => this.log.error({ err }, 'replica events failed') }));
     for (const stored of await this.deps.store.listApis()) {
       try {
         const loaded = await this.deps.loadSpecs(join(stored.projectDir, stored.configFile));
@@ -138,6 +155,9 @@ export class Daemon implements DaemonService {
         const [prepared] = (await this.preparePython([spec], stored.projectDir)).specs;
         await this.install(prepared, stored, await this.deps.store.getAutoscalerState(stored.name));
         this.log.info({ api: stored.name, revision: stored.revision, replicas: stored.replicas }, 'api restored');
+        // Models are not a reason to leave an API down after a restart (the store may be unreachable
+        // for a moment, the cache may hold them): they are fetched in the background, as the replicas would.
+        this.prefetchInBackground(prepared, stored);
       } catch (err) {
         const reason = `could not restore it: ${err instanceof Error ? err.message : String(err)}`;
         this.log.error({ err, api: stored.name }, 'could not restore api');
@@ -172,6 +192,8 @@ export class Daemon implements DaemonService {
 
   async close(): Promise<void> {
     this.deps.pythonEnvs?.close();
+    this.closing.abort(new Error('the daemon is stopping'));
+    await Promise.all(this.background);
     for (const s of this.subs) s.unsubscribe();
     for (const a of this.apis.values()) {
       await this.persistAutoscaler(a);
@@ -240,8 +262,12 @@ export class Daemon implements DaemonService {
       }
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    // Before any API changes: a requirements.txt that cannot be installed refuses the whole deploy.
+    // Before any API changes: a model that cannot be found or used, or a requirements.txt that cannot
+    // be installed, refuses the whole deploy. Models are listed first (quick), downloaded last.
+    const configText = this.deps.models ? await readFile(join(projectDir, bundle.configFile), 'utf8').catch(() => undefined) : undefined;
+    const discovered = await this.discoverModels(specs, bundle.configFile, configText);
     const prepared = await this.preparePython(specs, projectDir);
+    await this.prefetch(prepared.specs, discovered, bundle.configFile, configText);
     const results: DeployResult[] = [];
     for (const spec of prepared.specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
     return { results, warnings: [...warnings, ...prepared.warnings] };
@@ -260,6 +286,60 @@ export class Daemon implements DaemonService {
         this.emit({ v: 1, type: 'deploy.progress', api, t: this.deps.clock.now(), stage: 'requirements', line: text });
       },
     });
+  }
+
+  /** Each API's models as their stores list them (model-preparation.ts); ConfigError when one cannot be used. */
+  private async discoverModels(specs: readonly ApiSpec[], configFile: string, configText: string | undefined): Promise<DiscoveredModels> {
+    if (!this.deps.models) return new Map();
+    return discoverApiModels({ specs, provider: this.deps.models, configFile, ...(configText !== undefined ? { configText } : {}) });
+  }
+
+  /**
+   * Downloads the deploy's remote model versions into the machine cache (where replicas run on this
+   * machine): progress becomes `model.download` events and `deploy.progress` lines (stage `models`).
+   */
+  private async prefetch(specs: readonly ApiSpec[], discovered: DiscoveredModels, configFile: string, configText?: string, signal?: AbortSignal): Promise<void> {
+    if (!this.deps.models || !this.deps.prefetchModels) return;
+    const result = await prefetchModels({
+      specs,
+      discovered,
+      provider: this.deps.models,
+      configFile,
+      ...(configText !== undefined ? { configText } : {}),
+      now: () => this.deps.clock.now(),
+      onProgress: (api, p) => this.onModelDownload(api, p),
+      onCached: (api, url, bytes) => this.progressLine(api, `${url}: in the machine's model cache already (${formatByteSize(bytes)})`),
+      ...(signal ? { signal } : {}),
+    });
+    if (result.downloaded + result.cached > 0) this.log.info({ downloaded: result.downloaded, cached: result.cached }, 'models ready in the machine cache');
+  }
+
+  private onModelDownload(api: string, p: ModelDownloadProgress): void {
+    const rate = Math.round(p.rateBytesPerSec);
+    this.log.info({ api, url: p.url, bytes: p.bytes, total: p.total, rateBytesPerSec: rate, done: p.done }, 'model download');
+    this.emit({ v: 1, type: 'model.download', api, t: this.deps.clock.now(), url: p.url, bytes: p.bytes, total: p.total, rateBytesPerSec: rate, done: p.done });
+    this.progressLine(api, describeDownload(p));
+  }
+
+  private progressLine(api: string, line: string): void {
+    const text = line.length > MAX_PROGRESS_LINE ? `${line.slice(0, MAX_PROGRESS_LINE)}…` : line;
+    this.emit({ v: 1, type: 'deploy.progress', api, t: this.deps.clock.now(), stage: 'models', line: text });
+  }
+
+  /** A restored API's models, discovered and downloaded without holding up the restore; failures are logged. */
+  private prefetchInBackground(spec: ApiSpec, stored: StoredApi): void {
+    if (!this.deps.models || !this.deps.prefetchModels) return;
+    const run = (async () => {
+      try {
+        const discovered = await this.discoverModels([spec], stored.configFile, undefined);
+        await this.prefetch([spec], discovered, stored.configFile, undefined, this.closing.signal);
+      } catch (err) {
+        if (this.closing.signal.aborted) return;
+        this.log.warn({ err, api: spec.name }, 'could not prefetch the models of a restored api; its replicas download them');
+      }
+    })();
+    this.background.add(run);
+    void run.finally(() => this.background.delete(run));
   }
 
   private endpointOwners(): Map<string, string> {

@@ -9,6 +9,7 @@ import { EngineError } from '../../core/errors.js';
 import { DEFAULT_PYTHON, PYTHON_ENV } from '../../core/predictor/python-predictor.js';
 import { EventBus } from '../../core/ports/event-bus.js';
 import { ChildMetricsSink, MetricsTransport } from '../../core/ports/metrics-transport.js';
+import { ModelProvider } from '../../core/ports/model-provider.js';
 import { OrchestratorTarget } from '../../core/ports/orchestrator-target.js';
 import { computeModule } from '../../adapters/compute/compute-module.js';
 import { kubernetesOrchestratorModule, KubernetesOrchestratorOptions } from '../../adapters/orchestrators/kubernetes/kubernetes-orchestrator-module.js';
@@ -21,6 +22,7 @@ import { scalingCpuModule } from '../../plugins/scaling-cpu/scaling-cpu-module.j
 import { createContainer } from '../composition/composition-root.js';
 import { Gateway } from '../gateway/gateway.js';
 import { GatewayConfig, gatewayModule } from '../gateway/gateway-module.js';
+import { modelProviderModule, storageModules } from '../models/storage-modules.js';
 import { ControlApi, isLoopbackHost } from './control-api.js';
 import { Daemon, type DaemonGateway } from './daemon.js';
 import { builtinPredictorModules } from '../replica/predictor-modules.js';
@@ -117,7 +119,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     bind(ScalingPolicyRegistry).toSelf().inSingletonScope();
     if (o.nats) bind(NatsTransportConfig).toConstantValue({ servers: o.nats });
     if (o.target === 'local') {
-      bind(LocalOrchestratorConfig).toConstantValue({ ...o.local });
+      // Replicas read the models the daemon prefetched from the same machine cache.
+      bind(LocalOrchestratorConfig).toConstantValue({ ...o.local, modelCacheDir: store.modelsDir });
       bind(ReplicaLauncher).toConstantValue(
         new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: { [PYTHON_ENV]: python, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } }),
       );
@@ -135,6 +138,9 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     scalingCortexModule,
     scalingBurstModule,
     scalingCpuModule,
+    // Model stores and the machine cache (<state>/models): models are checked and prefetched at deploy.
+    ...storageModules,
+    modelProviderModule({ cacheRoot: store.modelsDir, log }),
   ];
   const container = createContainer({ logger: log, modules });
   const metrics = container.get<MetricsTransport>(MetricsTransport);
@@ -192,6 +198,9 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     servedPredictorTypes: builtinPredictorKinds(),
     // Virtualenvs only where the replicas run: on this machine.
     pythonEnvs: o.target === 'local' ? new PythonEnvCache({ dir: store.pythonEnvsDir, python, log }) : undefined,
+    models: container.get<ModelProvider>(ModelProvider),
+    // Pods have no access to this machine's cache: their models are only checked at deploy.
+    prefetchModels: o.target === 'local',
     clock,
     log,
     onShutdown: () => void stop(),

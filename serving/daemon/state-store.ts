@@ -32,7 +32,8 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
 /**
  * The daemon's state folder. Layout:
  * `apis/<name>.json` (StoredApi), `autoscaler/<name>.json` (policy state), `projects/<id>/` (uploaded
- * projects), `python-envs/<key>/` (requirements.txt virtualenvs, python-env-cache.ts), `token`
+ * projects), `python-envs/<key>/` (requirements.txt virtualenvs, python-env-cache.ts), `models/` (the
+ * machine's model cache, serving/models/model-cache.ts, shared with the local replicas), `token`
  * (control API bearer token, mode 0600), `daemon.pid`, `daemon.log`.
  * Every write is atomic (temp file + rename).
  */
@@ -47,6 +48,10 @@ export class StateStore {
   /** Virtualenvs of projects' requirements.txt, by content hash (`PythonEnvCache`). */
   get pythonEnvsDir(): string {
     return join(this.dir, 'python-envs');
+  }
+  /** The model cache the daemon prefetches into and local replicas read (`MYELIN_MODEL_CACHE`). */
+  get modelsDir(): string {
+    return join(this.dir, 'models');
   }
   get pidFile(): string {
     return join(this.dir, 'daemon.pid');

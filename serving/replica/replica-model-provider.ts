@@ -7,6 +7,7 @@
  * serve`, a worker thread) they are only logged.
  */
 import { ContainerModule } from 'inversify';
+import { REPLICA_EVENT } from '../../adapters/orchestrators/local/replica-launcher.js';
 import { ModelStoreRegistry } from '../../core/contribution/model-store-registry.js';
 import type { PredictorSpec } from '../../core/config/api-spec.js';
 import type { EngineEvent } from '../../core/events/engine-event.js';
@@ -17,8 +18,6 @@ import { defaultModelCacheRoot, ModelCache } from '../models/model-cache.js';
 import { StoreModelProvider } from '../models/model-provider.js';
 import { storageModules } from '../models/storage-modules.js';
 
-/** IPC message type of an event a replica reports to its parent. */
-export const REPLICA_EVENT_MESSAGE = 'myelin.replica.event';
 
 /** How often a download's progress is reported as an event (the cache reports more often). */
 const PROGRESS_EVENT_INTERVAL_MS = 1000;
@@ -29,7 +28,7 @@ export type ReplicaEventSink = (event: EngineEvent) => void;
 export function ipcEventSink(proc: NodeJS.Process = process): ReplicaEventSink | undefined {
   if (typeof proc.send !== 'function') return undefined;
   return (event) => {
-    if (proc.connected) proc.send!({ type: REPLICA_EVENT_MESSAGE, event }, undefined, undefined, () => {});
+    if (proc.connected) proc.send!({ type: REPLICA_EVENT, event }, undefined, undefined, () => {});
   };
 }
 

@@ -8,6 +8,8 @@ import type { ApiSpec } from '../../../core/config/api-spec.js';
 import { formatDuration } from '../../../core/config/quantities.js';
 import type { Clock } from '../../../core/clock.js';
 import { OrchestratorError } from '../../../core/errors.js';
+import type { EngineEvent } from '../../../core/events/engine-event.js';
+import { checkOutgoingEvent } from '../../../core/events/event-validator.js';
 import type { ComputePlacement } from '../../../core/ports/compute-placement.js';
 import type {
   ApiDeployment,
@@ -20,7 +22,7 @@ import type {
 import { CrashWindow, backoffDelayMs } from './crash-backoff.js';
 import { LineRing } from './line-ring.js';
 import { probeReady } from './readiness-probe.js';
-import { REPLICA_ENV, type ReplicaLauncher } from './replica-launcher.js';
+import { REPLICA_ENV, REPLICA_EVENT_TYPES, type ReplicaLauncher } from './replica-launcher.js';
 import { ReplicaProcess, type ReplicaExit } from './replica-process.js';
 import { planRollout, resolveUpdateBudget } from './rollout-plan.js';
 
@@ -57,11 +59,16 @@ export interface LocalOrchestratorConfig {
   readonly lastLogLines?: number;
   /** Start replicas with this process's environment underneath (PATH, HOME, …). Default true. */
   readonly inheritEnv?: boolean;
+  /**
+   * The machine's model cache, passed to every replica as `MYELIN_MODEL_CACHE` (a contract variable:
+   * nothing in the spec or the launcher overrides it). Default: not set (replicas use their default).
+   */
+  readonly modelCacheDir?: string;
 }
 
-type Settings = Required<LocalOrchestratorConfig>;
+type Settings = Required<Omit<LocalOrchestratorConfig, 'modelCacheDir'>> & Pick<LocalOrchestratorConfig, 'modelCacheDir'>;
 
-const DEFAULTS: Omit<Settings, 'runDir'> = {
+const DEFAULTS: Omit<Settings, 'runDir' | 'modelCacheDir'> = {
   backoffBaseMs: 1000,
   backoffMaxMs: 30_000,
   crashLoopThreshold: 3,
@@ -227,6 +234,8 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   private readonly crashesSubject = new Subject<ReplicaCrash>();
   private readonly rolloutsSubject = new Subject<RolloutProgress>();
   private readonly liveLines = new Subject<{ readonly api: string; readonly line: string }>();
+  private readonly replicaEvents = new Subject<EngineEvent>();
+  private droppedEvents = 0;
   private readonly removed = new Subject<string>();
   private starting: Promise<void> | null = null;
   private closed = false;
@@ -258,6 +267,19 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   /** Rolling-update progress: each change of the counts while a new revision replaces an old one (hot). */
   rollouts$(): Observable<RolloutProgress> {
     return this.rolloutsSubject.asObservable();
+  }
+
+  /**
+   * What replicas report over IPC (`model.download`, `model.version`), checked against the event
+   * schema and size limit, with `api` and `replica` set to the sender's (hot). See `droppedReplicaEvents`.
+   */
+  events$(): Observable<EngineEvent> {
+    return this.replicaEvents.asObservable();
+  }
+
+  /** Replica event messages dropped so far: not an allowed type, or invalid once attributed. */
+  get droppedReplicaEvents(): number {
+    return this.droppedEvents;
   }
 
   // ------------------------------------------------------------------ OrchestratorTarget
@@ -424,6 +446,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       this.crashesSubject.complete();
       this.rolloutsSubject.complete();
       this.liveLines.complete();
+      this.replicaEvents.complete();
       this.removed.complete();
     })();
     return this.closing;
@@ -590,6 +613,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       [REPLICA_ENV.cpuMillis]: String(spec.compute.cpuMillis),
       ...(spec.compute.memBytes !== null ? { [REPLICA_ENV.memBytes]: String(spec.compute.memBytes) } : {}),
       [REPLICA_ENV.cudaVisibleDevices]: gpuIndexes.join(','),
+      ...(this.cfg.modelCacheDir !== undefined ? { [REPLICA_ENV.modelCache]: this.cfg.modelCacheDir } : {}),
     };
     r.state = 'starting';
     try {
@@ -607,6 +631,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
         {
           onLine: (line) => this.onLine(a, r, line),
           onListening: (address) => this.onListening(a, r, address),
+          onEvent: (event) => this.onReplicaEvent(a, r, event),
           onExit: (exit) => this.onExit(a, r, exit),
         },
       );
@@ -628,6 +653,30 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   private apiLine(a: ApiEntry, line: string): void {
     a.logs.push(line);
     this.liveLines.next({ api: a.name, line });
+  }
+
+  /**
+   * A replica's own event: only the allowed types, attributed to the sender whatever it claimed (a
+   * replica cannot speak for another API or replica), then checked like every outgoing event.
+   */
+  private onReplicaEvent(a: ApiEntry, r: Rec, raw: unknown): void {
+    const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+    let why: string;
+    if (typeof type !== 'string' || !REPLICA_EVENT_TYPES.includes(type)) {
+      why = `type ${JSON.stringify(type ?? null)} is not one a replica reports (${REPLICA_EVENT_TYPES.join(', ')})`;
+    } else {
+      const event = { ...(raw as Record<string, unknown>), api: a.name, replica: r.id };
+      why = checkOutgoingEvent(event);
+      if (why === '') {
+        this.replicaEvents.next(event as unknown as EngineEvent);
+        return;
+      }
+    }
+    this.droppedEvents++;
+    // Counted always, logged for the first few and then every hundredth, so a chatty replica cannot flood the log.
+    if (this.droppedEvents <= 10 || this.droppedEvents % 100 === 0) {
+      this.log.warn({ api: a.name, replica: r.id, why, dropped: this.droppedEvents }, 'invalid replica event dropped');
+    }
   }
 
   private onListening(a: ApiEntry, r: Rec, address: ReplicaAddress): void {

@@ -12,7 +12,9 @@ import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js'
  * - `MYELIN_SPEC_FILE`: absolute path of a JSON file holding the resolved `ApiSpec`;
  * - `MYELIN_HOST` (`127.0.0.1`) and `MYELIN_PORT` (`0`): where to listen (0 = any free port);
  * - `MYELIN_CPU_MILLIS`, `MYELIN_MEM_BYTES` (only when memory is requested): the reservation;
- * - `CUDA_VISIBLE_DEVICES`: the GPU indexes reserved for it, comma-separated (`''` when it has none).
+ * - `CUDA_VISIBLE_DEVICES`: the GPU indexes reserved for it, comma-separated (`''` when it has none);
+ * - `MYELIN_MODEL_CACHE` (when the orchestrator is given `modelCacheDir`): the machine's model cache,
+ *   the one the daemon prefetched the API's models into.
  *
  * The replica then:
  * 1. listens on HTTP and sends `{ type: 'myelin.replica.listening', port }` over IPC
@@ -20,10 +22,14 @@ import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js'
  * 2. answers GET `/healthz/ready` with 200 once it takes predictions (anything else = not ready);
  * 3. may send `{ type: 'myelin.metrics', sample }` (a `MetricSample`) over IPC; the orchestrator
  *    passes the child to whoever subscribes to `spawns$()` (the daemon's metrics transport);
- * 4. when its predictor cannot start, sends `{ type: 'myelin.replica.failed', message }` and exits
+ * 4. may send `{ type: 'myelin.replica.event', event }` (an `EngineEvent` of type `model.download` or
+ *    `model.version`) over IPC; the orchestrator checks it against the event schema, overwrites its
+ *    `api` and `replica` with its own names for the sender, and publishes it on `events$()` (others
+ *    are dropped and counted);
+ * 5. when its predictor cannot start, sends `{ type: 'myelin.replica.failed', message }` and exits
  *    with code 1: the message (e.g. the last lines of a Python traceback) becomes the crash reason,
  *    `predictor failed to start: <message>`, bounded by `boundFailureMessage`;
- * 5. on SIGTERM stops accepting, finishes requests in flight and exits (SIGKILL follows after the
+ * 6. on SIGTERM stops accepting, finishes requests in flight and exits (SIGKILL follows after the
  *    grace period); it exits by itself when the IPC channel closes (`process.on('disconnect')`),
  *    so a daemon that dies does not leave replicas behind.
  * stdout and stderr are kept as the replica's log lines.
@@ -38,6 +44,7 @@ export const REPLICA_ENV = {
   cpuMillis: 'MYELIN_CPU_MILLIS',
   memBytes: 'MYELIN_MEM_BYTES',
   cudaVisibleDevices: 'CUDA_VISIBLE_DEVICES',
+  modelCache: 'MYELIN_MODEL_CACHE',
 } as const;
 
 /** IPC message type a replica sends once it listens. */
@@ -46,6 +53,10 @@ export const REPLICA_LISTENING = 'myelin.replica.listening';
 export const REPLICA_METRICS = 'myelin.metrics';
 /** IPC message type a replica sends when its predictor cannot start, just before it exits with code 1. */
 export const REPLICA_FAILED = 'myelin.replica.failed';
+/** IPC message type of an event a replica reports about itself (`{ type, event }`). */
+export const REPLICA_EVENT = 'myelin.replica.event';
+/** Event types a replica may report; any other is dropped (a replica does not speak for the daemon). */
+export const REPLICA_EVENT_TYPES: readonly string[] = ['model.download', 'model.version'];
 
 /** A failure message keeps at most this many lines (the last ones: a traceback ends with the exception) … */
 export const MAX_FAILURE_LINES = 20;
@@ -88,6 +99,13 @@ export function metricSampleOf(msg: unknown): unknown {
   if (typeof msg !== 'object' || msg === null) return null;
   const m = msg as Record<string, unknown>;
   return m.type === REPLICA_METRICS && typeof m.sample === 'object' && m.sample !== null ? m.sample : null;
+}
+
+/** The event in a `myelin.replica.event` message (unchecked), or null when `msg` is not one. */
+export function replicaEventOf(msg: unknown): unknown {
+  if (typeof msg !== 'object' || msg === null) return null;
+  const m = msg as Record<string, unknown>;
+  return m.type === REPLICA_EVENT && 'event' in m ? (m.event ?? null) : null;
 }
 
 /**

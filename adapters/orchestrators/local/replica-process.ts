@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js';
 import { LineSplitter } from './line-ring.js';
-import { failureMessageOf, listeningAddressOf } from './replica-launcher.js';
+import { failureMessageOf, listeningAddressOf, replicaEventOf } from './replica-launcher.js';
 
 /** How a replica process ended. */
 export interface ReplicaExit {
@@ -26,6 +26,8 @@ export interface ReplicaProcessSpawn {
 export interface ReplicaProcessHandlers {
   onLine(line: string, stream: 'stdout' | 'stderr'): void;
   onListening(address: ReplicaAddress): void;
+  /** A `myelin.replica.event` message's event, unchecked (the caller validates and attributes it). */
+  onEvent?(event: unknown): void;
   /** Called exactly once, after the last output line was delivered. */
   onExit(exit: ReplicaExit): void;
 }
@@ -65,6 +67,8 @@ export class ReplicaProcess {
       const address = listeningAddressOf(msg);
       if (address) handlers.onListening(address);
       failure = failureMessageOf(msg) ?? failure;
+      const event = replicaEventOf(msg);
+      if (event !== null) handlers.onEvent?.(event);
     });
     let exitInfo: ReplicaExit | null = null;
     let pipeTimer: NodeJS.Timeout | undefined;

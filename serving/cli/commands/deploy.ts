@@ -6,6 +6,7 @@ import { formatConfigProblem } from '../../../core/errors.js';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
 import { predictorRunsInPython } from '../../../core/predictor/python-predictor.js';
 import type { ApiSummary, DeployResponse } from '../../daemon/daemon-service.js';
+import { prefetches, usesRemoteModels } from '../../daemon/model-preparation.js';
 import { packProject } from '../../daemon/project-bundle.js';
 import { REQUIREMENTS_FILE } from '../../daemon/python-dependencies.js';
 import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
@@ -35,8 +36,10 @@ export function defaultConfigFile(cwd: string): string {
  * `myelin deploy [file] [--force] [--no-wait]`: validates the file locally (every problem is listed
  * and nothing is uploaded when it is invalid), uploads the project folder, then shows progress until
  * every API is live (exit 0) or one fails (exit 1). While the daemon installs the project's
- * requirements.txt (before it answers), pip's lines are printed as `[requirements.txt] <line>`
- * (not with `-o json`). Warnings the daemon adds (dependency files it does not run) go to stderr.
+ * requirements.txt (before it answers), pip's lines are printed as `[requirements.txt] <line>`; while
+ * it downloads remote models into the machine cache, about one line per version a second and one when
+ * done, as `[models] <url>: <bytes> of <total> (<percent>, <rate>)` (neither with `-o json`).
+ * Warnings the daemon adds (dependency files it does not run) go to stderr.
  */
 export async function deploy(options: DeployOptions): Promise<DeployResponse> {
   const file = resolve(options.cwd, options.file ?? defaultConfigFile(options.cwd));
@@ -47,9 +50,11 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
   const bundle = await packProject(dirname(file), basename(file));
   const client = new DaemonClient(options);
   const names = specs.map((s) => s.name);
-  // Only a Python project with requirements.txt has install output to show.
+  // Only a Python project with requirements.txt has install output to show, and only remote models
+  // the daemon downloads at deploy (not with model caching) have download progress.
   const installs = specs.some(predictorRunsInPython) && existsSync(join(dirname(file), REQUIREMENTS_FILE));
-  const progress = installs && options.output !== 'json' ? followDeployProgress(client, names, (options.now ?? Date.now)(), options.stdout) : undefined;
+  const downloads = specs.some((s) => usesRemoteModels(s) && prefetches(s));
+  const progress = (installs || downloads) && options.output !== 'json' ? followDeployProgress(client, names, (options.now ?? Date.now)(), options.stdout) : undefined;
   let response: DeployResponse;
   try {
     response = await client.json<DeployResponse>('POST', '/v1/deploy', { bundle, force: options.force });
@@ -107,7 +112,8 @@ function indentLines(message: string): string {
 }
 
 /**
- * Prints the `deploy.progress` lines of these APIs (the daemon installing requirements.txt) while the
+ * Prints the `deploy.progress` lines of these APIs (the daemon installing requirements.txt, or
+ * downloading models) while the
  * deploy request is pending: follows the event stream from `sinceMs`. `stop()` ends the stream, then
  * prints what it had not delivered yet from the daemon's retained events, so each line is printed
  * once whatever the timing of the two connections. A daemon without the stream prints nothing.
@@ -117,7 +123,7 @@ function followDeployProgress(client: DaemonClient, names: readonly string[], si
   const keyOf = (e: Extract<EngineEvent, { type: 'deploy.progress' }>): string => `${e.api}\0${e.t}\0${e.line}`;
   const printed = new Map<string, number>();
   const print = (e: Extract<EngineEvent, { type: 'deploy.progress' }>): void => {
-    out.write(`[${REQUIREMENTS_FILE}] ${e.line}\n`);
+    out.write(`[${e.stage === 'models' ? 'models' : REQUIREMENTS_FILE}] ${e.line}\n`);
   };
   const abort = new AbortController();
   const following = (async () => {

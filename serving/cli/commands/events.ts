@@ -1,5 +1,7 @@
 import type { Writable } from 'node:stream';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
+import { SINGLE_MODEL_NAME } from '../../../core/predictor/model-tree.js';
+import { describeDownload } from '../../daemon/model-preparation.js';
 import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
 import { parseSince } from '../table.js';
@@ -40,6 +42,12 @@ export function formatEvent(e: EngineEvent): string {
       break;
     case 'deploy.progress':
       detail = `${e.stage}: ${e.line}`;
+      break;
+    case 'model.download':
+      detail = `${describeDownload(e)}${e.replica ? ` (replica ${e.replica})` : ''}`;
+      break;
+    case 'model.version':
+      detail = `${e.model === SINGLE_MODEL_NAME ? 'the model' : `model ${e.model}`}: version ${e.version} ${e.change}${e.replica ? ` (replica ${e.replica})` : ''}`;
       break;
     default: {
       const { v: _v, type: _t, api: _a, t: _time, ...rest } = e as unknown as Record<string, unknown>;
