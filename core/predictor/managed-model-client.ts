@@ -6,7 +6,7 @@
 import { HttpError, PredictorError } from '../errors.js';
 import type { ModelStats } from '../ports/predictor-backend.js';
 import type { TensorModelClient, TensorRun } from '../ports/model-runtime.js';
-import type { RunnableModel } from './catalog-model-client.js';
+import type { RunnableModel } from './runnable-model.js';
 import type { ApiSpec } from '../config/api-spec.js';
 import type { Logger } from '../ports/logger.js';
 import type { ModelProvider } from '../ports/model-provider.js';

@@ -1,5 +1,13 @@
 import { readdir, stat } from 'node:fs/promises';
-import type { FsEntryKind, ModelFs } from './model-layout.js';
+export type FsEntryKind = 'file' | 'dir';
+
+/** The few file-system reads a backend needs inside a version's local copy (TF.js shards, SavedModel files). */
+export interface ModelFs {
+  /** `file`, `dir`, or null when nothing is at `path`. */
+  kind(path: string): Promise<FsEntryKind | null>;
+  /** Entries of a folder (names only, no `.`/`..`). */
+  list(dir: string): Promise<ReadonlyArray<{ readonly name: string; readonly kind: FsEntryKind }>>;
+}
 
 /** `ModelFs` on node:fs (symlinks followed): the one piece of file access the model backends share (plugins cannot import each other). */
 export const nodeModelFs: ModelFs = {

@@ -11,7 +11,7 @@ import { HttpError, PredictorError } from '../errors.js';
 import type { Logger } from '../ports/logger.js';
 import type { ServerSideBatchingSpec } from '../config/api-spec.js';
 import type { PredictorHost } from '../ports/predictor-backend.js';
-import type { RunnableModel } from './catalog-model-client.js';
+import type { RunnableModel } from './runnable-model.js';
 import type { TensorSignature } from './predictor-contract.js';
 import { formatShape, type TensorData, type TensorValues } from './tensor-data.js';
 

@@ -2,9 +2,7 @@ import { basename } from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
-import { CatalogModelClient, type RunnableModel } from '../../core/predictor/catalog-model-client.js';
-import type { CatalogModel } from '../../core/predictor/model-catalog.js';
-import type { ModelFs, ModelLocation } from '../../core/predictor/model-layout.js';
+import type { RunnableModel } from '../../core/predictor/runnable-model.js';
 import type { TensorSignature } from '../../core/predictor/predictor-contract.js';
 import { withTensorBatching, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
 import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';
@@ -19,20 +17,6 @@ export interface OnnxSessionSettings {
 function signatureOf(m: InferenceSession.ValueMetadata): TensorSignature | undefined {
   if (!m.isTensor) return undefined;
   return { name: m.name, dtype: m.type, shape: [...m.shape] };
-}
-
-/** The one `.onnx` file of a model version (the path itself when it is a file). */
-async function onnxFileOf(fs: ModelFs, modelName: string, version: string, path: string): Promise<string> {
-  if ((await fs.kind(path)) === 'file') return path;
-  const files = (await fs.list(path)).filter((e) => e.kind === 'file' && e.name.endsWith('.onnx')).map((e) => e.name).sort();
-  if (files.length === 1) return `${path}/${files[0]}`;
-  const layout = `expected either\n  ${path}/<model>.onnx\nor versions\n  ${path}/1/<model>.onnx\n  ${path}/2/<model>.onnx`;
-  throw new PredictorError(
-    files.length === 0
-      ? `model "${modelName}" version ${version}: no .onnx file in ${path}; ${layout}`
-      : `model "${modelName}" version ${version}: ${path} holds ${files.length} .onnx files (${files.join(', ')}); put one model per folder; ${layout}`,
-    { code: 'ENG_PREDICTOR_MODEL_LAYOUT' },
-  );
 }
 
 /**
@@ -116,40 +100,6 @@ export async function loadOnnxVersion(ort: Ort, file: string, settings: OnnxSess
     return withTensorBatching(model, batching, where);
   } catch (err) {
     await session.release();
-    throw err;
-  }
-}
-
-/**
- * Loads every version of every model into single-purpose onnxruntime sessions and returns the
- * `onnxClient`. Throws `PredictorError` naming the model, version and file when a folder holds no (or
- * several) `.onnx` files, onnxruntime cannot load one, or an input is not a tensor; sessions already
- * created are released first.
- */
-export async function loadOnnxClient(
-  ort: Ort,
-  locations: readonly ModelLocation[],
-  fs: ModelFs,
-  settings: OnnxSessionSettings,
-  runtime: string,
-  log: Logger,
-): Promise<CatalogModelClient> {
-  const created: RunnableModel[] = [];
-  try {
-    const models: CatalogModel<RunnableModel>[] = [];
-    for (const loc of locations) {
-      const versions = [];
-      for (const v of loc.versions) {
-        const file = await onnxFileOf(fs, loc.name, v.version, v.path);
-        const model = await loadOnnxVersion(ort, file, settings, `model "${loc.name}" version ${v.version}`, log);
-        created.push(model);
-        versions.push({ version: v.version, model });
-      }
-      models.push({ name: loc.name, versions });
-    }
-    return new CatalogModelClient(models, runtime);
-  } catch (err) {
-    await Promise.allSettled(created.map((m) => m.release()));
     throw err;
   }
 }

@@ -52,7 +52,7 @@ export class DaemonClient {
       if ((err as Error).name === 'AbortError') throw err;
       if ((err as { cause?: { code?: string } }).cause?.code === 'UND_ERR_HEADERS_TIMEOUT') {
         // fetch waits 5 minutes for an answer; the daemon goes on with the request meanwhile.
-        throw new ExitError(1, `error: the myelin daemon at ${this.baseUrl} did not answer ${method} ${path} within 5 minutes (a long requirements.txt install?); it goes on with it: see \`myelin get\` and \`myelin events\``);
+        throw new ExitError(1, `error: the myelin daemon at ${this.baseUrl} did not answer ${method} ${path} within 5 minutes (a long requirements.txt install or model download?); it goes on with it: see \`myelin get\` and \`myelin events\``);
       }
       throw new ExitError(1, `error: cannot reach the myelin daemon at ${this.baseUrl} (${describeFetchError(err)}); start it with \`myelin up\` or pick another with --url / MYELIN_URL`);
     }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HttpError, PredictorError } from '../../../core/errors.js';
-import type { RunnableModel } from '../../../core/predictor/catalog-model-client.js';
+import type { RunnableModel } from '../../../core/predictor/runnable-model.js';
 import type { TensorSignature } from '../../../core/predictor/predictor-contract.js';
 import { batchRunnable, checkBatchDimension, withTensorBatching, type BatchScheduler, type TensorBatchOptions } from '../../../core/predictor/tensor-batcher.js';
 import type { TensorData } from '../../../core/predictor/tensor-data.js';
