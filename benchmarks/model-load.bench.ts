@@ -82,8 +82,9 @@ async function main(): Promise<void> {
       },
       cache: (): Promise<number> => cacheLeg({}),
       'cache-inline': (): Promise<number> => cacheLeg({ workerHashMinBytes: Infinity }),
+      'cache-size-only': (): Promise<number> => cacheLeg({ verify: 'size' }),
     };
-    async function cacheLeg(options: { workerHashMinBytes?: number }): Promise<number> {
+    async function cacheLeg(options: { workerHashMinBytes?: number; verify?: 'md5' | 'size' }): Promise<number> {
       const root = join(dir, 'cache');
       const cache = new ModelCache(resolver, { root, log, ...options });
       const t0 = performance.now();
@@ -97,10 +98,10 @@ async function main(): Promise<void> {
     await legs.sdk();
     await legs.cache();
     type Leg = keyof typeof legs;
-    const LEGS: readonly Leg[] = ['sdk', 'cache', 'cache-inline'];
-    const ms: Record<Leg, number[]> = { sdk: [], cache: [], 'cache-inline': [] };
+    const LEGS: readonly Leg[] = ['sdk', 'cache', 'cache-inline', 'cache-size-only'];
+    const ms: Record<Leg, number[]> = { sdk: [], cache: [], 'cache-inline': [], 'cache-size-only': [] };
     // CPU of this process (all threads: the cache's MD5 worker too) per leg, ms.
-    const cpuMs: Record<Leg, number[]> = { sdk: [], cache: [], 'cache-inline': [] };
+    const cpuMs: Record<Leg, number[]> = { sdk: [], cache: [], 'cache-inline': [], 'cache-size-only': [] };
     const paired: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const order = [...LEGS.slice(r % LEGS.length), ...LEGS.slice(0, r % LEGS.length)];
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
       table(
         ['leg', 'median ms', 'MiB/s', 'runs ms', 'client cpu ms (median)'],
         LEGS.map((l) => [
-          { sdk: 'bare SDK GetObject → file', cache: 'ModelCache.get (MD5 on a worker, default)', 'cache-inline': 'ModelCache.get (MD5 inline)' }[l],
+          ({ sdk: 'bare SDK GetObject → file', cache: 'ModelCache.get (MD5 on a worker, default)', 'cache-inline': 'ModelCache.get (MD5 inline)', 'cache-size-only': 'ModelCache.get (verify: size)' } as Record<Leg, string>)[l],
           median(ms[l]).toFixed(0),
           mibps(ms[l]).toFixed(0),
           ms[l].map((x) => x.toFixed(0)).join(' '),
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
     );
     console.log(`load average at start ${loadAtStart.map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} CPUs (the MD5 worker runs in parallel only where a core is free)`);
     console.log(`cache ÷ sdk throughput: ${ratio.toFixed(2)} (median of paired rounds ${pairedRatio.toFixed(2)}); goal ≥ 0.9: ${ratio >= 0.9 ? 'met' : 'NOT met'}`);
-    console.log(`MD5 inline ÷ sdk: ${(mibps(ms['cache-inline']) / mibps(ms.sdk)).toFixed(2)}`);
+    console.log(`MD5 inline ÷ sdk: ${(mibps(ms['cache-inline']) / mibps(ms.sdk)).toFixed(2)}; sizes only (MYELIN_MODEL_VERIFY=size) ÷ sdk: ${(mibps(ms['cache-size-only']) / mibps(ms.sdk)).toFixed(2)}`);
     console.log(`\ncold load of a cached version (new ModelCache, localVersion hit), ${hits} calls:`);
     console.log(table(['median µs', 'p90 µs', 'max µs'], [[median(hitUs).toFixed(0), percentile(hitUs, 90).toFixed(0), hitUs.at(-1)!.toFixed(0)]]));
     const out = writeResults('model-load', {
@@ -158,8 +159,10 @@ async function main(): Promise<void> {
         sdk: { ms: ms.sdk, medianMs: median(ms.sdk), mibPerSec: mibps(ms.sdk), cpuMs: cpuMs.sdk },
         cache: { ms: ms.cache, medianMs: median(ms.cache), mibPerSec: mibps(ms.cache), cpuMs: cpuMs.cache },
         'cache-inline': { ms: ms['cache-inline'], medianMs: median(ms['cache-inline']), mibPerSec: mibps(ms['cache-inline']), cpuMs: cpuMs['cache-inline'] },
+        'cache-size-only': { ms: ms['cache-size-only'], medianMs: median(ms['cache-size-only']), mibPerSec: mibps(ms['cache-size-only']), cpuMs: cpuMs['cache-size-only'] },
         ratio,
         pairedRatio,
+        sizeOnlyRatio: mibps(ms['cache-size-only']) / mibps(ms.sdk),
         inlineRatio: mibps(ms['cache-inline']) / mibps(ms.sdk),
         goal: 0.9,
         met: ratio >= 0.9,

@@ -61,6 +61,12 @@ export interface ModelCacheOptions {
   readonly progressIntervalMs?: number;
   /** Files at least this large get their MD5 computed on a worker thread; default 16 MiB. */
   readonly workerHashMinBytes?: number;
+  /**
+   * `md5` (default): check every file's size and, where the store gave one, its MD5. `size`: sizes
+   * only, for machines where hashing competes for the only free core (MD5 costs about as much CPU as
+   * receiving the bytes). Default from `MYELIN_MODEL_VERIFY`.
+   */
+  readonly verify?: 'md5' | 'size';
 }
 
 export interface CacheRequestOptions {
@@ -172,6 +178,7 @@ export class ModelCache {
   private readonly staleLockMs: number;
   private readonly progressIntervalMs: number;
   private readonly workerHashMinBytes: number;
+  private readonly verify: 'md5' | 'size';
   private readonly inflight = new Map<string, Inflight>();
   private readonly host = hostname();
 
@@ -187,6 +194,7 @@ export class ModelCache {
     this.staleLockMs = options.staleLockMs ?? 120_000;
     this.progressIntervalMs = options.progressIntervalMs ?? 250;
     this.workerHashMinBytes = options.workerHashMinBytes ?? WORKER_HASH_MIN_BYTES;
+    this.verify = options.verify ?? (process.env.MYELIN_MODEL_VERIFY === 'size' ? 'size' : 'md5');
   }
 
   /** The content address of a version: hex sha256 over its URL and sorted (key, size, ETag, MD5) list. */
@@ -504,7 +512,7 @@ export class ModelCache {
         meter.set(others);
       }
       // The MD5 covers the whole file: hash what a previous attempt left, then the rest as it arrives.
-      const hash = o.md5 ? (o.size >= this.workerHashMinBytes ? new WorkerMd5() : new InlineMd5()) : undefined;
+      const hash = o.md5 && this.verify === 'md5' ? (o.size >= this.workerHashMinBytes ? new WorkerMd5() : new InlineMd5()) : undefined;
       try {
         if (hash && have > 0) await hash.prefix(file, have);
         if (have < o.size) {

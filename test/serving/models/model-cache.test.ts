@@ -157,6 +157,19 @@ describe('ModelCache', () => {
     });
   }
 
+  test('verify: size (MYELIN_MODEL_VERIFY=size) checks sizes only: same-size corrupt bytes are not caught', async () => {
+    const sizeOnly = new ModelCache({ get: () => store }, { root: join(root, 'size-only'), log: capture.log, retryDelayMs: 10, verify: 'size' });
+    const url = server.url('/m/corrupt.bin');
+    const version = await versionOf(store, url);
+    server.corrupt('/m/corrupt.bin');
+    try {
+      const got = await sizeOnly.get(version);
+      assert.notEqual(await md5File(got.path), server.md5('/m/corrupt.bin'));
+    } finally {
+      server.corrupt('/m/corrupt.bin', 0);
+    }
+  });
+
   test('callers in one process share one download', async () => {
     const url = server.url('/m/dedupe.bin');
     const version = await versionOf(store, url);
