@@ -3,13 +3,12 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { packProject } from '../../serving/daemon/project-bundle.js';
-import { runDaemon, type RunningDaemon } from '../../serving/daemon/run-daemon.js';
+import type { RunningDaemon } from '../../serving/daemon/run-daemon.js';
 import { irisModel } from '../harness/model-builders.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from '../harness/s3-server.js';
-import { removeDir, waitFor } from './e2e-harness.js';
+import { removeDir, waitFor, startE2eDaemon } from './e2e-harness.js';
 
 // A multi-model ONNX API whose models live in S3 (s3rver reached through AWS_ENDPOINT_URL), with
 // numbered versions, a memory cache smaller than its model set, and a version added and one removed
@@ -38,17 +37,7 @@ before(async () => {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
-  const log = pino({ level: 'info' }, pino.destination({ dest: join(dir, 'daemon.log'), sync: true }));
-  running = await runDaemon({
-    stateDir: join(dir, 'state'),
-    target: 'local',
-    host: '127.0.0.1',
-    port: 0,
-    gatewayHost: '127.0.0.1',
-    gatewayPort: 0,
-    log,
-    local: { backoffBaseMs: 200, backoffMaxMs: 1000, stopGracePeriodMs: 5000, probeIntervalMs: 200 },
-  });
+  running = (await startE2eDaemon({ dir })).running;
   gateway = running.gatewayUrl;
 });
 after(async () => {

@@ -7,15 +7,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { pino } from 'pino';
 import type { EngineEvent } from '../../core/events/engine-event.js';
 import { deploy } from '../../serving/cli/commands/deploy.js';
 import { events as eventsCommand } from '../../serving/cli/commands/events.js';
 import { packProject } from '../../serving/daemon/project-bundle.js';
-import { runDaemon, type RunningDaemon } from '../../serving/daemon/run-daemon.js';
+import type { RunningDaemon } from '../../serving/daemon/run-daemon.js';
 import { irisModel } from '../harness/model-builders.js';
 import { S3RVER_CREDENTIALS, spawnS3Server, type S3TestServer } from '../harness/s3-server.js';
-import { removeDir, waitFor } from './e2e-harness.js';
+import { removeDir, waitFor, startE2eDaemon } from './e2e-harness.js';
 
 // Cortex 0.25's test/onnx/iris-classifier project, its three files unchanged (test/fixtures/
 // cortex-onnx-iris-s3/), with its model where Cortex had it: s3://cortex-examples/onnx/iris-classifier/,
@@ -74,16 +73,7 @@ before(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
   process.env.AWS_REGION = 'us-east-1';
   stateDir = join(dir, 'state');
-  running = await runDaemon({
-    stateDir,
-    target: 'local',
-    host: '127.0.0.1',
-    port: 0,
-    gatewayHost: '127.0.0.1',
-    gatewayPort: 0,
-    log: pino({ level: 'info' }, pino.destination({ dest: join(dir, 'daemon.log'), sync: true })),
-    local: { backoffBaseMs: 200, backoffMaxMs: 1000, stopGracePeriodMs: 5000, probeIntervalMs: 200 },
-  });
+  running = (await startE2eDaemon({ dir, stateDir })).running;
 });
 after(async () => {
   await running?.stop();
