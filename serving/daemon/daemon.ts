@@ -18,7 +18,7 @@ import { apiStatus } from './api-status.js';
 import { ConflictError, NotFoundError } from './control-api.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
 import { EventHistory } from './event-history.js';
-import { describeDownload, discoverApiModels, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
+import { checkOnnxBatching, describeDownload, discoverApiModels, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
 import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
 import { preparePython, type PreparedPython } from './python-dependencies.js';
 import type { PythonEnvCache } from './python-env-cache.js';
@@ -268,6 +268,10 @@ export class Daemon implements DaemonService {
     const discovered = await this.discoverModels(specs, bundle.configFile, configText);
     const prepared = await this.preparePython(specs, projectDir);
     await this.prefetch(prepared.specs, discovered, bundle.configFile, configText);
+    // With the models on disk: a model without a batch dimension for server_side_batching refuses the deploy here, not in a crash loop.
+    if (this.deps.models && this.deps.prefetchModels) {
+      await checkOnnxBatching({ specs: prepared.specs, discovered, provider: this.deps.models, configFile: bundle.configFile, ...(configText !== undefined ? { configText } : {}) });
+    }
     const results: DeployResult[] = [];
     for (const spec of prepared.specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
     return { results, warnings: [...warnings, ...prepared.warnings] };

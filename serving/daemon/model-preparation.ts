@@ -8,13 +8,17 @@
  * machine). An API with model caching (`models.cache_size`) is only discovered: Cortex downloads
  * nothing at start then, versions are fetched on request. Local model paths are never copied.
  */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { fieldText } from '../../core/config/load-api-specs.js';
 import { parseYamlSource, type DataPath, type Position } from '../../core/config/yaml-source.js';
 import { ConfigError, type ConfigProblem } from '../../core/errors.js';
 import type { ModelDownloadProgress, ModelProvider } from '../../core/ports/model-provider.js';
 import { asPrefix, isRemoteModelUrl, ModelStoreError } from '../../core/ports/model-store.js';
-import { modelSources, type ModelTreeEntry, type ModelVersionRef } from '../../core/predictor/model-tree.js';
+import { modelSources, SINGLE_MODEL_NAME, type ModelTreeEntry, type ModelVersionRef } from '../../core/predictor/model-tree.js';
+import { checkBatchDimension } from '../../core/predictor/tensor-batcher.js';
+import { readOnnxInputs } from '../../plugins/predictor-onnx/onnx-inputs.js';
 
 /** The models of each API of a deploy, as their stores list them now. */
 export type DiscoveredModels = ReadonlyMap<string, readonly ModelTreeEntry[]>;
@@ -237,4 +241,60 @@ function modelProblem(file: string, spec: ApiSpec, err: ModelStoreError, locator
   const path = modelFieldPath(spec, err.url, found?.item);
   const at = found ? locator.position(found.index, path) : { line: 1, col: 1 };
   return { file, line: at.line, col: at.col, api: spec.name, field: fieldText(path), message: err.message, severity: 'error' };
+}
+
+// ---------------------------------------------------------------- batch dimension at deploy
+
+export interface CheckBatchingInput {
+  readonly specs: readonly ApiSpec[];
+  readonly discovered: DiscoveredModels;
+  /** Local copies: the path itself for local models, the machine cache's (prefetched) copy for remote ones. */
+  readonly provider: Pick<ModelProvider, 'localVersion'>;
+  readonly configFile: string;
+  readonly configText?: string;
+}
+
+/**
+ * Checks, before any replica starts, that every version of an onnx API with `server_side_batching`
+ * has a batch dimension that takes `max_batch_size` requests (`checkBatchDimension`, the rule the
+ * replica applies at load), reading the graph inputs of each `.onnx` file without loading it. Versions
+ * not on local disk (model caching downloads on request) are checked by the replica when it loads them.
+ * Throws `ConfigError` at `predictor.server_side_batching.max_batch_size`, naming the version's URL.
+ */
+export async function checkOnnxBatching(input: CheckBatchingInput): Promise<void> {
+  const problems: ConfigProblem[] = [];
+  const locator = new FieldLocator(input.configText);
+  for (const spec of input.specs) {
+    const batching = spec.predictor.serverSideBatching;
+    if (spec.predictor.type !== 'onnx' || !batching || spec.predictor.path?.endsWith('.py')) continue;
+    for (const model of input.discovered.get(spec.name) ?? []) {
+      for (const version of model.versions) {
+        if (isRemoteModelUrl(version.url) && !prefetches(spec)) continue;
+        let inputs: Array<{ name: string; dtype: string; shape: ReadonlyArray<number | string> }>;
+        try {
+          const local = await input.provider.localVersion(version);
+          const file = await onnxFileOf(local.path);
+          inputs = (await readOnnxInputs(file)).map((i) => ({ name: i.name, dtype: '', shape: i.shape }));
+        } catch {
+          // Unreadable here: the replica's load reports it with onnxruntime's own words.
+          continue;
+        }
+        const problem = checkBatchDimension(inputs, batching.maxBatchSize);
+        if (problem === null) continue;
+        const found = locator.item(spec.name);
+        const path: DataPath = ['predictor', 'server_side_batching', 'max_batch_size'];
+        const at = found ? locator.position(found.index, path) : { line: 1, col: 1 };
+        const model_ = model.name === SINGLE_MODEL_NAME ? 'the model' : `model "${model.name}"`;
+        problems.push({ file: input.configFile, line: at.line, col: at.col, api: spec.name, field: fieldText(path), message: `${version.url}: ${model_} version ${version.version}: ${problem}`, severity: 'error' });
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+async function onnxFileOf(path: string): Promise<string> {
+  if (!(await stat(path)).isDirectory()) return path;
+  const files = (await readdir(path)).filter((n) => n.endsWith('.onnx'));
+  if (files.length !== 1) throw new Error(`expected one .onnx file in ${path}`);
+  return join(path, files[0]);
 }
