@@ -143,6 +143,8 @@ export class ManagedModels<M> {
     } catch (err) {
       slot.leases -= 1;
       if (this.slots.get(key) === slot && slot.model === undefined && slot.leases === 0) this.slots.delete(key);
+      // Retired while it loaded, and the load failed: nothing is left to unload.
+      if (slot.model === undefined && slot.leases === 0) this.retiring.delete(slot);
       throw err;
     }
     let released = false;
@@ -200,6 +202,8 @@ export class ManagedModels<M> {
     if (count <= limit && bytes <= byteLimit) return;
     for (const s of inMemory.sort((a, b) => a.lastUsed - b.lastUsed)) {
       if (count <= limit && bytes <= byteLimit) break;
+      // The list is a snapshot and unloads await: skip what another eviction or live reload took meanwhile.
+      if (this.slots.get(s.key) !== s || s.model === undefined) continue;
       if (s.leases > 0 || s.loading) continue;
       count -= 1;
       bytes -= s.bytes;

@@ -69,6 +69,20 @@ export interface ModelFormat {
 }
 
 const baseName = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
+
+/** The file name a URL names: the last segment of its path, without a query or fragment (a presigned HTTPS URL). */
+export function fileNameOfUrl(url: string): string {
+  const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url.replace(/[?#].*$/, '') : url;
+  return decodeURIComponentSafe(baseName(path.replace(/\/+$/, '')));
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
 const topLevel = (objects: readonly StoredObject[]): StoredObject[] => objects.filter((o) => !o.key.includes('/'));
 
 export const ONNX_FORMAT: ModelFormat = {
@@ -146,7 +160,7 @@ export function modelTreeEntry(name: string, url: string, objects: readonly Stor
   }
   if (objects.length === 1 && objects[0].key === '') {
     // The URL names a file.
-    const fileName = baseName(url.replace(/\/+$/, ''));
+    const fileName = fileNameOfUrl(url);
     if (!format.isModelFile(fileName)) throw layoutError(url, name, `${fileName} is a single file, not a ${format.type} model file`, format);
     return withKey({ name, url, versions: [{ version: '1', url, objects, timestamp: timestampOf(objects) }] });
   }
@@ -233,7 +247,7 @@ export async function discoverModels(predictor: PredictorSpec, list: ListModelUr
 /** The local path of a version inside a folder holding its objects (the file itself for a single-file model). */
 export function versionLocalPath(version: ModelVersionRef, dir: string): string {
   if (version.objects.length === 1 && version.objects[0].key === '') {
-    const file = baseName(version.url.replace(/\/+$/, ''));
+    const file = fileNameOfUrl(version.url);
     return dir.endsWith('/') ? `${dir}${file}` : `${dir}/${file}`;
   }
   return dir;

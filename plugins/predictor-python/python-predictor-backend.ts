@@ -88,6 +88,7 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
             predictor: p,
             provider: this.provider,
             ...(p.models?.diskCacheSize !== undefined ? { diskCacheSize: p.models.diskCacheSize } : {}),
+            ...(p.models?.diskCacheBytes !== undefined ? { diskCacheBytes: p.models.diskCacheBytes } : {}),
             log: log.child({ component: 'predictor-python/models' }),
           });
         } catch (err) {

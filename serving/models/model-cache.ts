@@ -80,6 +80,13 @@ interface LockInfo {
   readonly pid: number;
   readonly host: string;
   readonly started: string;
+  /** When the holder's process started (ms since the epoch): tells this process from an earlier one that had the same pid. */
+  readonly processStarted?: number;
+}
+
+/** This process's start, the same in every thread of it (to within rounding). */
+function processStartedAt(): number {
+  return Math.round(Date.now() - process.uptime() * 1000);
 }
 
 /** One download in this process, shared by every caller asking for the same key. */
@@ -345,7 +352,7 @@ export class ModelCache {
 
   /** Creates the lock with O_EXCL; its text when this process now holds it, else undefined. */
   private async tryLock(lock: string): Promise<string | undefined> {
-    const info: LockInfo = { pid: process.pid, host: this.host, started: new Date().toISOString() };
+    const info: LockInfo = { pid: process.pid, host: this.host, started: new Date().toISOString(), processStarted: processStartedAt() };
     const text = JSON.stringify(info);
     try {
       const fh = await open(lock, 'wx');
@@ -392,7 +399,7 @@ export class ModelCache {
       // Empty or half-written: its creator is between `open` and `write`, or died there; the heartbeat decides.
     }
     const dead =
-      (info.host === this.host && typeof info.pid === 'number' && (info.pid === process.pid ? !this.holdsLocally(lock) : !pidAlive(info.pid))) ||
+      (info.host === this.host && typeof info.pid === 'number' && (info.pid === process.pid ? !this.heldInThisProcess(lock, info) : !pidAlive(info.pid))) ||
       Date.now() - mtimeMs > this.staleLockMs;
     if (!dead) return false;
     const guard = `${lock}.takeover`;
@@ -426,10 +433,16 @@ export class ModelCache {
     }
   }
 
-  /** True when this process downloads the lock's key right now (a lock with our pid from an earlier life is stale). */
-  private holdsLocally(lock: string): boolean {
+  /**
+   * True when this process holds the lock: this cache instance downloads its key right now, or another
+   * thread of this process does (each predictor worker thread has its own cache instance; its lock
+   * carries this process's start time, so only the heartbeat can make it stale). A lock with our pid
+   * from an earlier process is stale.
+   */
+  private heldInThisProcess(lock: string, info: Partial<LockInfo>): boolean {
     const key = lock.slice(lock.lastIndexOf('/') + 1).replace(/\.lock$/, '');
-    return this.held.has(key);
+    if (this.held.has(key)) return true;
+    return typeof info.processStarted === 'number' && Math.abs(info.processStarted - processStartedAt()) < 2000;
   }
 
   private readonly held = new Set<string>();

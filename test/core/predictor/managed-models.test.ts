@@ -155,6 +155,61 @@ describe('ManagedModels with cache_size', () => {
   });
 });
 
+describe('ManagedModels eviction while unloads are slow', () => {
+  test('an eviction resuming after a slow unload never drops a version reloaded meanwhile', async () => {
+    for (const n of ['a', 'b', 'c']) await writeVersion(`slow/${n}`, '1', n);
+    const predictor = spec({ dir: join(dir, 'slow'), cacheSize: 1, diskCacheSize: 3 });
+    const directory = await ModelDirectory.open({ predictor, provider: storeModelProvider({ log }), format: modelFormatOf('python'), pollMs: 0, log });
+    const live = new Set<object>();
+    // Each release waits until the test lets it finish.
+    const pending = new Map<string, () => void>();
+    const mm = await ManagedModels.open<{ name: string }>({
+      directory,
+      cacheSize: 1,
+      log,
+      async load(_path, sel) {
+        const m = { name: sel.name };
+        live.add(m);
+        return m;
+      },
+      release(m) {
+        return new Promise<void>((resolve) =>
+          pending.set(m.name, () => {
+            live.delete(m);
+            resolve();
+          }),
+        );
+      },
+    });
+    const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const a = await mm.acquire('a');
+    const b = await mm.acquire('b');
+    const c = await mm.acquire('c');
+    a.release(); // eviction 1: unloads a, waits for its release, will then look at b
+    await tick();
+    b.release(); // eviction 2: unloads b (waits)
+    await tick();
+    const b2 = await mm.acquire('b'); // b is loaded again while the old copy's release is pending
+    pending.get('a')!(); // eviction 1 resumes with its old list
+    pending.get('b')!();
+    for (let i = 0; i < 5; i++) await tick();
+    b2.release();
+    c.release();
+    for (let i = 0; i < 5; i++) await tick();
+    for (const [, finish] of pending) finish();
+    for (let i = 0; i < 5; i++) await tick();
+    // One version in memory, and it is the one stats and info count.
+    assert.equal(live.size, mm.stats().inMemory);
+    assert.equal(live.size, 1);
+    const loaded = mm.info().filter((m) => m.versions[0].state === 'loaded').map((m) => m.name);
+    assert.deepEqual(loaded, [...live].map((m) => (m as { name: string }).name));
+    await mm.close();
+    for (const [, finish] of pending) finish();
+    for (let i = 0; i < 5; i++) await tick();
+    assert.equal(live.size, 0);
+  });
+});
+
 describe('ModelDirectory disk cache over S3', () => {
   let s3: S3TestServer;
   before(async () => {

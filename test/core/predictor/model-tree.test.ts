@@ -53,6 +53,12 @@ describe('modelTreeEntry', () => {
     assert.equal(versionLocalPath(e.versions[0], '/cache/k'), '/cache/k/iris.onnx');
   });
 
+  test('a presigned HTTPS URL names its file without the query string', () => {
+    const url = 'https://h/x/iris.onnx?X-Amz-Signature=abc&X-Amz-Expires=600';
+    const e = modelTreeEntry(SINGLE_MODEL_NAME, url, [obj('')], ONNX_FORMAT);
+    assert.equal(versionLocalPath(e.versions[0], '/cache/k'), '/cache/k/iris.onnx');
+  });
+
   const bad: { name: string; objects: StoredObject[]; url: string; format: typeof ONNX_FORMAT; code: string; want: RegExp }[] = [
     { name: 'nothing stored', objects: [], url: 's3://b/none/', format: ONNX_FORMAT, code: 'ENG_MODEL_NOT_FOUND', want: /^s3:\/\/b\/none\/: the model was not found/ },
     { name: 'no onnx file', objects: [obj('model.pkl')], url: 's3://b/m/', format: ONNX_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /no \*\.onnx file \(found: model\.pkl\); expected:\n {2}<model>\.onnx/ },

@@ -44,7 +44,7 @@ describe('readOnnxInputs', () => {
       await writeOnnxModel(file, bytes);
       const session = await ort.InferenceSession.create(file);
       try {
-        const want = session.inputMetadata.map((m) => ({ name: m.name, shape: [...(m as { shape: Array<number | string> }).shape] }));
+        const want = session.inputMetadata.map((m) => ({ name: m.name, shape: [...(m as unknown as { shape: Array<number | string> }).shape] }));
         assert.deepEqual(await readOnnxInputs(file), want, name);
       } finally {
         await session.release();

@@ -178,6 +178,21 @@ describe('ModelCache', () => {
     assert.equal(server.gets('/m/dedupe.bin').length, 1);
   });
 
+  test('two cache instances of one process (two predictor worker threads) share one download, intact', async () => {
+    await server.add('/m/threads.bin', { generated: { size: 3 * MB, seed: 77 } });
+    const url = server.url('/m/threads.bin');
+    const version = await versionOf(store, url);
+    const other = new ModelCache({ get: () => store }, { root, log: capture.log, lockPollMs: 20 });
+    const first = cache.get(version);
+    // The second asks once the first holds the lock (its lock carries this process's pid).
+    await new Promise((r) => setTimeout(r, 30));
+    const [a, b] = await Promise.all([first, other.get(version)]);
+    assert.equal(a.path, b.path);
+    assert.equal(server.gets('/m/threads.bin').length, 1);
+    assert.equal(await md5File(a.path), server.md5('/m/threads.bin'));
+    assert.ok(!capture.lines.some((l) => String(l.msg).includes('taking over')), 'the live lock was not taken over');
+  });
+
   test('a stale lock of a dead process is taken over and its partial data resumed', async () => {
     const url = server.url('/m/stale.bin');
     const version = await versionOf(store, url);
