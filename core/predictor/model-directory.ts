@@ -157,7 +157,18 @@ export class ModelDirectory {
         this.onDisk.delete(id);
         this.onDisk.set(id, { ref, bytes: local.bytes });
       }
-      const out = await use(local);
+      let out: T;
+      try {
+        out = await use(local);
+      } catch (err) {
+        // Another replica's disk_cache_size may have deleted the shared copy while this load read it:
+        // when asking again has to download it, the load is tried once more on the fresh copy.
+        if (isLocalUrl(ref.url)) throw err;
+        const again = await this.options.provider.localVersion(ref, this.options.onDownload ? { onProgress: this.options.onDownload } : {});
+        if (again.hit) throw err;
+        this.options.log.warn({ err, url: ref.url }, 'the model copy changed while it loaded; loading the fresh copy');
+        out = await use(again);
+      }
       if (!isLocalUrl(ref.url)) await this.trimDisk(id);
       return out;
     } finally {
@@ -165,6 +176,24 @@ export class ModelDirectory {
       if (n <= 0) this.pinned.delete(id);
       else this.pinned.set(id, n);
     }
+  }
+
+  /**
+   * Keeps `ref`'s disk copy from `disk_cache_size` until the returned function is called (a load that
+   * reads it elsewhere: a Python process). Idempotent release.
+   */
+  pin(ref: ModelVersionRef): () => void {
+    const id = contentId(ref);
+    this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.pinned.get(id) ?? 1) - 1;
+      if (n <= 0) this.pinned.delete(id);
+      else this.pinned.set(id, n);
+      void this.trimDisk();
+    };
   }
 
   /** Remote versions with a local copy (for stats). */

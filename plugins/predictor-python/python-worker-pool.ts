@@ -69,8 +69,14 @@ const FORM_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data'];
  * predictions fail with `PredictorError(WORKER_LOST_CODE)` (503, retry) and the others keep serving.
  * When no worker serves and a replacement fails to start, `host.onDidFail` stops the replica.
  */
+/** Longest a disk copy stays pinned for a Python load that never said it finished (a worker that died mid-load). */
+const PIN_MAX_MS = 10 * 60_000;
+
 export class PythonWorkerPool implements LoadedPredictor {
   private readonly slots: Slot[] = [];
+  /** Disk copies handed to Python's load_model, released by its `unpin` (or after PIN_MAX_MS). */
+  private readonly pins = new Map<number, () => void>();
+  private pinSeq = 0;
   private readonly waiters: Waiter[] = [];
   private closed = false;
   private readonly log: Logger;
@@ -259,6 +265,7 @@ export class PythonWorkerPool implements LoadedPredictor {
       env: this.o.env,
       log: this.o.log.child({ worker: index }),
       onModelCall: (frame) => this.runModel(frame),
+      onUnpin: (pin) => this.unpin(pin),
     };
     return new PythonWorker(options);
   }
@@ -392,15 +399,38 @@ export class PythonWorkerPool implements LoadedPredictor {
       const sel = dir.resolve(name, version);
       const out: Record<string, unknown> = { ok: true, name: sel.name, version: sel.version, timestamp: sel.ref.timestamp };
       if (h.local === true) {
-        const local = await dir.local(sel.ref);
-        out.path = local.path;
-        out.bytes = local.bytes;
+        // Pinned until Python's load_model is done with the files (its `unpin`), or a bound on it.
+        const unpin = dir.pin(sel.ref);
+        try {
+          const local = await dir.local(sel.ref);
+          out.path = local.path;
+          out.bytes = local.bytes;
+        } catch (err) {
+          unpin();
+          throw err;
+        }
+        const pin = ++this.pinSeq;
+        const timer = setTimeout(() => this.unpin(pin), PIN_MAX_MS);
+        timer.unref();
+        this.pins.set(pin, () => {
+          clearTimeout(timer);
+          unpin();
+        });
+        out.pin = pin;
       }
       return out;
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
       return { ok: false, status, message: (err as Error)?.message ?? String(err) };
     }
+  }
+
+  /** `unpin` from Python: `load_model` is done with a version's files. */
+  unpin(pin: unknown): void {
+    if (typeof pin !== 'number') return;
+    const release = this.pins.get(pin);
+    this.pins.delete(pin);
+    release?.();
   }
 
   /** `list_models`: every model and version served now (`python_client.metadata`, and the preload without a cache). */

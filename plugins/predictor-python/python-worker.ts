@@ -24,6 +24,8 @@ export interface PythonWorkerOptions {
    * (`python_client`'s models).
    */
   readonly onModelCall: (frame: BridgeFrame) => Promise<{ header: Record<string, unknown>; parts: Uint8Array[] }>;
+  /** Python's `load_model` is done with the files of a `resolve_model` answer's `pin`. */
+  readonly onUnpin?: (pin: unknown) => void;
 }
 
 /** A worker's `python_client` counters (since it started), as the bridge reports them. */
@@ -244,6 +246,9 @@ export class PythonWorker {
       case 'error':
         return this.settle(h, frame);
       case 'model_stats':
+        return;
+      case 'unpin':
+        this.options.onUnpin?.(h.pin);
         return;
       case 'model_call':
       case 'resolve_model':

@@ -244,6 +244,9 @@ export class WorkerPoolExecutor implements PredictorExecutor {
   }
 
   private onWorkerGone(threadId: number): void {
+    // Its counters stay in the sums; its models are no longer in memory.
+    const last = this.modelStatsByThread.get(threadId);
+    if (last) this.modelStatsByThread.set(threadId, { ...last, inMemory: 0 });
     if (!this.ready.delete(threadId)) return;
     if (!this.closing) {
       this.log.warn({ thread: threadId, ready: this.ready.size, of: this.threads }, 'predictor worker gone; a replacement is starting');

@@ -577,6 +577,10 @@ class PythonClient:
             value = self._load(local["path"])
         except Exception as e:
             raise RuntimeError(f"failed loading {shown} of version {version}: {type(e).__name__}: {e}") from e
+        finally:
+            # The replica keeps the disk copy (disk_cache_size) until load_model is done with it.
+            if local.get("pin") is not None:
+                self._bridge.channel.send({"op": "unpin", "pin": local["pin"]})
         elapsed_ms = (time.monotonic() - started) * 1000.0
         with self._lock:
             if not preload:

@@ -240,6 +240,31 @@ describe('ModelDirectory disk cache over S3', () => {
   });
 });
 
+describe('ModelDirectory pins', () => {
+  test('a pinned disk copy (a Python load reading it) outlives disk_cache_size until unpinned', async () => {
+    const s3 = await startS3Server({ buckets: ['pins'] });
+    try {
+      for (const v of ['1', '2']) await s3.put('pins', `m/${v}/model.txt`, `v${v}`);
+      const cacheRoot = await mkdtemp(join(tmpdir(), 'myelin-pin-cache-'));
+      const env = { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1' };
+      const provider = storeModelProvider({ log, cacheRoot, env });
+      const directory = await ModelDirectory.open({ predictor: spec({ path: 's3://pins/m/' }), provider, format: modelFormatOf('python'), pollMs: 0, diskCacheSize: 1, log });
+      const [v1, v2] = directory.models()[0].versions;
+      const unpin = directory.pin(v1);
+      const first = await directory.local(v1);
+      await directory.local(v2);
+      assert.equal(await readFile(join(first.path, 'model.txt'), 'utf8'), 'v1', 'still on disk while pinned');
+      assert.equal(directory.diskEvictions(), 0);
+      unpin();
+      await waitFor(() => directory.diskEvictions() === 1);
+      directory.close();
+      await rm(cacheRoot, { recursive: true, force: true });
+    } finally {
+      await s3.close();
+    }
+  });
+});
+
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
