@@ -165,12 +165,18 @@ export function modelTreeEntry(name: string, url: string, objects: readonly Stor
     return withKey({ name, url, versions: [{ version: '1', url, objects, timestamp: timestampOf(objects) }] });
   }
   const byVersion = new Map<string, StoredObject[]>();
+  const folderOf = new Map<string, string>();
   for (const o of objects) {
     const slash = o.key.indexOf('/');
     if (slash <= 0) continue;
     const first = o.key.slice(0, slash);
     if (!/^\d+$/.test(first)) continue;
     const v = String(BigInt(first));
+    const seen = folderOf.get(v);
+    if (seen !== undefined && seen !== first) {
+      throw layoutError(url, name, `folders ${seen}/ and ${first}/ are both version ${v}; keep one`, format);
+    }
+    folderOf.set(v, first);
     const list = byVersion.get(v) ?? [];
     list.push({ ...o, key: o.key.slice(slash + 1) });
     byVersion.set(v, list);

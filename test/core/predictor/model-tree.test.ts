@@ -64,6 +64,7 @@ describe('modelTreeEntry', () => {
     { name: 'no onnx file', objects: [obj('model.pkl')], url: 's3://b/m/', format: ONNX_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /no \*\.onnx file \(found: model\.pkl\); expected:\n {2}<model>\.onnx/ },
     { name: 'two onnx files', objects: [obj('a.onnx'), obj('b.onnx')], url: 's3://b/m/', format: ONNX_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /more than one \*\.onnx file \(a\.onnx, b\.onnx\)/ },
     { name: 'a bad version names it', objects: [obj('1/a.onnx'), obj('2/notes.txt')], url: 's3://b/m/', format: ONNX_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /^s3:\/\/b\/m\/2\/: .*version 2: no \*\.onnx file/ },
+    { name: 'two folders of one version', objects: [obj('1/a.onnx'), obj('01/a.onnx')], url: 's3://b/m/', format: ONNX_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /folders 1\/ and 01\/ are both version 1; keep one/ },
     { name: 'SavedModel without variables', objects: [obj('saved_model.pb')], url: 's3://b/tf/', format: TENSORFLOW_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /saved_model\.pb without a variables\/ folder/ },
     { name: 'single file of the wrong kind', objects: [obj('')], url: 's3://b/model.pkl', format: ONNX_FORMAT, code: 'ENG_MODEL_LAYOUT', want: /model\.pkl is a single file, not a onnx model file/ },
   ];
