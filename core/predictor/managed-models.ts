@@ -159,7 +159,7 @@ export class ManagedModels<M> {
         s.leases -= 1;
         s.lastUsed = this.now();
         if (s.stale) this.maybeUnload(s);
-        else void this.evict();
+        else if (this.options.cacheSize !== undefined) void this.evict();
       },
     };
   }
