@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
+// onnxruntime: no telemetry database under ~/.cache, no /tmp/mat-debug-<pid>.log (docs/predictors.md).
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
 // The Python bridge's tests need numpy and scikit-learn: Debian's interpreter sees the python3-* packages
 // (.ci/run installs them), where another python3 first on PATH (pyenv) may not.
 if (!process.env.MYELIN_PYTHON && existsSync('/usr/bin/python3')) process.env.MYELIN_PYTHON = '/usr/bin/python3';

@@ -33,6 +33,9 @@ export function onnxIntraOpThreads(spec: ApiSpec, env: NodeJS.ProcessEnv = proce
 let ortModule: Promise<typeof import('onnxruntime-node')> | undefined;
 /** onnxruntime-node, imported on first use (per thread) so that merely registering the plugin costs nothing. */
 function loadOrt(): Promise<typeof import('onnxruntime-node')> {
+  // No telemetry database under ~/.cache and no /tmp/mat-debug-<pid>.log (replica-entry.mjs sets it for
+  // every thread of a replica process; this covers `myelin serve` and embedding).
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   ortModule ??= import('onnxruntime-node');
   return ortModule;
 }

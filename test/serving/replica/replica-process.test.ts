@@ -2,7 +2,7 @@
 // starts it: env contract, IPC messages, metric samples over IPC, bad input, SIGTERM, load failure.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +107,28 @@ describe('replica child process', () => {
     assert.deepEqual(await c.exited, { code: 0, signal: null });
     const last = c.messages.filter((m) => m.type === 'myelin.metrics').at(-1)!.sample as { ready: boolean };
     assert.equal(last.ready, false, 'a last sample says not ready');
+  });
+
+  test('an onnx replica leaves no onnxruntime telemetry: nothing under ~/.cache, no /tmp/mat-debug-<pid>.log', async () => {
+    const home = join(dir, 'home-onnx');
+    const model = fileURLToPath(new URL('../../../examples/iris-onnx/model/iris.onnx', import.meta.url));
+    const env: Record<string, string> = { HOME: home };
+    // The test command sets it for its own process; the replica must set it itself.
+    const saved = process.env.ORT_DISABLE_TELEMETRY;
+    delete process.env.ORT_DISABLE_TELEMETRY;
+    let c: Child;
+    try {
+      c = startChild('onnx-api', { predictor: { type: 'onnx', path: undefined, modelPath: model } }, env);
+    } finally {
+      if (saved !== undefined) process.env.ORT_DISABLE_TELEMETRY = saved;
+    }
+    const port = await listeningPort(c);
+    await waitFor('ready', () => c.messages.some((m) => m.type === 'myelin.replica.ready'));
+    assert.equal((await postJson({ port }, [[5.1, 3.5, 1.4, 0.2]])).status, 200);
+    c.proc.kill('SIGTERM');
+    await c.exited;
+    assert.equal(existsSync(join(home, '.cache')), false, 'no ~/.cache written');
+    assert.equal(existsSync(`/tmp/mat-debug-${c.proc.pid}.log`), false, 'no /tmp/mat-debug-<pid>.log');
   });
 
   test('a predictor that cannot load: failed message, exit code 1', async () => {
