@@ -35,7 +35,14 @@ if (files.length === 0) {
 
 // The system packages the suite needs (nats-server, Debian's python3 with numpy and scikit-learn…):
 // stop at once, naming the one command that installs them, rather than fail test by test.
-const deps = spawnSync('bash', [join(root, 'scripts/system-deps.sh'), '--check'], { cwd: root, encoding: 'utf8' });
+let deps = spawnSync('bash', [join(root, 'scripts/system-deps.sh'), '--check'], { cwd: root, encoding: 'utf8' });
+// On a fresh machine where this may install them (root with apt-get), it does, then checks again.
+const canInstall = typeof process.getuid === 'function' && process.getuid() === 0 && spawnSync('bash', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0;
+if (deps.status !== 0 && canInstall && process.env.MYELIN_NO_INSTALL !== '1') {
+  process.stderr.write(`${deps.stderr}installing them (bash scripts/system-deps.sh; MYELIN_NO_INSTALL=1 skips this)\n`);
+  const install = spawnSync('bash', [join(root, 'scripts/system-deps.sh')], { cwd: root, stdio: 'inherit' });
+  if (install.status === 0) deps = spawnSync('bash', [join(root, 'scripts/system-deps.sh'), '--check'], { cwd: root, encoding: 'utf8' });
+}
 if (deps.status !== 0) {
   process.stderr.write(deps.stderr || deps.error?.message || 'system packages are missing\n');
   console.error('install them with:  sudo bash scripts/system-deps.sh   (then run npm test again)');
