@@ -78,3 +78,20 @@ export class ComputeLedger {
     this.held.delete(owner);
   }
 }
+
+/**
+ * What in `request` no amount of waiting can give on a machine of `total` capacity (Cortex's deploy
+ * check, `no instances can satisfy the requested gpu quantity …`), one entry per field; empty when
+ * the request fits an idle machine.
+ */
+export function neverFittingCompute(request: ComputeRequest, total: ComputeCapacity): Array<{ readonly field: 'cpu' | 'mem' | 'gpu' | 'inf'; readonly message: string }> {
+  const out: Array<{ readonly field: 'cpu' | 'mem' | 'gpu' | 'inf'; readonly message: string }> = [];
+  const check = (field: 'cpu' | 'mem' | 'gpu' | 'inf', wanted: number, all: number, fmt: (n: number) => string): void => {
+    if (wanted > all) out.push({ field, message: `no instance can satisfy the requested ${field} quantity - requested ${fmt(wanted)} ${field} but this machine only has ${fmt(all)} ${field}` });
+  };
+  check('cpu', request.cpuMillis, total.cpuMillis, formatCores);
+  check('mem', request.memBytes, total.memBytes, formatBytes);
+  check('gpu', request.gpu, total.gpuIndexes.length, String);
+  check('inf', request.inf, total.inf, String);
+  return out;
+}

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ComputeCapacity, ComputePlacement, ComputeRequest, PlacementResult } from '../../core/ports/compute-placement.js';
-import { ComputeLedger } from './compute-ledger.js';
+import { ComputeLedger, neverFittingCompute } from './compute-ledger.js';
 import { formatBytes, formatCores } from './compute-quantities.js';
 import { detectMachineCapacity } from './machine-capacity.js';
 import type { NvidiaSmiOptions } from './nvidia-smi.js';
@@ -59,6 +59,10 @@ export class MachineComputePlacement implements ComputePlacement {
 
   capacity(): ComputeCapacity {
     return this.mustLedger().capacity();
+  }
+
+  impossible(request: ComputeRequest): Array<{ readonly field: 'cpu' | 'mem' | 'gpu' | 'inf'; readonly message: string }> {
+    return neverFittingCompute(request, this.capacity());
   }
 
   free(): ComputeCapacity {

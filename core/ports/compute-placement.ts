@@ -52,4 +52,10 @@ export interface ComputePlacement {
   reserve(owner: string, request: ComputeRequest): PlacementResult;
   /** Gives back what `owner` holds; a no-op for an owner holding nothing. */
   release(owner: string): void;
+  /**
+   * What in `request` exceeds the whole capacity (it can never be placed, whatever stops), one entry
+   * per field (`cpu`, `mem`, `gpu`, `inf`) with Cortex's wording; empty when it fits an idle machine.
+   * Throws if called before `start()` resolved.
+   */
+  impossible?(request: ComputeRequest): Array<{ readonly field: 'cpu' | 'mem' | 'gpu' | 'inf'; readonly message: string }>;
 }

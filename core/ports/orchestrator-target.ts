@@ -84,6 +84,12 @@ export interface OrchestratorTarget {
   /** Stops and forgets every replica of the API. */
   remove(api: string): Promise<void>;
   status(api: string): ApiReplicaStatus | undefined;
+  /**
+   * Compute of `spec` that can never be placed by this target (more CPU, memory, GPUs than the machine
+   * has), as `compute.<field>` problems, checked at deploy. Optional: a target that cannot know (a
+   * cluster that may grow) leaves it out and waits.
+   */
+  impossibleCompute?(spec: ApiSpec): Array<{ readonly field: string; readonly message: string }>;
   /** Every replica of every API, re-emitted on each change (replay of the latest list on subscribe). */
   replicas$(): Observable<readonly ReplicaInfo[]>;
   /** Recent log lines of an API's replicas, then live lines when `follow`. */

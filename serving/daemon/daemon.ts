@@ -18,7 +18,7 @@ import { apiStatus } from './api-status.js';
 import { ConflictError, NotFoundError } from './control-api.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
 import { EventHistory } from './event-history.js';
-import { checkOnnxBatching, describeDownload, discoverApiModels, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
+import { checkOnnxBatching, describeDownload, discoverApiModels, FieldLocator, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
 import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
 import { preparePython, type PreparedPython } from './python-dependencies.js';
 import type { PythonEnvCache } from './python-env-cache.js';
@@ -239,23 +239,21 @@ export class Daemon implements DaemonService {
     const projectId = projectIdOf(bundle);
     const taken = this.endpointOwners();
     const problems: ConfigProblem[] = [];
+    const configText = await readFile(join(projectDir, bundle.configFile), 'utf8').catch(() => undefined);
+    const locator = new FieldLocator(configText);
+    const problem = (api: string, field: string, message: string): ConfigProblem => {
+      const at = locator.of(api, field.split('.'));
+      return { file: bundle.configFile, line: at.line, col: at.col, api, field, message, severity: 'error' };
+    };
     for (const spec of specs) {
       // Every API is reachable on the shared gateway port, so an endpoint belongs to one API whatever its local_port.
       const owner = taken.get(spec.networking.endpoint);
-      if (owner && owner !== spec.name) {
-        problems.push({ file: bundle.configFile, line: 1, col: 1, api: spec.name, field: 'networking.endpoint', message: `endpoint is already being used by ${owner}`, severity: 'error' });
-      }
+      if (owner && owner !== spec.name) problems.push(problem(spec.name, 'networking.endpoint', `endpoint is already being used by ${owner}`));
       if (!this.deps.servedPredictorTypes.includes(spec.predictor.type)) {
-        problems.push({
-          file: bundle.configFile,
-          line: 1,
-          col: 1,
-          api: spec.name,
-          field: 'predictor.type',
-          message: `${spec.predictor.typeAsWritten} predictors cannot be served here yet (available: ${this.deps.servedPredictorTypes.join(', ')})`,
-          severity: 'error',
-        });
+        problems.push(problem(spec.name, 'predictor.type', `${spec.predictor.typeAsWritten} predictors cannot be served here yet (available: ${this.deps.servedPredictorTypes.join(', ')})`));
       }
+      // Compute the machine can never give is refused now, not waited on (Cortex's deploy check).
+      for (const p of this.deps.orchestrator.impossibleCompute?.(spec) ?? []) problems.push(problem(spec.name, p.field, p.message));
       const cur = this.apis.get(spec.name);
       if (cur && !options.force && this.isUpdating(cur)) {
         throw new ConflictError(`${spec.name} is updating (override with --force)`);
@@ -264,7 +262,6 @@ export class Daemon implements DaemonService {
     if (problems.length > 0) throw new ConfigError(problems);
     // Before any API changes: a model that cannot be found or used, or a requirements.txt that cannot
     // be installed, refuses the whole deploy. Models are listed first (quick), downloaded last.
-    const configText = this.deps.models ? await readFile(join(projectDir, bundle.configFile), 'utf8').catch(() => undefined) : undefined;
     const discovered = await this.discoverModels(specs, bundle.configFile, configText);
     const prepared = await this.preparePython(specs, projectDir);
     await this.prefetch(prepared.specs, discovered, bundle.configFile, configText);

@@ -198,7 +198,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Finds where an API's fields are written in the config file (re-parsed once; positions only). */
-class FieldLocator {
+export class FieldLocator {
   private parsed: ReturnType<typeof parseYamlSource> | undefined;
 
   constructor(private readonly text: string | undefined) {}
@@ -214,6 +214,12 @@ class FieldLocator {
 
   position(index: number, path: DataPath): Position {
     return this.parsed?.ok ? this.parsed.source.locate([index, ...path]) : { line: 1, col: 1 };
+  }
+
+  /** Where API `api` writes `path` (the API's own line when the field is not written; 1:1 without the text). */
+  of(api: string, path: DataPath): Position {
+    const found = this.item(api);
+    return found ? this.position(found.index, path) : { line: 1, col: 1 };
   }
 }
 

@@ -357,6 +357,16 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     this.emit();
   }
 
+  /** Compute no replica of `spec` can ever get on this machine (compared with its whole capacity, not what is free). */
+  impossibleCompute(spec: ApiSpec): Array<{ readonly field: string; readonly message: string }> {
+    const request = { cpuMillis: spec.compute.cpuMillis, memBytes: spec.compute.memBytes ?? 0, gpu: spec.compute.gpu, inf: spec.compute.inf };
+    try {
+      return (this.placement.impossible?.(request) ?? []).map((p) => ({ field: `compute.${p.field}`, message: p.message }));
+    } catch {
+      return []; // not started yet: placement decides when it places
+    }
+  }
+
   status(api: string): ApiReplicaStatus | undefined {
     const a = this.apis.get(api);
     if (!a) return undefined;
