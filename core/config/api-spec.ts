@@ -91,7 +91,7 @@ export interface NetworkingSpec {
   /** Default 8888. */
   readonly localPort: number;
   readonly apiGateway: 'public' | 'none';
-  /** Request bodies larger than this are answered 413 (default 64 MiB). */
+  /** Request bodies larger than this are answered 413 (default 16 MiB); a JSON body may hold one value per 16 bytes of it. */
   readonly maxBodyBytes: number;
 }
 

@@ -63,7 +63,7 @@ export const DEFAULTS = {
   threadsPerProcess: 1,
   timeoutMs: 60_000,
   localPort: 8888,
-  maxBodyBytes: 64 * 2 ** 20,
+  maxBodyBytes: 16 * 2 ** 20,
   cpuMillis: 200,
   minCpuMillis: 20,
   minMemBytes: 20 * 2 ** 20,

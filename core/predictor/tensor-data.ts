@@ -157,22 +157,49 @@ export function fromHalfBits(h: number): number {
   return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+/** A number `put` refused: ±Infinity, or finite but beyond the dtype's range (stored, it would be ±Infinity). */
+class NotFinite {
+  constructor(
+    readonly value: number,
+    readonly dtype: TensorDtype,
+  ) {}
+  describe(): string {
+    if (this.value === Infinity || this.value === -Infinity) return `is not a finite number (${this.value}: beyond ±1.8e308)`;
+    if (Number.isNaN(this.value)) return 'is not a finite number (NaN)';
+    return `is not a finite ${this.dtype} number (${this.value} is beyond the ${this.dtype} range)`;
+  }
+}
+
+/** The 400 for an element `put` refused at `where` (`[0][2]`). */
+function elementError(name: string, dtype: TensorDtype, err: string | NotFinite, where: string): HttpError {
+  if (err instanceof NotFinite) return bad(name, `${where === '' || where === 'the value' ? 'the value' : `element ${where}`} ${err.describe()}`);
+  return bad(name, `expected ${dtype} values, got ${err} at ${where}`);
+}
+
 /**
  * Writes one element; returns an error text (what was got) when `v` cannot be `dtype`, else undefined.
  * Hot path: called once per element, so it avoids allocation on success.
  */
-function put(out: TensorValues, i: number, dtype: TensorDtype, v: unknown): string | undefined {
+function put(out: TensorValues, i: number, dtype: TensorDtype, v: unknown): string | NotFinite | undefined {
   switch (dtype) {
     case 'float32':
-    case 'float64':
-      if (typeof v === 'number') (out as Float32Array)[i] = v;
-      else if (typeof v === 'bigint') (out as Float32Array)[i] = Number(v);
-      else return describeValue(v);
+    case 'float64': {
+      const x = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+      if (x === undefined) return describeValue(v);
+      const f = out as Float32Array;
+      f[i] = x;
+      // JSON.parse turns a number beyond ±1.8e308 (`1e309`, 400 digits) into ±Infinity, and a float32 store
+      // turns one beyond ±3.4e38 into ±Infinity: the model would answer null. NaN (never from JSON) passes.
+      if (f[i] === Infinity || f[i] === -Infinity) return new NotFinite(x, dtype);
       return undefined;
-    case 'float16':
-      if (typeof v === 'number') (out as Uint16Array)[i] = toHalfBits(v);
-      else return describeValue(v);
+    }
+    case 'float16': {
+      if (typeof v !== 'number') return describeValue(v);
+      const h = toHalfBits(v);
+      if ((h & 0x7fff) === 0x7c00) return new NotFinite(v, dtype);
+      (out as Uint16Array)[i] = h;
       return undefined;
+    }
     case 'int8':
     case 'int16':
     case 'int32':
@@ -180,6 +207,7 @@ function put(out: TensorValues, i: number, dtype: TensorDtype, v: unknown): stri
     case 'uint16':
     case 'uint32': {
       const n = typeof v === 'bigint' ? Number(v) : v;
+      if (n === Infinity || n === -Infinity) return new NotFinite(n, dtype);
       if (typeof n !== 'number' || !Number.isInteger(n)) return describeValue(v);
       const [lo, hi] = INT_RANGE[dtype];
       if (n < lo || n > hi) return `${n}, outside [${lo}, ${hi}]`;
@@ -190,6 +218,7 @@ function put(out: TensorValues, i: number, dtype: TensorDtype, v: unknown): stri
     case 'uint64': {
       let b: bigint;
       if (typeof v === 'number') {
+        if (v === Infinity || v === -Infinity) return new NotFinite(v, dtype);
         if (!Number.isSafeInteger(v)) return Number.isInteger(v) ? `${v}, beyond 2^53 (send it as a string)` : describeValue(v);
         b = BigInt(v);
       } else if (typeof v === 'bigint') b = v;
@@ -283,7 +312,7 @@ function fromFlat(sig: TensorSignature, dtype: TensorDtype, src: ArrayLike<unkno
   const out = allocate(dtype, n);
   for (let i = 0; i < n; i++) {
     const err = put(out, i, dtype, src[i]);
-    if (err !== undefined) throw bad(sig.name, `expected ${dtype} values, got ${err} at ${indexPath(i, shape)}`);
+    if (err !== undefined) throw elementError(sig.name, dtype, err, indexPath(i, shape));
   }
   return { name: sig.name, dtype, shape, data: out };
 }
@@ -334,7 +363,7 @@ export function toTensorData(sig: TensorSignature, value: unknown): TensorData {
     if (depth === rank) {
       if (Array.isArray(v)) throw bad(sig.name, `ragged nested array: ${where()} is nested deeper than ${formatShape(shape)}`);
       const err = put(out, i, dtype, v);
-      if (err !== undefined) throw bad(sig.name, `expected ${dtype} values, got ${err} at ${where()}`);
+      if (err !== undefined) throw elementError(sig.name, dtype, err, where());
       i++;
       return;
     }

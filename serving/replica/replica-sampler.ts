@@ -64,3 +64,18 @@ export class ReplicaSampler {
     return sample;
   }
 }
+
+/**
+ * CPU used over an interval as a fraction of the CPU request: 100 ms of CPU in 1 s with 200m requested
+ * ⇒ 0.5. `undefined` (the sample carries no `cpuUtilization`) when there is nothing to measure against:
+ * no CPU request (`compute.cpu: null` reserves none, so only the cpu policy, which the loader refuses
+ * without one, would need it), an empty interval, or readings that are not finite. Never NaN, never
+ * Infinity, never negative: the metric sample schema rejects those, and with them the whole sample.
+ */
+export function cpuUtilization(usedMicros: number, intervalMs: number, cpuMillis: number): number | undefined {
+  if (!(cpuMillis > 0) || !(intervalMs > 0) || !Number.isFinite(cpuMillis) || !Number.isFinite(intervalMs)) return undefined;
+  if (!Number.isFinite(usedMicros)) return undefined;
+  const u = usedMicros / 1000 / intervalMs / (cpuMillis / 1000);
+  if (!Number.isFinite(u)) return undefined;
+  return u > 0 ? u : 0;
+}

@@ -17,8 +17,8 @@ import { PredictionMonitor } from './prediction-monitor.js';
 import type { ExecutorEvents, PredictFailure, PredictTask, PredictorExecutor } from './predictor-executor.js';
 import { builtinPredictorModules, normalizeModuleSpecifier } from './predictor-modules.js';
 import { ReplicaMetrics } from './replica-metrics.js';
-import { ReplicaSampler } from './replica-sampler.js';
-import { ClientGoneError, RequestError, parsePayload, parseQuery, readBody, type PayloadOptions } from './request-payload.js';
+import { ReplicaSampler, cpuUtilization } from './replica-sampler.js';
+import { ClientGoneError, RequestError, jsonValueLimit, parsePayload, parseQuery, readBody, type PayloadOptions } from './request-payload.js';
 import { JSON_TYPE } from './response-encoding.js';
 import { WorkerPoolExecutor } from './worker-pool-executor.js';
 
@@ -166,7 +166,7 @@ class ReplicaServer implements Replica {
     this.revision = options.revision ?? createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 12);
     this.log = options.log.child({ component: 'replica/server', api: spec.name, replica: this.id });
     this.maxBodyBytes = spec.networking.maxBodyBytes;
-    this.payloadOptions = { maxJsonDepth: options.maxJsonDepth ?? 1000 };
+    this.payloadOptions = { maxJsonDepth: options.maxJsonDepth ?? 1000, maxJsonValues: jsonValueLimit(this.maxBodyBytes) };
     this.window = new InFlightWindow(this.clock.now());
     this.admission = new AdmissionQueue(spec.autoscaling.maxReplicaConcurrency, 0, (inFlight) => this.onInFlightChanged(inFlight));
     this.sampler = new ReplicaSampler({ api: spec.name, replica: this.id, revision: this.revision });
@@ -322,9 +322,9 @@ class ReplicaServer implements Replica {
       ready: this.serving(),
       monitoring: this.monitor?.cut(),
     });
-    // CPU used over the interval as a fraction of the CPU request: 100 ms of CPU in 1 s with 200m requested ⇒ 0.5.
-    const cpuUtilization = sample.intervalMs > 0 ? usedMicros / 1000 / sample.intervalMs / (this.spec.compute.cpuMillis / 1000) : 0;
-    const withCpu: MetricSample = { ...sample, cpuUtilization };
+    // Absent without a CPU request (`compute.cpu: null`): see `cpuUtilization`.
+    const utilization = cpuUtilization(usedMicros, sample.intervalMs, this.spec.compute.cpuMillis);
+    const withCpu: MetricSample = utilization === undefined ? sample : { ...sample, cpuUtilization: utilization };
     if (!this.options.transport) return;
     try {
       this.options.transport.publish(withCpu);

@@ -34,7 +34,7 @@ const EMPTY = Buffer.alloc(0);
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
-    return Promise.reject(new RequestError(413, `request body of ${declared} bytes is larger than the limit of ${maxBytes} bytes`, true));
+    return Promise.reject(new RequestError(413, `request body of ${declared} bytes is larger than the limit of ${maxBytes} bytes (networking.max_body_size)`, true));
   }
   if (declared === '0') return Promise.resolve(EMPTY);
   const read = new BodyRead(req, maxBytes);
@@ -88,7 +88,7 @@ function onBodyData(this: ReadingRequest, chunk: Buffer): void {
   read.size += chunk.length;
   if (read.size > read.maxBytes) {
     this.pause();
-    read.finish(new RequestError(413, `request body is larger than the limit of ${read.maxBytes} bytes`, true));
+    read.finish(new RequestError(413, `request body is larger than the limit of ${read.maxBytes} bytes (networking.max_body_size)`, true));
     return;
   }
   read.chunks.push(chunk);
@@ -130,6 +130,24 @@ function parseMediaType(header: string | undefined): MediaType {
 export interface PayloadOptions {
   /** Deepest JSON nesting accepted (arrays + objects); deeper bodies are refused with 400. */
   readonly maxJsonDepth: number;
+  /**
+   * Most JSON values accepted (numbers, strings, arrays, objects… each counts one); more are refused
+   * with 400. Default `jsonValueLimit` of no body limit: unbounded.
+   */
+  readonly maxJsonValues?: number;
+}
+
+/** Bytes of `networking.max_body_size` per JSON value allowed: 16 MiB (the default) ⇒ 1 048 576 values. */
+export const BODY_BYTES_PER_JSON_VALUE = 16;
+
+/**
+ * The JSON value cap for a body limit (docs/predictors.md, "Request rules"): one value per 16 bytes of
+ * `max_body_size`. Parsed JSON costs 30 to 90 bytes of heap per small value (an array of 4 numbers is
+ * 5 values and ~100 bytes), and the onnx path then builds the tensors and the answer: the cap keeps a
+ * body of tiny values (`[[0,0,0,0],…]`) from costing gigabytes.
+ */
+export function jsonValueLimit(maxBodyBytes: number): number {
+  return Math.max(1024, Math.floor(maxBodyBytes / BODY_BYTES_PER_JSON_VALUE));
 }
 
 /**
@@ -143,7 +161,7 @@ export interface PayloadOptions {
 export function parsePayload(body: Buffer, contentType: string | undefined, options: PayloadOptions): unknown {
   const { type, params } = parseMediaType(contentType);
   if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) {
-    return parseJson(body, options.maxJsonDepth);
+    return parseJson(body, options.maxJsonDepth, options.maxJsonValues ?? Infinity);
   }
   if (type === 'text/plain') return decodeText(body, params.charset);
   if (type === 'application/x-www-form-urlencoded') return parseUrlEncoded(decodeText(body, params.charset));
@@ -162,11 +180,15 @@ function utf8Text(body: Buffer): string {
   return text;
 }
 
-function parseJson(body: Buffer, maxDepth: number): unknown {
+function parseJson(body: Buffer, maxDepth: number, maxValues: number): unknown {
   const text = utf8Text(body);
-  // A body of n bytes nests at most n/2 deep: only longer ones need the scan.
-  if (body.length > 2 * maxDepth && jsonDepthExceeds(body, maxDepth)) {
-    throw new RequestError(400, `JSON nested deeper than ${maxDepth} levels`);
+  // A body of n bytes nests at most n/2 deep and holds at most (n+1)/2 values: only longer ones need the scan.
+  if (body.length > 2 * maxDepth || body.length >= 2 * maxValues) {
+    const over = jsonLimitExceeded(body, maxDepth, maxValues);
+    if (over === 'depth') throw new RequestError(400, `JSON nested deeper than ${maxDepth} levels (the limit)`);
+    if (over === 'values') {
+      throw new RequestError(400, `JSON holds more than ${maxValues} values (the limit: one per ${BODY_BYTES_PER_JSON_VALUE} bytes of networking.max_body_size); send fewer or raise max_body_size`);
+    }
   }
   try {
     return JSON.parse(text);
@@ -180,19 +202,40 @@ function parseJson(body: Buffer, maxDepth: number): unknown {
  * but later overflows the stack in structured clone (worker threads) and JSON.stringify: refuse it early.
  */
 export function jsonDepthExceeds(body: Uint8Array, maxDepth: number): boolean {
+  return jsonLimitExceeded(body, maxDepth, Infinity) === 'depth';
+}
+
+/**
+ * Which limit the JSON text breaks first, in one pass (strings and escapes skipped): `depth` when
+ * brackets nest deeper than `maxDepth`, `values` when it holds more than `maxValues` values (the top
+ * value, the first of each non-empty array or object, and one per comma), else undefined. Exact for
+ * valid JSON; for invalid JSON, JSON.parse reports the error.
+ */
+export function jsonLimitExceeded(body: Uint8Array, maxDepth: number, maxValues: number): 'depth' | 'values' | undefined {
   let depth = 0;
+  let values = 1;
+  let opened = false;
   let inString = false;
   for (let i = 0; i < body.length; i++) {
     const c = body[i];
     if (inString) {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > maxDepth) return true;
+      continue;
+    }
+    if (opened && c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
+      opened = false;
+      if (c !== 0x5d && c !== 0x7d && ++values > maxValues) return 'values';
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x2c) {
+      if (++values > maxValues) return 'values';
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return 'depth';
+      opened = true;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  return false;
+  return undefined;
 }
 
 function decodeText(body: Buffer, charset: string | undefined): string {

@@ -43,7 +43,7 @@ export function apiSpecFixture(overrides: ApiSpecOverrides = {}): ApiSpec {
       endpoint: `/${name}`,
       localPort: 8888,
       apiGateway: 'public',
-      maxBodyBytes: 64 * 1024 * 1024,
+      maxBodyBytes: 16 * 1024 * 1024,
       ...overrides.networking,
     },
     compute: { cpuMillis: 200, memBytes: null, gpu: 0, inf: 0, ...overrides.compute },

@@ -24,7 +24,7 @@ function defaults(dir: string, over: { predictor?: Partial<ApiSpec['predictor']>
       timeoutMs: 60_000,
       ...over.predictor,
     },
-    networking: { endpoint: '/iris', localPort: 8888, apiGateway: 'public', maxBodyBytes: 64 * MiB },
+    networking: { endpoint: '/iris', localPort: 8888, apiGateway: 'public', maxBodyBytes: 16 * MiB },
     compute: { cpuMillis: 200, memBytes: null, gpu: 0, inf: 0 },
     autoscaling: {
       policy: 'cortex',

@@ -125,3 +125,36 @@ describe('toNested', () => {
   ];
   for (const c of cases) test(c.name, () => assert.deepEqual(toNested(c.data, c.shape, c.dtype), c.want));
 });
+
+describe('toTensorData: non-finite numbers are refused (issue 11, defect 6)', () => {
+  const refuse = (sig: TensorSignature, value: unknown, message: string): void => {
+    assert.throws(
+      () => toTensorData(sig, value),
+      (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === message,
+      message,
+    );
+  };
+  test('JSON numbers beyond float64 (1e309, 400 digits) parse to Infinity: 400 naming the input and element', () => {
+    refuse(iris, JSON.parse('[[1, 2, 1e309, 4]]'), 'input "input": element [0][2] is not a finite number (Infinity: beyond ±1.8e308)');
+    refuse(iris, JSON.parse(`[[1, 2, 3, 4], [5, -${'9'.repeat(400)}, 7, 8]]`), 'input "input": element [1][1] is not a finite number (-Infinity: beyond ±1.8e308)');
+  });
+  test('a finite number beyond float32 (1e39) would be stored as Infinity: refused', () => {
+    refuse(iris, [[1, 1e39, 3, 4]], 'input "input": element [0][1] is not a finite float32 number (1e+39 is beyond the float32 range)');
+  });
+  test('{ data, shape }, float64, float16, int and scalar inputs', () => {
+    refuse(iris, { data: [1, 2, 3, 4, 5, 6, 7, Infinity], shape: [2, 4] }, 'input "input": element [1][3] is not a finite number (Infinity: beyond ±1.8e308)');
+    refuse({ name: 'x', dtype: 'float64', shape: [2] }, [0, -Infinity], 'input "x": element [1] is not a finite number (-Infinity: beyond ±1.8e308)');
+    refuse({ name: 'h', dtype: 'float16', shape: [2] }, [1, 70000], 'input "h": element [1] is not a finite float16 number (70000 is beyond the float16 range)');
+    refuse({ name: 'n', dtype: 'int32', shape: [1] }, [Infinity], 'input "n": element [0] is not a finite number (Infinity: beyond ±1.8e308)');
+    refuse(ids, [[1, 2, Infinity]], 'input "ids": element [0][2] is not a finite number (Infinity: beyond ±1.8e308)');
+    refuse({ name: 's', dtype: 'float32', shape: [] }, Infinity, 'input "s": the value is not a finite number (Infinity: beyond ±1.8e308)');
+  });
+  test('the largest finite values still pass', () => {
+    assert.equal(toTensorData({ name: 'x', dtype: 'float64', shape: [1] }, [1.7976931348623157e308]).data[0], 1.7976931348623157e308);
+    assert.equal(toTensorData({ name: 'x', dtype: 'float32', shape: [1] }, [3.4028234663852886e38]).data[0], 3.4028234663852886e38);
+    assert.equal(fromHalfBits(toTensorData({ name: 'h', dtype: 'float16', shape: [1] }, [65504]).data[0] as number), 65504);
+  });
+  test('bindInputs refuses them too', () => {
+    assert.throws(() => bindInputs({ input: JSON.parse('[[1e309, 0, 0, 0]]') }, [iris]), /input "input": element \[0\]\[0\] is not a finite number/);
+  });
+});
