@@ -27,12 +27,33 @@ export interface ConfigProblem {
   readonly severity: 'error' | 'warning';
 }
 
-/** Formats one problem as `<file>:<line>:<col>: <api>: <field>: <message>` (parts that are absent are left out). */
+const CONTROL_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Makes text from a configuration file safe to print on one terminal line: C0 and C1 control
+ * characters, DEL, and the Unicode line separators and bidirectional overrides are written as escapes
+ * (`\n`, `\r`, `\t`, `\x1b`, `\u2028`, `\u202e`), so a name holding a newline cannot forge a second
+ * problem line and an ANSI sequence cannot reach the terminal. Other text is unchanged.
+ */
+export function escapeControlChars(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const known = CONTROL_ESCAPES[c];
+    if (known) return known;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * Formats one problem as `<file>:<line>:<col>: <api>: <field>: <message>` (parts that are absent are
+ * left out), always one line: control characters in any part are escaped (`escapeControlChars`).
+ */
 export function formatConfigProblem(p: ConfigProblem): string {
-  const parts = [`${p.file}:${p.line}:${p.col}`];
-  if (p.api !== undefined) parts.push(p.api);
-  if (p.field !== undefined && p.field !== '') parts.push(p.field);
-  parts.push(p.severity === 'warning' ? `warning: ${p.message}` : p.message);
+  const parts = [escapeControlChars(`${p.file}:${p.line}:${p.col}`)];
+  if (p.api !== undefined) parts.push(escapeControlChars(String(p.api)));
+  if (p.field !== undefined && p.field !== '') parts.push(escapeControlChars(String(p.field)));
+  const message = escapeControlChars(String(p.message));
+  parts.push(p.severity === 'warning' ? `warning: ${message}` : message);
   return parts.join(': ');
 }
 

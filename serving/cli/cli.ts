@@ -71,6 +71,7 @@ export function buildCli(): Command {
     .argument('[file]', 'configuration file (default: myelin.yaml, else cortex.yaml)')
     .option('-f, --force', 'override an update in progress', false)
     .option('--no-wait', 'return once the deploy is accepted instead of waiting until live')
+    .option('-y, --yes', `accepted for Cortex; ${NO_EFFECT.yes}`)
     .addOption(outputOption(['table', 'json']))
     .addOption(urlOption())
     .addOption(stateDirOption())
@@ -135,6 +136,8 @@ export function buildCli(): Command {
     .command('delete')
     .description('delete an API and stop its replicas')
     .argument('<api>')
+    .option('-f, --force', `accepted for Cortex; ${NO_EFFECT.force}`)
+    .option('-c, --keep-cache', `accepted for Cortex; ${NO_EFFECT.keepCache}`)
     .addOption(outputOption(['table', 'json']))
     .addOption(urlOption())
     .addOption(stateDirOption())
@@ -210,5 +213,38 @@ export function buildCli(): Command {
       await simulate({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
     });
 
+  // Cortex's flags that mean nothing here are accepted, with one note on stderr (never an error).
+  for (const cmd of program.commands) {
+    cmd.addOption(new Option('-e, --env <env>', `accepted for Cortex; ${NO_EFFECT.env}`));
+  }
+  program.hook('preAction', (_program, action) => {
+    for (const flag of noEffectFlags(action.name(), action.opts())) process.stderr.write(`${noEffectNote(flag)}\n`);
+  });
+
   return program;
+}
+
+/** Why each Cortex flag myelin accepts has no effect (the one line printed when it is given). */
+export const NO_EFFECT = {
+  env: 'myelin talks to one daemon (--url / MYELIN_URL)',
+  yes: 'myelin deploy never asks before uploading',
+  force: 'myelin delete never asks for confirmation',
+  keepCache: "myelin delete never removes the machine's model and virtualenv caches",
+} as const;
+
+const FLAG_NAMES: Record<keyof typeof NO_EFFECT, string> = { env: '--env', yes: '--yes', force: '--force', keepCache: '--keep-cache' };
+
+/** The no-effect flags given to `command`, in a stable order. */
+export function noEffectFlags(command: string, opts: Record<string, unknown>): (keyof typeof NO_EFFECT)[] {
+  const given: (keyof typeof NO_EFFECT)[] = [];
+  if (opts.env !== undefined) given.push('env');
+  if (command === 'deploy' && opts.yes === true) given.push('yes');
+  if (command === 'delete' && opts.force === true) given.push('force');
+  if (command === 'delete' && opts.keepCache === true) given.push('keepCache');
+  return given;
+}
+
+/** `note: --env has no effect: myelin talks to one daemon (--url / MYELIN_URL)`. */
+export function noEffectNote(flag: keyof typeof NO_EFFECT): string {
+  return `note: ${FLAG_NAMES[flag]} has no effect: ${NO_EFFECT[flag]}`;
 }

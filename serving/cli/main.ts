@@ -15,12 +15,58 @@ export async function main(argv: readonly string[]): Promise<void> {
 
 /** Runs the CLI and returns the exit code instead of exiting (tests call this). */
 export async function run(argv: readonly string[]): Promise<number> {
+  const program = buildCli();
+  // Known once the arguments are parsed: a command run with `-o json` reports its failure as JSON too.
+  let json = false;
+  program.hook('preAction', (_program, action) => {
+    json = action.opts().output === 'json';
+  });
   try {
-    await buildCli().parseAsync([...argv]);
+    await program.parseAsync([...argv]);
     return 0;
   } catch (err) {
-    return report(err);
+    const code = report(err);
+    if (json && !(err instanceof CommanderError) && code !== 0) process.stdout.write(`${JSON.stringify(failureDocument(err), null, 2)}\n`);
+    return code;
   }
+}
+
+/** One entry of `errors` in a `-o json` failure: a configuration problem, or a message (and code). */
+export interface JsonError {
+  readonly file?: string;
+  readonly line?: number;
+  readonly col?: number;
+  readonly api?: string;
+  readonly field?: string | null;
+  readonly message: string;
+  readonly severity?: 'error' | 'warning';
+  readonly code?: string;
+}
+
+/**
+ * What `-o json` prints on stdout when a command fails (exit code non-zero): `{ "errors": [...] }`,
+ * one entry per configuration problem (`file`, `line`, `col`, `field` (null for a file-level problem),
+ * `message`, and `api`, `severity` when known), else one entry with the `message` (and the `code` of an
+ * engine error). A command may add fields of its own (`ExitError.json`). Strings are as in the file:
+ * JSON escapes control characters itself.
+ */
+export function failureDocument(err: unknown): { errors: JsonError[]; [k: string]: unknown } {
+  if (err instanceof ConfigError) {
+    return {
+      errors: err.problems.map((p) => ({
+        file: p.file,
+        line: p.line,
+        col: p.col,
+        ...(p.api !== undefined ? { api: p.api } : {}),
+        field: p.field !== undefined && p.field !== '' ? p.field : null,
+        message: p.message,
+        ...(p.severity !== undefined ? { severity: p.severity } : {}),
+      })),
+    };
+  }
+  if (err instanceof ExitError) return { ...err.json, errors: [{ message: err.message.replace(/^error: /, '') }] };
+  if (err instanceof EngineError) return { errors: [{ message: err.message, code: err.code }] };
+  return { errors: [{ message: `internal error: ${err instanceof Error ? err.message : String(err)}`, code: 'ENG_INTERNAL' }] };
 }
 
 function report(err: unknown): number {

@@ -76,14 +76,15 @@ function hashFiles(files: readonly BundleFile[]): string {
 
 /** An upload that is not a usable project (400 on the control API). */
 export class BundleError extends EngineError {
-  constructor(message: string) {
-    super('ENG_BAD_BUNDLE', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('ENG_BAD_BUNDLE', message, options);
   }
 }
 
 /**
  * Checks the shape of an uploaded bundle before anything is written: every path relative and inside the
- * project, data base64 strings, the config file one of the files. Throws `BundleError`.
+ * project, data base64 strings, the config file one of the files, and the paths a tree the daemon can
+ * write (see `checkTree`). Throws `BundleError`.
  */
 export function checkBundle(bundle: unknown): asserts bundle is ProjectBundle {
   const b = bundle as Partial<ProjectBundle> | null;
@@ -99,7 +100,54 @@ export function checkBundle(bundle: unknown): asserts bundle is ProjectBundle {
     if (!isSafeRelative(file.path)) throw new BundleError(`unsafe file path in project: ${JSON.stringify(file.path)}`);
   }
   if (!b.files.some((f) => f.path === b.configFile)) throw new BundleError(`the project has no file ${JSON.stringify(b.configFile)}`);
+  checkTree(b.files as readonly BundleFile[]);
 }
+
+/** Longest name of one path segment most file systems accept (NAME_MAX, in bytes). */
+export const MAX_NAME_BYTES = 255;
+/** Longest relative path accepted in a bundle, in bytes (PATH_MAX is 4096 with the store folder in front). */
+export const MAX_PATH_BYTES = 3072;
+
+/**
+ * Checks that the files make a tree the daemon can write: no path twice, no path that is both a file
+ * and a folder (`a` and `a/b`), no name longer than `MAX_NAME_BYTES` nor path longer than
+ * `MAX_PATH_BYTES`. Throws `BundleError` naming the entry.
+ */
+function checkTree(files: readonly BundleFile[]): void {
+  const paths = new Set<string>();
+  for (const f of files) {
+    if (paths.has(f.path)) throw new BundleError(`the project lists the file ${JSON.stringify(f.path)} twice`);
+    paths.add(f.path);
+    if (Buffer.byteLength(f.path) > MAX_PATH_BYTES) {
+      throw new BundleError(`path too long in project: ${JSON.stringify(f.path)} is ${Buffer.byteLength(f.path)} bytes (at most ${MAX_PATH_BYTES})`);
+    }
+    for (const segment of f.path.split('/')) {
+      const bytes = Buffer.byteLength(segment);
+      if (bytes > MAX_NAME_BYTES) {
+        throw new BundleError(`name too long in project: ${JSON.stringify(segment)} in ${JSON.stringify(f.path)} is ${bytes} bytes (at most ${MAX_NAME_BYTES})`);
+      }
+    }
+  }
+  for (const f of files) {
+    const segments = f.path.split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const folder = segments.slice(0, i).join('/');
+      if (paths.has(folder)) {
+        throw new BundleError(`the project has a file and a folder with the same name: ${JSON.stringify(folder)} (a file) and ${JSON.stringify(f.path)} (inside it)`);
+      }
+    }
+  }
+}
+
+/** File-system errors a bundle's own content causes (the user's to fix, so a 400), by `code`. */
+const BUNDLE_FS_ERRORS: Readonly<Record<string, string>> = {
+  EEXIST: 'a file and a folder have the same name',
+  ENOTDIR: 'a file and a folder have the same name',
+  EISDIR: 'a file and a folder have the same name',
+  ENAMETOOLONG: 'the name is too long for the file system',
+  EILSEQ: 'the name is not valid on the file system',
+  EINVAL: 'the name is not valid on the file system',
+};
 
 /** True when `rel` is a safe relative path (no absolute path, no `..`, no empty segment). */
 function isSafeRelative(rel: string): boolean {
@@ -125,8 +173,15 @@ export async function unpackProject(root: string, bundle: ProjectBundle): Promis
   try {
     for (const f of bundle.files) {
       const p = join(tmp, ...f.path.split('/'));
-      await mkdir(join(p, '..'), { recursive: true });
-      await writeFile(p, Buffer.from(f.data, 'base64'), { mode: (f.mode ?? 0o644) & 0o755 });
+      try {
+        await mkdir(join(p, '..'), { recursive: true });
+        await writeFile(p, Buffer.from(f.data, 'base64'), { mode: (f.mode ?? 0o644) & 0o755 });
+      } catch (err) {
+        // Whatever checkBundle did not foresee (a file system with shorter names, say) is still the upload's fault.
+        const reason = BUNDLE_FS_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
+        if (reason) throw new BundleError(`cannot write ${JSON.stringify(f.path)} from the project: ${reason} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+        throw err;
+      }
     }
     await rename(tmp, dest);
   } catch (err) {

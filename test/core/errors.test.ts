@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, EngineError, errors, formatConfigProblem, HttpError } from '../../core/errors.js';
+import { ConfigError, EngineError, errors, escapeControlChars, formatConfigProblem, HttpError } from '../../core/errors.js';
 
 test('formatConfigProblem puts file, position, api and field in front of the message', () => {
   const cases = [
@@ -39,4 +39,22 @@ test('HttpError is recognized by brand across module copies', () => {
   assert.ok(!(new Error('x') instanceof HttpError));
   assert.ok(!((null as unknown as object) instanceof HttpError));
   assert.ok(new HttpError(400, 'x') instanceof HttpError);
+});
+
+test('formatConfigProblem escapes control characters in every part, so one problem is one line and no escape sequence reaches the terminal', () => {
+  const p = {
+    file: 'dir\nforged.yaml:1:1: fake problem',
+    line: 2,
+    col: 3,
+    api: 'a\u001b[31mred',
+    field: 'predictor.path\r',
+    message: 'predictor file "x\n\u001b]0;title\u0007\u009b2J\u202e.py" does not exist\tnow',
+    severity: 'error' as const,
+  };
+  const line = formatConfigProblem(p);
+  assert.equal(line, 'dir\\nforged.yaml:1:1: fake problem:2:3: a\\x1b[31mred: predictor.path\\r: predictor file "x\\n\\x1b]0;title\\x07\\x9b2J\\u202e.py" does not exist\\tnow');
+  assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
+  assert.equal(escapeControlChars('plain ünïcode: ok'), 'plain ünïcode: ok');
+  const e = new ConfigError([p, { ...p, severity: 'warning' }]);
+  assert.equal(e.message.split('\n').length, 3, 'the heading and one line per problem');
 });

@@ -39,7 +39,8 @@ export function defaultConfigFile(cwd: string): string {
  * requirements.txt (before it answers), pip's lines are printed as `[requirements.txt] <line>`; while
  * it downloads remote models into the machine cache, about one line per version a second and one when
  * done, as `[models] <url>: <bytes> of <total> (<percent>, <rate>)` (neither with `-o json`).
- * Warnings the daemon adds (dependency files it does not run) go to stderr.
+ * Warnings the daemon adds (dependency files it does not run) go to stderr. With `-o json` a failure
+ * is JSON too: the CLI prints `{ errors: [...] }` (with the response and the APIs once uploaded) and exits 1.
  */
 export async function deploy(options: DeployOptions): Promise<DeployResponse> {
   const file = resolve(options.cwd, options.file ?? defaultConfigFile(options.cwd));
@@ -86,13 +87,13 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
       // `compute unavailable` can pass (a rollout with max_surge 0 on a full machine frees room as old
       // replicas stop), so only `error` ends the wait early; the status line shows the rest.
       if (a.status === 'error') {
-        if (options.output === 'json') options.stdout.write(`${JSON.stringify({ ...response, apis: mine }, null, 2)}\n`);
         const see = `see \`myelin get ${a.name}\` and \`myelin logs ${a.name}\``;
         // A multi-line reason (the end of a Python traceback) is not repeated under the status line
         // that just showed it; for scripts (-o json) it goes last, indented.
         const multiLine = a.message?.includes('\n') === true;
         const why = !multiLine ? `${a.message ? `: ${a.message}` : ''} (${see})` : options.output === 'json' ? ` (${see}): ${indentLines(a.message!)}` : ` (${see}; why is above)`;
-        throw new ExitError(1, `error: ${a.name} is ${a.status}${why}`);
+        // With -o json the CLI prints one document: this response, the APIs and `errors` (main.ts).
+        throw new ExitError(1, `error: ${a.name} is ${a.status}${why}`, { json: { ...response, apis: mine } });
       }
       if (a.status !== 'live' || a.stale > 0) done = false;
     }
@@ -101,7 +102,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
       else for (const a of mine) options.stdout.write(`${a.name} is live at ${a.url}\n`);
       return response;
     }
-    if (Date.now() > deadline) throw new ExitError(1, `error: gave up waiting after ${(options.timeoutMs ?? 600_000) / 1000}s; the deploy goes on (see \`myelin get\`)`);
+    if (Date.now() > deadline) throw new ExitError(1, `error: gave up waiting after ${(options.timeoutMs ?? 600_000) / 1000}s; the deploy goes on (see \`myelin get\`)`, { json: { ...response, apis: mine } });
     await new Promise((r) => setTimeout(r, 500));
   }
 }

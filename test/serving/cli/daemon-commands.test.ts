@@ -148,6 +148,28 @@ test('an invalid file is never uploaded: every problem is reported with its posi
   }
 });
 
+test('a bundle the daemon cannot write answers 400 ENG_BAD_BUNDLE naming the entry, not 500', async () => {
+  const token = await readFile(join(d.stateDir, 'token'), 'utf8').then((t) => t.trim(), () => undefined);
+  const yaml = Buffer.from('- name: bundle-api\n  kind: RealtimeAPI\n  predictor:\n    type: typescript\n    path: predictor.ts\n').toString('base64');
+  const x = Buffer.from('x').toString('base64');
+  const long = 'n'.repeat(300);
+  for (const [paths, want] of [
+    [['predictor.ts', 'predictor.ts/inner.ts'], /a file and a folder with the same name: "predictor\.ts" \(a file\) and "predictor\.ts\/inner\.ts"/],
+    [['predictor.ts', long], new RegExp(`name too long in project: "${long}"`)],
+  ] as const) {
+    const res = await fetch(`${url}/v1/deploy`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ bundle: { configFile: 'myelin.yaml', files: [{ path: 'myelin.yaml', data: yaml }, ...paths.map((path) => ({ path, data: x }))] } }),
+    });
+    const body = (await res.json()) as { error: string; code: string };
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(body.code, 'ENG_BAD_BUNDLE');
+    assert.match(body.error, want);
+  }
+  assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
+});
+
 test('without a daemon the commands say how to start one', async () => {
   await assert.rejects(get({ url: 'http://127.0.0.1:9', output: 'table', watch: false, stdout: new Capture() }), (e: unknown) => e instanceof ExitError && /cannot reach the myelin daemon.*myelin up/.test(e.message));
 });
@@ -167,6 +189,32 @@ async function freePort(): Promise<number> {
   });
 }
 const BIN = fileURLToPath(new URL('../../../bin/myelin.mjs', import.meta.url));
+
+test('`myelin deploy -o json` prints { errors } when the daemon refuses the deploy, and exits 1; `delete -f -c` is accepted (real CLI processes)', async () => {
+  const bad = await mkdtemp(join(tmpdir(), 'myelin-cli-json-'));
+  try {
+    // Valid for the local check, refused by the daemon: the local_port is the control API's own port.
+    await writeSlowProject(bad, `- name: porty\n  kind: RealtimeAPI\n  predictor:\n    type: typescript\n    path: predictor.ts\n  networking:\n    local_port: ${new URL(url).port}\n`);
+    const r = await exec(process.execPath, [BIN, 'deploy', '-y', '-o', 'json', '--url', url, '--state-dir', d.stateDir], { cwd: bad, timeout: 60_000 }).then(
+      () => assert.fail('deploy should fail'),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const doc = JSON.parse(r.stdout) as { errors: { file: string; line: number; col: number; api: string; field: string; message: string }[] };
+    assert.ok(doc.errors.some((e) => e.file === 'myelin.yaml' && e.api === 'porty' && e.field === 'networking.local_port' && typeof e.line === 'number' && typeof e.col === 'number' && e.message !== ''), r.stdout);
+    assert.deepEqual((await d.running.daemon.list()).map((a) => a.name), []);
+
+    const del = await exec(process.execPath, [BIN, 'delete', 'porty', '-f', '-c', '-o', 'json', '--url', url, '--state-dir', d.stateDir], { timeout: 60_000 }).then(
+      () => assert.fail('porty is not deployed'),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    assert.equal(del.code, 1);
+    assert.match(del.stderr, /^note: --force has no effect: .*\nnote: --keep-cache has no effect: /);
+    assert.deepEqual(JSON.parse(del.stdout), { errors: [{ message: 'api porty is not deployed', code: 'ENG_NOT_FOUND' }] });
+  } finally {
+    await rm(bad, { recursive: true, force: true });
+  }
+});
 
 test('myelin up --detach starts a background daemon that myelin down stops (real processes)', async () => {
   const state = await mkdtemp(join(tmpdir(), 'myelin-detach-'));

@@ -177,3 +177,48 @@ test('`myelin validate` as a real process: exit 0 and a table on a valid file, e
     assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', `${want}\n`], file);
   }
 });
+
+test('`myelin validate -o json` on an invalid file prints { errors } on stdout and exits 1 (real process)', async () => {
+  using p = project({ 'bad/cortex.yaml': INVALID, 'empty.yaml': '' });
+  const bad = await runCli(['validate', 'bad', '-o', 'json'], p.dir);
+  assert.equal(bad.code, 1, bad.stderr);
+  const doc = JSON.parse(bad.stdout) as { errors: Record<string, unknown>[] };
+  assert.deepEqual(doc.errors.map((e) => [e.file, e.line, e.col, e.api, e.field, e.severity]), [
+    [join('bad', 'cortex.yaml'), 5, 5, 'iris-classifier', 'predictor.path', 'error'],
+    [join('bad', 'cortex.yaml'), 7, 5, 'iris-classifier', 'autoscaling.min_replicas', 'error'],
+    [join('bad', 'cortex.yaml'), 9, 5, 'iris-classifier', 'autoscaling.window', 'error'],
+  ]);
+  assert.equal(doc.errors[1].message, 'cannot be greater than max_replicas (5 > 2)');
+  // A file-level problem has no api and a null field.
+  const empty = await runCli(['validate', 'empty.yaml', '-o', 'json'], p.dir);
+  assert.equal(empty.code, 1);
+  assert.deepEqual(JSON.parse(empty.stdout), {
+    errors: [{ file: 'empty.yaml', line: 1, col: 1, field: null, message: 'the file is empty; expected a YAML list of APIs, e.g. "- name: my-api"', severity: 'error' }],
+  });
+  // Not a configuration problem: still JSON.
+  const none = await runCli(['validate', '-o', 'json'], p.dir);
+  assert.equal(none.code, 1);
+  assert.match((JSON.parse(none.stdout) as { errors: { message: string }[] }).errors[0].message, /^no configuration file given/);
+});
+
+test('control characters from the file are escaped in problem lines: a newline cannot forge a line, an escape sequence cannot reach the terminal (real process)', async () => {
+  const yaml = '- name: evil\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: "x\\nforged.yaml:1:1: all fine\\e[0m.py"\n    "bad\\nkey\\e[31m": 1\n';
+  using p = project({ 'cortex.yaml': yaml, 'a\nforged.yaml:1:1: ok\u001b[2J.yaml': yaml });
+  const r = await runCli(['validate'], p.dir);
+  assert.equal(r.code, 1);
+  assert.doesNotMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no control character but the line ends');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 2, lines.join('\n'));
+  assert.ok(lines.every((l) => l.startsWith('cortex.yaml:')), lines.join('\n'));
+  assert.match(lines[0], /^cortex\.yaml:5:5: evil: predictor\.path: predictor file .* \(looked for .*x\\nforged\.yaml:1:1: all fine\\x1b\[0m\.py\)$/);
+  assert.match(lines[1], /^cortex\.yaml:6:5: evil: predictor: key /);
+  // The file part too: a file name holding a newline and an escape sequence.
+  const named = await runCli(['validate', 'a\nforged.yaml:1:1: ok\u001b[2J.yaml'], p.dir);
+  assert.equal(named.code, 1);
+  assert.doesNotMatch(named.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  assert.deepEqual(named.stderr.trimEnd().split('\n').map((l) => l.split(':5:5: ')[0].split(':6:5: ')[0]), Array(2).fill('a\\nforged.yaml:1:1: ok\\x1b[2J.yaml'));
+  // JSON keeps the text as it is (JSON escapes it itself).
+  const json = await runCli(['validate', '-o', 'json'], p.dir);
+  assert.doesNotMatch(json.stdout, /\u001b/);
+  assert.ok((JSON.parse(json.stdout) as { errors: { message: string }[] }).errors[0].message.includes('x\nforged.yaml:1:1: all fine\u001b[0m.py'));
+});

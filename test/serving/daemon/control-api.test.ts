@@ -165,3 +165,16 @@ test('shutdown asks the service to stop', async () => {
   assert.equal(res.status, 202);
   assert.equal(shutdowns, 1);
 });
+
+test('a bundle that is not a writable tree is 400 ENG_BAD_BUNDLE before the service sees it', async () => {
+  const x = Buffer.from('x').toString('base64');
+  const res = await fetch(`${base}/v1/deploy`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ bundle: { configFile: 'myelin.yaml', files: [{ path: 'myelin.yaml', data: x }, { path: 'm', data: x }, { path: 'm/p.ts', data: x }] } }),
+  });
+  assert.equal(res.status, 400);
+  const body = (await res.json()) as { code: string; error: string };
+  assert.equal(body.code, 'ENG_BAD_BUNDLE');
+  assert.match(body.error, /a file and a folder with the same name: "m"/);
+});
