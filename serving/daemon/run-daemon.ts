@@ -172,6 +172,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   await metrics.start();
   await events.start();
   await orchestrator.start();
+  // Until every stored API is routed again, an unknown path is 503 "starting", not 404 (issue 11, defect 9).
+  gateway.setRestoring(true);
   try {
     await gateway.start();
   } catch (err) {
@@ -205,7 +207,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     log,
     onShutdown: () => void stop(),
   });
-  await daemon.start();
+  await daemon.start().finally(() => gateway.setRestoring(false));
   const control = new ControlApi({ host: o.host, port: o.port, service: daemon, log, token, tokenFile: store.tokenFile });
   let controlAddr;
   try {

@@ -15,6 +15,14 @@ export interface ForwardContext {
   readonly connectTimeoutMs: number;
   /** A replica that refused a connection is tried last for this long, ms. */
   readonly ejectMs: number;
+  /** `networking.maxBodyBytes`: a body passing it (chunked, or longer than declared) is answered 413 by the gateway. */
+  readonly maxBodyBytes: number;
+  /**
+   * Up to this many body bytes are kept until the replica's response head arrives, so a request whose
+   * reused keep-alive connection was reset before any response byte can be replayed on a fresh one.
+   * A longer body is not replayable: such a reset is 502.
+   */
+  readonly replayBodyBytes: number;
   readonly log: Logger;
 }
 
@@ -32,6 +40,11 @@ export function sendJsonError(res: ServerResponse, status: number, error: string
   if (retryAfterS !== undefined) headers['retry-after'] = retryAfterS;
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/** The peer closed or reset the connection (what a keep-alive socket the replica was closing gives). */
+function isConnectionReset(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ECONNRESET' || err.code === 'EPIPE';
 }
 
 function isConnectRefusal(err: NodeJS.ErrnoException): boolean {
@@ -69,11 +82,23 @@ class Exchange {
   upstream: Upstream | null = null;
   upReq: ClientRequest | null = null;
   upRes: IncomingMessage | null = null;
-  /** The first byte of the current attempt was handed to its socket: no retry from here on. */
+  /** The first byte of the current attempt was handed to its socket: no retry from here on (but the keep-alive replay). */
   sent = false;
   connectTimer: NodeJS.Timeout | null = null;
   /** The client's response is closed (finished or abandoned). */
   finished = false;
+  /** The body listeners are on `req` (the first attempt was sent). */
+  bodyStarted = false;
+  /** The client's body has ended. */
+  clientEnded = false;
+  /** Body bytes received from the client so far. */
+  bodyBytes = 0;
+  /** The body received so far, while it is replayable (at most `ctx.replayBodyBytes`); null once it is not. */
+  replay: Buffer[] | null = [];
+  /** The current attempt runs on a fresh connection outside the keep-alive pool (the replay after a reset). */
+  fresh = false;
+  /** A reset keep-alive connection was already replayed once (bounded: a second reset is 502). */
+  replayed = false;
 
   constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse, upstreamPath: string, startMs: number) {
     this.ctx = ctx;
@@ -99,13 +124,33 @@ class Exchange {
       return;
     }
     if (this.tried !== null) ctx.stats.retries++;
+    this.start(picked, false);
+  }
+
+  /**
+   * The reused keep-alive connection of the current attempt was reset before any response byte: the
+   * replica closed an idle connection as the request went out (the keep-alive race), so it did not
+   * handle it. Replays the request once on a fresh connection, on another replica when one takes it.
+   */
+  replayAfterReset(failed: Upstream): void {
+    this.replayed = true;
+    this.ctx.stats.retries++;
+    const exclude = this.tried === null ? [failed] : [...this.tried, failed];
+    const picked = this.ctx.pool.pick(performance.now(), exclude);
+    // The same replica on a new connection when no other one takes it (its slot was just released).
+    this.start(typeof picked === 'string' ? failed : picked, true);
+  }
+
+  private start(picked: Upstream, fresh: boolean): void {
     picked.acquire();
     this.upstream = picked;
     this.sent = false;
+    this.fresh = fresh;
     let upReq: ClientRequest;
     try {
       upReq = request({
-        agent: picked.agent,
+        // A fresh connection bypasses the pool: every idle socket in it may be one the replica is closing.
+        agent: fresh ? false : picked.agent,
         host: picked.host,
         port: picked.port,
         socketPath: picked.socketPath,
@@ -124,6 +169,7 @@ class Exchange {
     this.upReq = upReq;
     attach(upReq, this);
     upReq.on('socket', onUpstreamSocket);
+    upReq.on('drain', onUpstreamDrain);
     upReq.on('response', onUpstreamResponse);
     upReq.on('error', onUpstreamError);
     upReq.on('close', onUpstreamClose);
@@ -136,15 +182,45 @@ class Exchange {
     this.sent = true;
     const req = this.req;
     const upReq = this.upReq as ClientRequest;
+    if (this.bodyStarted) {
+      // A replay: what the client sent so far, then the rest as it comes.
+      for (const chunk of this.replay as Buffer[]) upReq.write(chunk);
+      if (this.clientEnded) upReq.end();
+      else req.resume();
+      return;
+    }
+    this.bodyStarted = true;
     if (req.complete && req.readableLength === 0) {
       // Body already fully read by the parser and empty (GET, or nothing sent yet to buffer): just end.
+      this.clientEnded = true;
       upReq.end();
       return;
     }
     attach(req, this);
-    upReq.on('drain', onUpstreamDrain);
     req.on('data', onClientData);
     req.on('end', onClientEnd);
+  }
+
+  /** The body passed `maxBodyBytes`: stop reading it, abort the upstream request, answer 413 and close. */
+  refuseBody(): void {
+    const req = this.req;
+    req.off('data', onClientData);
+    req.off('end', onClientEnd);
+    req.pause();
+    this.replay = null;
+    const upReq = this.upReq;
+    this.upReq = null;
+    this.clearConnectTimer();
+    this.release();
+    upReq?.destroy();
+    if (this.res.headersSent) {
+      // The replica answered before the body was over: cut its response (it was answering a truncated body).
+      if (!this.res.writableEnded) this.res.destroy();
+      return;
+    }
+    // The rest of the body is not read: close the connection after the answer, as the replica does.
+    this.res.setHeader('connection', 'close');
+    sendJsonError(this.res, 413, `request body exceeds ${this.ctx.maxBodyBytes} bytes`);
   }
 
   clearConnectTimer(): void {
@@ -193,8 +269,20 @@ function onConnectTimeout(upReq: ClientRequest): void {
 }
 
 function onClientData(this: IncomingMessage, chunk: Buffer): void {
-  const upReq = exchangeOf(this)?.upReq;
-  if (upReq == null || upReq.destroyed) return;
+  const ex = exchangeOf(this);
+  if (ex === undefined) return;
+  ex.bodyBytes += chunk.length;
+  if (ex.bodyBytes > ex.ctx.maxBodyBytes) {
+    ex.refuseBody();
+    return;
+  }
+  const replay = ex.replay;
+  if (replay !== null) {
+    if (ex.bodyBytes <= ex.ctx.replayBodyBytes) replay.push(chunk);
+    else ex.replay = null;
+  }
+  const upReq = ex.upReq;
+  if (upReq === null || upReq.destroyed) return;
   if (!upReq.write(chunk)) this.pause();
 }
 
@@ -203,8 +291,11 @@ function onUpstreamDrain(this: ClientRequest): void {
 }
 
 function onClientEnd(this: IncomingMessage): void {
-  const upReq = exchangeOf(this)?.upReq;
-  if (upReq != null && !upReq.destroyed) upReq.end();
+  const ex = exchangeOf(this);
+  if (ex === undefined) return;
+  ex.clientEnded = true;
+  const upReq = ex.upReq;
+  if (upReq !== null && !upReq.destroyed) upReq.end();
 }
 
 function onUpstreamResponse(this: ClientRequest, upRes: IncomingMessage): void {
@@ -214,6 +305,8 @@ function onUpstreamResponse(this: ClientRequest, upRes: IncomingMessage): void {
     return;
   }
   ex.upRes = upRes;
+  // A response byte arrived: the request is never replayed from here on.
+  ex.replay = null;
   const res = ex.res;
   try {
     // writeHead only stores the head; it leaves with the first body chunk in one write.
@@ -255,7 +348,21 @@ function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void 
   if (ex === undefined || ex.upReq !== this) return;
   ex.clearConnectTimer();
   if (ex.finished) return;
+  // The replica answered in full before the connection failed (e.g. an early 413 while the body was
+  // still being sent, then a close): its answer stands.
+  if (ex.upRes !== null && ex.upRes.complete) return;
   const up = ex.upstream;
+  if (ex.sent && up !== null && ex.upRes === null && !ex.fresh && !ex.replayed && this.reusedSocket && ex.replay !== null && isConnectionReset(err)) {
+    ex.release();
+    ex.upReq = null;
+    // No more body until the replay's connection is up (the buffered part is replayed first).
+    ex.req.pause();
+    if (ex.ctx.log.isLevelEnabled('debug')) {
+      ex.ctx.log.debug({ api: ex.ctx.api, replica: up.id, code: err.code }, 'reused replica connection reset before any response, replaying');
+    }
+    ex.replayAfterReset(up);
+    return;
+  }
   if (!ex.sent && up !== null) {
     // Nothing of the request reached the replica and the body is unread: try another one (each once).
     if (isConnectRefusal(err)) up.ejectedUntilMs = performance.now() + ex.ctx.ejectMs;
@@ -302,10 +409,16 @@ function onClientClose(this: ServerResponse): void {
  *   within `connectTimeoutMs` — nothing of the request reached the replica and the body is still
  *   unread, so the request is retried on another replica, each replica at most once; when every ready
  *   replica failed to connect the answer is 503 with `Retry-After` (safe to retry).
- * - Once the first byte was handed to the upstream socket there is no retry (predictions are not
- *   idempotent): a failure before the response head is 502; after it, the client connection is
+ * - The keep-alive race: when a *reused* pooled connection is reset (`ECONNRESET`/`EPIPE`) before any
+ *   response byte, the replica closed it as the request went out and did not handle it. The request
+ *   is replayed once on a fresh connection (another replica when one takes it, else the same), if its
+ *   body so far fits in `ctx.replayBodyBytes` (kept until the response head arrives).
+ * - Otherwise, once the first byte was handed to the upstream socket there is no retry (predictions are
+ *   not idempotent): a failure before the response head is 502; after it, the client connection is
  *   destroyed so the client sees a truncated response rather than a complete-looking one.
- * - Bodies are streamed both ways with backpressure (never buffered whole).
+ * - A body passing `ctx.maxBodyBytes` (chunked) is not forwarded further: 413 and close.
+ * - Bodies are streamed both ways with backpressure (never buffered whole; at most `replayBodyBytes`
+ *   are kept for the replay).
  * - When the client goes away, the upstream request is aborted, so the replica's in-flight count drops.
  * - `upstreamPath` is `/predict?…` for POST and `/?…` for GET (Cortex's rewrite); headers other than
  *   hop-by-hop ones pass through unchanged (see `proxy-headers.ts`).

@@ -37,7 +37,29 @@ export interface GatewayConfig {
   readonly closeGraceMs?: number;
   /** Keep-alive pool sizes per replica. */
   readonly agent?: Partial<UpstreamAgentOptions>;
+  /**
+   * Body bytes kept per request until the replica's response head arrives, so that a request whose
+   * reused keep-alive connection is reset before any response byte can be replayed (default 256 KiB).
+   */
+  readonly replayBodyBytes?: number;
+  /** A client connection that has not sent a complete request head after this long is closed, ms (default 10000). */
+  readonly headersTimeoutMs?: number;
+  /**
+   * A request whose head and body have not fully arrived after this long is answered 408 and its
+   * connection closed, ms (default 60000; 0 disables). Covers a stalled upload.
+   */
+  readonly requestTimeoutMs?: number;
+  /** An idle keep-alive client connection is closed after this long, ms (default 5000). */
+  readonly keepAliveTimeoutMs?: number;
+  /** How often the header and request timeouts are checked, ms (default 1000). */
+  readonly timeoutCheckIntervalMs?: number;
 }
+
+/** Default `replayBodyBytes`: JSON prediction bodies fit; larger uploads are not replayed. */
+export const DEFAULT_REPLAY_BODY_BYTES = 256 * 1024;
+
+/** Body of the 503 answered for an unknown path while the daemon is still routing its stored APIs. */
+const RESTORING_BODY = JSON.stringify({ error: 'myelin is starting; retry' });
 
 export interface GatewayOptions extends GatewayConfig {
   /** Every replica of every API (the orchestrator's `replicas$()`); only `ready` ones with an address take traffic. */
@@ -83,8 +105,9 @@ const HEALTH_BODY = JSON.stringify({ status: 'ok' });
  * `/predict`, GET and HEAD to `/` (the replica's summary), query string, headers and body unchanged and
  * streamed. On an API's own port, `/` also reaches it when it is the only API there (Cortex local mode).
  *
- * Status codes of its own: 404 unknown path (JSON listing the endpoints), 405 other methods, 413 a
- * declared body over `networking.maxBodyBytes`, 503 no ready replica / every replica at
+ * Status codes of its own: 404 unknown path (JSON listing the endpoints; 503 instead while `restoring`),
+ * 405 other methods, 413 a body over `networking.maxBodyBytes` (declared, or counted as a chunked body
+ * streams), 408 a request not fully received within `requestTimeoutMs`, 503 no ready replica / every replica at
  * `max_replica_concurrency` / no replica accepted the connection (all with `Retry-After: 1`), 502 a
  * replica failed after the request was sent. `GET /healthz` answers 200 unless an API owns that path.
  *
@@ -101,6 +124,13 @@ export class Gateway {
   private readonly ejectMs: number;
   private readonly closeGraceMs: number;
   private readonly agentOptions: UpstreamAgentOptions;
+  private readonly replayBodyBytes: number;
+  private readonly headersTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly keepAliveTimeoutMs: number;
+  private readonly timeoutCheckIntervalMs: number;
+  /** Set while the daemon restores its stored APIs: an unknown path is 503, not 404 (its API may be next). */
+  private restoring = false;
   private readonly replicas$: Observable<readonly ReplicaInfo[]>;
 
   private readonly apis = new Map<string, ApiEntry>();
@@ -123,6 +153,11 @@ export class Gateway {
     this.ejectMs = options.ejectMs ?? 2000;
     this.closeGraceMs = options.closeGraceMs ?? 10_000;
     this.agentOptions = { ...DEFAULT_AGENT_OPTIONS, ...options.agent };
+    this.replayBodyBytes = options.replayBodyBytes ?? DEFAULT_REPLAY_BODY_BYTES;
+    this.headersTimeoutMs = options.headersTimeoutMs ?? 10_000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5000;
+    this.timeoutCheckIntervalMs = options.timeoutCheckIntervalMs ?? 1000;
     this.replicas$ = options.replicas$;
   }
 
@@ -138,6 +173,16 @@ export class Gateway {
       error: (err: unknown) => this.log.error({ err }, 'replica stream failed; routing frozen on the last list'),
     });
     this.log.info({ host: this.host, port: this.sharedPort() }, 'gateway listening');
+  }
+
+  /**
+   * While `true`, a request for a path no routed API owns is answered 503 `myelin is starting; retry`
+   * with `Retry-After: 1` instead of 404: the daemon sets it before the gateway takes traffic and clears
+   * it once every stored API is routed again (a restart), so clients of a known API never see a 404.
+   */
+  setRestoring(restoring: boolean): void {
+    if (this.restoring !== restoring) this.log.info({ restoring }, restoring ? 'gateway restoring routes' : 'gateway routes restored');
+    this.restoring = restoring;
   }
 
   /** The port the shared listener is bound to (useful with `port: 0`). Throws before `start()`. */
@@ -297,6 +342,8 @@ export class Gateway {
         stats,
         connectTimeoutMs: this.connectTimeoutMs,
         ejectMs: this.ejectMs,
+        maxBodyBytes: spec.networking.maxBodyBytes,
+        replayBodyBytes: this.replayBodyBytes,
         log: this.log,
       },
     });
@@ -372,7 +419,13 @@ export class Gateway {
   private createListener(localPort: number | null): PortListener {
     const listener: PortListener = {
       localPort,
-      server: createServer(),
+      server: createServer({
+        // Node requires headersTimeout <= requestTimeout when the latter is on.
+        headersTimeout: this.requestTimeoutMs > 0 ? Math.min(this.headersTimeoutMs, this.requestTimeoutMs) : this.headersTimeoutMs,
+        requestTimeout: this.requestTimeoutMs,
+        keepAliveTimeout: this.keepAliveTimeoutMs,
+        connectionsCheckingInterval: this.timeoutCheckIntervalMs,
+      }),
       routes: new Map(),
       notFoundBody: JSON.stringify({ error: 'not found', endpoints: [] }),
     };
@@ -427,6 +480,15 @@ export class Gateway {
       if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': HEALTH_BODY.length });
         res.end(HEALTH_BODY);
+        return;
+      }
+      if (this.restoring) {
+        res.writeHead(503, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(RESTORING_BODY),
+          'retry-after': '1',
+        });
+        res.end(RESTORING_BODY);
         return;
       }
       res.writeHead(404, {

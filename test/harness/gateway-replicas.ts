@@ -25,9 +25,14 @@ export interface SeenRequest {
  * - `hold`: reads the body, then waits until `release()` before answering like `echo`;
  * - `status`: answers the status in header `x-want-status` (default 200) with `{replica}`;
  * - `destroy`: destroys the socket as soon as the request head arrived (nothing answered);
- * - `destroy-mid-response`: writes the head and a first chunk, then destroys the socket.
+ * - `destroy-mid-response`: writes the head and a first chunk, then destroys the socket;
+ * - `reset-reused`: destroys the socket, answering nothing, when the request arrived on a connection
+ *   that already served one (an idle keep-alive connection closed as a request went out: the
+ *   keep-alive race); a request on a new connection is answered like `echo`;
+ * - `refuse-large`: reads the body and, once it passes `refuseAfterBytes`, stops reading and answers
+ *   413 with `connection: close` at once, as the real replica does (serving/replica/request-payload.ts).
  */
-export type ReplicaMode = 'echo' | 'hash' | 'hold' | 'status' | 'destroy' | 'destroy-mid-response';
+export type ReplicaMode = 'echo' | 'hash' | 'hold' | 'status' | 'destroy' | 'destroy-mid-response' | 'reset-reused' | 'refuse-large';
 
 export class TestReplica {
   readonly name: string;
@@ -40,6 +45,11 @@ export class TestReplica {
   abortedByPeer = 0;
   /** TCP (or unix) connections accepted so far. */
   connections = 0;
+  /** The body size over which `refuse-large` answers 413. */
+  refuseAfterBytes = 16 * 1024;
+  /** Requests dropped by `reset-reused` (socket destroyed before any response byte). */
+  resets = 0;
+  private readonly servedOnSocket = new WeakMap<object, number>();
   private readonly server: Server;
   private held: Array<() => void> = [];
   private bodyListeners: Array<(bytes: number) => void> = [];
@@ -106,8 +116,32 @@ export class TestReplica {
       if (!res.writableFinished) this.abortedByPeer++;
     });
     const mode = this.mode;
+    const served = this.servedOnSocket.get(req.socket) ?? 0;
+    this.servedOnSocket.set(req.socket, served + 1);
+    if (mode === 'reset-reused' && served > 0) {
+      this.resets++;
+      req.socket.destroy();
+      return;
+    }
     if (mode === 'destroy') {
       req.socket.destroy();
+      return;
+    }
+    if (mode === 'refuse-large') {
+      let bytes = 0;
+      const onData = (chunk: Buffer): void => {
+        bytes += chunk.length;
+        if (bytes <= this.refuseAfterBytes) return;
+        req.off('data', onData);
+        req.pause();
+        const body = JSON.stringify({ error: `request body is larger than the limit of ${this.refuseAfterBytes} bytes` });
+        res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+        res.end(body);
+      };
+      req.on('data', onData);
+      req.on('end', () => {
+        if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ bytes }));
+      });
       return;
     }
     if (mode === 'hash') {
