@@ -172,8 +172,9 @@ export function buildCli(): Command {
     .option('--deploy <file>', 'deploy this configuration once up, and wait until live')
     .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')
     .option('--python <path>', 'Python interpreter for requirements.txt virtualenvs and Python predictors (default: $MYELIN_PYTHON, else python3 on PATH)')
+    .addOption(new Option('--log-format <format>', 'the daemon log on stderr: readable lines (pretty) or pino JSON; auto is pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
     .addOption(stateDirOption())
-    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string }) => {
+    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json' }) => {
       const { up } = await import('./commands/up.js');
       await up({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
     });

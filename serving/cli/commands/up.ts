@@ -24,6 +24,8 @@ export interface UpOptions {
   readonly sample?: string;
   /** `--python`: the interpreter for requirements.txt virtualenvs and Python predictors (see `daemonPython`). */
   readonly python?: string;
+  /** `--log-format`: `pretty` (readable lines), `json` (pino), or `auto` (pretty when stderr is a terminal). Default auto. */
+  readonly logFormat?: 'auto' | 'pretty' | 'json';
   readonly cwd: string;
   readonly stdout: Writable;
   readonly stderr: Writable;
@@ -51,7 +53,9 @@ export async function up(options: UpOptions): Promise<void> {
   if (options.detach) return detach(options, stateDir, controlUrl);
 
   const python = daemonPython(options.python, process.env, options.cwd);
-  const log = createRootLogger();
+  const format = options.logFormat ?? 'auto';
+  const pretty = format === 'pretty' || (format === 'auto' && (options.stderr as { isTTY?: boolean }).isTTY === true);
+  const log = createRootLogger(pretty ? { format: 'pretty' } : {});
   const { runDaemon } = await import('../../daemon/run-daemon.js');
   const running = await runDaemon({
     stateDir,
