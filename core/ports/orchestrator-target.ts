@@ -30,6 +30,11 @@ export interface ReplicaInfo {
   readonly exitCode?: number | null;
   /** The signal that ended a `crashed` replica, e.g. `SIGKILL`. */
   readonly signal?: string | null;
+  /**
+   * Why a `crashed` replica ended, for people: what its predictor said when it failed to start, else
+   * the exit with the last lines it wrote (bounded). Absent: the target cannot tell more than the code.
+   */
+  readonly crashReason?: string;
 }
 
 /** What the daemon wants running for one API. */

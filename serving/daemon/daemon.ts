@@ -557,7 +557,7 @@ export class Daemon implements DaemonService {
       if (r.state === 'ready') this.emit({ ...base, type: 'replica.ready' });
       else if (r.state === 'crashed') {
         const how = r.signal ? `killed by ${r.signal}` : r.exitCode !== undefined && r.exitCode !== null ? `exit code ${r.exitCode}` : 'exited unexpectedly';
-        this.emit({ ...base, type: 'replica.crashed', exitCode: r.exitCode ?? null, signal: r.signal ?? null, reason: how });
+        this.emit({ ...base, type: 'replica.crashed', exitCode: r.exitCode ?? null, signal: r.signal ?? null, reason: r.crashReason ?? how });
       }
       else if (r.state === 'stopped') this.emit({ ...base, type: 'replica.stopped' });
     }

@@ -194,6 +194,20 @@ function describeExit(e: ReplicaExit): string {
   return `exit code ${e.code}`;
 }
 
+/** Lines of a replica's last output carried by a crash reason whose exit says nothing more. */
+const CRASH_REASON_LINES = 5;
+const CRASH_REASON_MAX_CHARS = 2048;
+
+/**
+ * `describeExit`, and for a bare exit code or signal the replica's last output lines too, bounded so
+ * that the `replica.crashed` event carrying it stays small.
+ */
+function crashReasonOf(e: ReplicaExit, lastLines: readonly string[]): string {
+  const reason = describeExit(e);
+  const text = e.failure || e.error || lastLines.length === 0 ? reason : `${reason}; last output:\n${lastLines.join('\n')}`;
+  return text.length > CRASH_REASON_MAX_CHARS ? `${text.slice(0, CRASH_REASON_MAX_CHARS)}…` : text;
+}
+
 /** The first line of a reason, marked `…` when there is more (for one-line log notes). */
 function firstLine(reason: string): string {
   const nl = reason.indexOf('\n');
@@ -856,7 +870,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
           ...(r.proc?.pid !== undefined ? { pid: r.proc.pid } : {}),
           ...(r.readyAt !== undefined ? { readyAt: r.readyAt } : {}),
           ...(r.pendingReason !== undefined ? { pendingReason: r.pendingReason } : {}),
-          ...(r.exit && r.state === 'crashed' ? { exitCode: r.exit.code, signal: r.exit.signal } : {}),
+          ...(r.exit && r.state === 'crashed' ? { exitCode: r.exit.code, signal: r.exit.signal, crashReason: crashReasonOf(r.exit, r.lines.lines(CRASH_REASON_LINES)) } : {}),
         });
       }
     }

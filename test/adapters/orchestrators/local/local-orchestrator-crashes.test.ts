@@ -58,6 +58,10 @@ describe('LocalOrchestrator crash handling (real child processes)', () => {
       assert.equal(second.restartInMs, 200);
       assert.equal(second.crashesInWindow, 2);
       assert.ok(second.lastLogLines.includes(`fake replica ${replacement.id}: told to crash`));
+      // replicas$ (what the daemon's replica.crashed event carries) says why, not only the exit code.
+      const secondInfo = t.lists.flatMap((l) => l).find((r) => r.id === replacement.id && r.state === 'crashed');
+      assert.match(secondInfo?.crashReason ?? '', new RegExp(`^exit code 1; last output:\\n[^]*fake replica ${replacement.id}: told to crash`));
+      assert.ok((secondInfo?.crashReason ?? '').length <= 2049);
 
       await waitFor('2 ready after second crash', () => ofApi(latest(t), 'kill', 'ready').length === 2);
       const s = t.orch.status('kill')!;
