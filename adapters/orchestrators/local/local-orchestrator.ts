@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -303,7 +303,9 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     if (this.closed) return Promise.reject(new OrchestratorError('the local orchestrator is closed'));
     this.starting ??= (async () => {
       await this.placement.start();
-      await mkdir(this.cfg.runDir, { recursive: true });
+      // Spec files hold the APIs' env values (secrets): the folder is the daemon user's alone.
+      await mkdir(this.cfg.runDir, { recursive: true, mode: 0o700 });
+      await chmod(this.cfg.runDir, 0o700);
     })();
     return this.starting;
   }
@@ -879,10 +881,11 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
 
   private async writeSpecFile(api: string, revision: string, spec: ApiSpec): Promise<string> {
     const dir = join(this.cfg.runDir, safeName(api));
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = join(dir, `${safeName(revision)}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(spec));
+    // Readable by the daemon's user only: `predictor.env` may hold secrets.
+    await writeFile(tmp, JSON.stringify(spec), { mode: 0o600 });
     await rename(tmp, file);
     return file;
   }
