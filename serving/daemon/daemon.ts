@@ -657,7 +657,7 @@ export class Daemon implements DaemonService {
     const t = a.lastTick;
     return {
       ...this.summary(a),
-      spec: a.spec,
+      spec: redactSpec(a.spec),
       replicas: this.replicas
         .filter((r) => r.api === name)
         .map((r) => ({ id: r.id, revision: r.revision, state: r.state, ...(r.pid ? { pid: r.pid } : {}), ...(r.pendingReason ? { pendingReason: r.pendingReason } : {}) })),
@@ -734,3 +734,14 @@ function mergeMonitoring(cur: MonitoringView, s: NonNullable<MetricSample['monit
   return cur;
 }
 
+/** Shown in place of each `predictor.env` value in API views (they may be secrets). */
+export const REDACTED = '<redacted>';
+
+/**
+ * The spec as the control API shows it: env names kept, the user's values replaced by `<redacted>`.
+ * `MYELIN_*` entries are myelin's own (users cannot write those names), e.g. the virtualenv's python.
+ */
+export function redactSpec(spec: ApiSpec): ApiSpec {
+  const env = Object.fromEntries(Object.entries(spec.predictor.env).map(([k, v]) => [k, k.startsWith('MYELIN_') ? v : REDACTED]));
+  return { ...spec, predictor: { ...spec.predictor, env } };
+}

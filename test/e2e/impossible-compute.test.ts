@@ -39,14 +39,24 @@ test('cpu and gpu beyond the machine refuse the deploy at their lines; nothing i
   await assert.rejects(d.running.daemon.get('too-big'));
 });
 
-test('compute that fits the machine is accepted', async () => {
+test('compute that fits the machine is accepted; the API view redacts env values (issue 11, #7)', async () => {
   await d.deploy(`- name: fits
   kind: RealtimeAPI
   predictor:
     type: typescript
     path: predictor.ts
+    env:
+      API_KEY: s3cr3t-value
   compute:
     cpu: 100m
 `);
-  assert.equal((await d.running.daemon.get('fits')).name, 'fits');
+  const detail = await d.running.daemon.get('fits');
+  assert.equal(detail.name, 'fits');
+  const env = (detail.spec as { predictor: { env: Record<string, string> } }).predictor.env;
+  assert.equal(env.API_KEY, '<redacted>');
+  // Over the control API as well.
+  const res = await fetch(`${d.running.controlUrl}/v1/apis/fits`);
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  assert.doesNotMatch(text, /s3cr3t-value/);
 });
