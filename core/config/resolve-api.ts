@@ -293,6 +293,9 @@ class Resolver {
         if (!hasModelPath && !hasPath) this.report.error([...at, 'model_path'], 'must be defined');
         const written = hasModelPath ? (entry.model_path as string) : hasPath ? (entry.path as string) : undefined;
         const location = written === undefined ? undefined : this.modelLocation([...at, hasModelPath ? 'model_path' : 'path'], written);
+        if (type === 'onnx' && typeof entry.signature_key === 'string') {
+          this.report.warning([...at, 'signature_key'], 'has no effect for onnx models (signature defs are a TensorFlow concept)');
+        }
         refs.push({
           name,
           path: location ?? written ?? '',
@@ -301,7 +304,10 @@ class Resolver {
       });
       out.paths = refs;
     }
-    if (typeof raw.signature_key === 'string') out.signatureKey = raw.signature_key;
+    if (typeof raw.signature_key === 'string') {
+      out.signatureKey = raw.signature_key;
+      if (type === 'onnx') this.report.warning([...m, 'signature_key'], 'has no effect for onnx models (signature defs are a TensorFlow concept)');
+    }
     const cache = typeof raw.cache_size === 'number' ? raw.cache_size : undefined;
     const disk = typeof raw.disk_cache_size === 'number' ? raw.disk_cache_size : undefined;
     if ((cache === undefined) !== (disk === undefined)) {

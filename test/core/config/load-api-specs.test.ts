@@ -279,6 +279,7 @@ test('seed 001 onnx fields and the javascript predictor type (typescript alias)'
   assert.equal(ts.predictor.typeAsWritten, 'typescript');
   assert.equal(ts.predictor.path, join(got.dir, 'predictor.ts'));
   assert.deepEqual(got.lines, [
+    '16:11: onnx-multi: predictor.models.paths[0].signature_key: warning: has no effect for onnx models (signature defs are a TensorFlow concept)',
     '22:5: ts-api: predictor.python_path: warning: has no effect: the typescript predictor runs no Python code (only python predictors and .py predictor files use it)',
   ]);
 });
