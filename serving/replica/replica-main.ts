@@ -142,6 +142,22 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
   let replica: Replica | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (code: number, reason: string): Promise<void> => {
+    if (stopping) {
+      // A second SIGTERM/SIGINT while draining: stop now.
+      if (reason === 'SIGTERM' || reason === 'SIGINT') process.exit(code);
+      return stopping;
+    }
+    // A drain that never ends (a hung close) must not keep the process alive. When the daemon is gone
+    // (its IPC channel closed: killed, even with -9) nobody waits for answers or an exit code, and a
+    // normal exit can hang in native teardown (seen with tsx's loader thread and its esbuild service
+    // children once their parent died): the process then ends itself with SIGKILL after a short close.
+    const parentGone = reason === 'IPC channel closed';
+    const end = (): void => {
+      if (parentGone) process.kill(process.pid, 'SIGKILL');
+      else process.exit(code);
+    };
+    const graceMs = config?.shutdownGraceMs ?? 30_000;
+    setTimeout(end, parentGone ? 3000 : graceMs + 5000);
     stopping ??= (async () => {
       log.info({ reason }, 'replica process stopping');
       try {
@@ -150,12 +166,18 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
         log.error({ err }, 'replica close failed');
       }
       await transport?.close();
-      exitAfterFlush(log, code);
+      if (parentGone) {
+        const kill = setTimeout(end, 1000);
+        log.flush(() => {
+          clearTimeout(kill);
+          end();
+        });
+      } else exitAfterFlush(log, code);
     })();
     return stopping;
   };
-  process.once('SIGTERM', () => void stop(0, 'SIGTERM'));
-  process.once('SIGINT', () => void stop(0, 'SIGINT'));
+  process.on('SIGTERM', () => void stop(0, 'SIGTERM'));
+  process.on('SIGINT', () => void stop(0, 'SIGINT'));
   if (ipc) {
     process.once('disconnect', () => void stop(0, 'IPC channel closed'));
     process.on('message', (m: unknown) => {
