@@ -169,7 +169,7 @@ export class ModelDirectory {
         this.options.log.warn({ err, url: ref.url }, 'the model copy changed while it loaded; loading the fresh copy');
         out = await use(again);
       }
-      if (!isLocalUrl(ref.url)) await this.trimDisk(id);
+      if (!isLocalUrl(ref.url)) await this.trimDisk();
       return out;
     } finally {
       const n = (this.pinned.get(id) ?? 1) - 1;
@@ -205,14 +205,14 @@ export class ModelDirectory {
     return this.diskDrops;
   }
 
-  private async trimDisk(keep?: string): Promise<void> {
+  /** Drops least recently used remote copies beyond the limits; pinned ones (being fetched or loaded, the caller's included) stay. */
+  private async trimDisk(): Promise<void> {
     const limit = this.options.diskCacheSize ?? Infinity;
     const byteLimit = this.options.diskCacheBytes ?? Infinity;
     let bytes = [...this.onDisk.values()].reduce((n, e) => n + e.bytes, 0);
     for (const [id, { ref, bytes: size }] of this.onDisk) {
       if (this.onDisk.size <= limit && bytes <= byteLimit) break;
-      if (this.pinned.has(id) && id !== keep) continue;
-      if (id === keep) continue;
+      if (this.pinned.has(id)) continue;
       this.onDisk.delete(id);
       bytes -= size;
       this.diskDrops += 1;

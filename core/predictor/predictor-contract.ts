@@ -149,6 +149,10 @@ export interface ModelMetadata {
   readonly versions: readonly string[];
   readonly inputs: readonly TensorSignature[];
   readonly outputs: readonly TensorSignature[];
+  /** Per version, seconds since the epoch of its last change in the store (Cortex's `timestamps`), when known. */
+  readonly timestamps?: readonly number[];
+  /** Per version: `loaded`, `loading` or `not loaded` in this replica, when known. */
+  readonly status?: Readonly<Record<string, string>>;
 }
 
 export interface ONNXPredictorContext extends PredictorContext {

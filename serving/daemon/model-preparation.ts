@@ -18,6 +18,7 @@ import type { ModelDownloadProgress, ModelProvider } from '../../core/ports/mode
 import { asPrefix, isRemoteModelUrl, ModelStoreError } from '../../core/ports/model-store.js';
 import { modelSources, SINGLE_MODEL_NAME, type ModelTreeEntry, type ModelVersionRef } from '../../core/predictor/model-tree.js';
 import { checkBatchDimension } from '../../core/predictor/tensor-batcher.js';
+import { ModelCache } from '../models/model-cache.js';
 import { readOnnxInputs } from '../../plugins/predictor-onnx/onnx-inputs.js';
 
 /** The models of each API of a deploy, as their stores list them now. */
@@ -101,7 +102,8 @@ export async function prefetchModels(input: PrefetchModelsInput): Promise<Prefet
     for (const model of input.discovered.get(spec.name) ?? []) {
       for (const version of model.versions) {
         if (!isRemoteModelUrl(version.url)) continue;
-        const key = versionKey(version);
+        // The machine cache's own content address: two APIs sharing a version fetch it once.
+        const key = ModelCache.key(version);
         if (!jobs.has(key)) jobs.set(key, { spec, version });
       }
     }
@@ -188,9 +190,6 @@ export function formatByteSize(bytes: number): string {
   return `${v.toFixed(1)} ${unit}`;
 }
 
-function versionKey(v: ModelVersionRef): string {
-  return JSON.stringify([v.url, v.objects.map((o) => [o.key, o.size, o.etag ?? '', o.md5 ?? ''])]);
-}
 
 // ---------------------------------------------------------------- which field a model URL came from
 
