@@ -28,7 +28,10 @@ export interface ControlApiOptions {
   readonly port: number;
   readonly service: DaemonService;
   readonly log: Logger;
-  /** Required as `Authorization: Bearer <token>`; when undefined no token is asked (loopback only). */
+  /**
+   * Required as `Authorization: Bearer <token>`. The daemon always sets it (loopback too: other local
+   * users must not drive it); undefined is for embedding programs that guard access themselves.
+   */
   readonly token?: string;
   /** Where the token is kept, named in the 401 message. */
   readonly tokenFile?: string;
@@ -113,8 +116,8 @@ export class ControlApi {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz') return this.json(res, 200, { ok: true });
-    if (this.options.token === undefined && !isLoopbackHostHeader(req.headers.host)) {
-      // Without a token the API trusts loopback callers only; a foreign Host is a DNS-rebinding page.
+    if ((this.options.token === undefined || isLoopbackHost(this.options.host)) && !isLoopbackHostHeader(req.headers.host)) {
+      // Bound to loopback (or without a token), a foreign Host is a DNS-rebinding page: refuse it before anything else.
       return this.json(res, 403, { error: `refusing Host ${JSON.stringify(req.headers.host ?? '')}: the control API answers loopback names only`, code: 'ENG_FORBIDDEN' });
     }
     if (method !== 'GET' && method !== 'HEAD' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {

@@ -23,7 +23,8 @@ import { createContainer } from '../composition/composition-root.js';
 import { Gateway } from '../gateway/gateway.js';
 import { GatewayConfig, gatewayModule } from '../gateway/gateway-module.js';
 import { modelProviderModule, storageModules } from '../models/storage-modules.js';
-import { ControlApi, isLoopbackHost } from './control-api.js';
+import { ControlApi } from './control-api.js';
+import { cleanLeftovers } from './leftovers.js';
 import { Daemon, type DaemonGateway } from './daemon.js';
 import { builtinPredictorModules } from '../replica/predictor-modules.js';
 import { PythonEnvCache } from './python-env-cache.js';
@@ -36,7 +37,7 @@ export interface DaemonOptions {
   readonly target: 'local' | 'kubernetes';
   /** NATS server URL(s) for metrics and events; default: the embedded local transport. */
   readonly nats?: string;
-  /** Control API. Default 127.0.0.1:8889; a non-loopback host requires the bearer token. */
+  /** Control API. Default 127.0.0.1:8889; every request shows the bearer token in `<state>/token`. */
   readonly host: string;
   readonly port: number;
   /** Gateway. Default 127.0.0.1:8888. */
@@ -58,6 +59,8 @@ export interface DaemonOptions {
 
 export interface RunningDaemon {
   readonly controlUrl: string;
+  /** The control API's bearer token (also in `<state>/token`, mode 0600). */
+  readonly token: string;
   readonly gatewayUrl: string;
   readonly daemon: Daemon;
   readonly container: Container;
@@ -66,15 +69,20 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-/** The pid in `pidFile` when that process is alive and is a myelin daemon (not this process). */
-async function daemonPidInUse(pidFile: string): Promise<number | undefined> {
-  let pid: number;
+/** The pid written in `pidFile`, if it holds one. */
+async function readPidFile(pidFile: string): Promise<number | undefined> {
   try {
-    pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
+    const pid = Number.parseInt(await readFile(pidFile, 'utf8'), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+}
+
+/** The pid in `pidFile` when that process is alive and is a myelin daemon (not this process). */
+async function daemonPidInUse(pidFile: string): Promise<number | undefined> {
+  const pid = await readPidFile(pidFile);
+  if (pid === undefined || pid === process.pid) return undefined;
   try {
     process.kill(pid, 0);
   } catch {
@@ -110,8 +118,14 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   if (other !== undefined) {
     throw new EngineError('ENG_DAEMON_RUNNING', `another myelin daemon (pid ${other}) is using the state folder ${o.stateDir}; stop it with \`myelin down\` or pick another --state-dir`);
   }
+  if (o.target === 'local') {
+    // A daemon that died (kill -9) may have left replicas and spec files: end and remove them first.
+    const left = await cleanLeftovers({ runDir: store.runDir, deadDaemonPid: await readPidFile(store.pidFile) });
+    if (left.killed.length > 0 || left.removed.length > 0) log.warn({ killed: left.killed, removed: left.removed }, 'cleaned up what a daemon that did not stop left behind');
+  }
   await writeFile(store.pidFile, `${process.pid}\n`);
-  const token = isLoopbackHost(o.host) ? undefined : await store.token();
+  // Every caller shows the token, loopback ones too: another local user must not drive this daemon.
+  const token = await store.token();
   const python = o.python || process.env[PYTHON_ENV] || DEFAULT_PYTHON;
 
   const wiring = new ContainerModule(({ bind }) => {
@@ -120,7 +134,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     if (o.nats) bind(NatsTransportConfig).toConstantValue({ servers: o.nats });
     if (o.target === 'local') {
       // Replicas read the models the daemon prefetched from the same machine cache.
-      bind(LocalOrchestratorConfig).toConstantValue({ ...o.local, modelCacheDir: store.modelsDir });
+      bind(LocalOrchestratorConfig).toConstantValue({ runDir: store.runDir, ...o.local, modelCacheDir: store.modelsDir });
       bind(ReplicaLauncher).toConstantValue(
         new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: { [PYTHON_ENV]: python, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } }),
       );
@@ -252,6 +266,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const controlHost = controlAddr.address.includes(':') ? `[${controlAddr.address}]` : controlAddr.address;
   return {
     controlUrl: `http://${controlHost}:${controlAddr.port}`,
+    token,
     gatewayUrl: `http://${publicHost}:${gatewayPort}`,
     daemon,
     container,

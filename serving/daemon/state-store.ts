@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
@@ -33,8 +33,8 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
  * The daemon's state folder. Layout:
  * `apis/<name>.json` (StoredApi), `autoscaler/<name>.json` (policy state), `projects/<id>/` (uploaded
  * projects), `python-envs/<key>/` (requirements.txt virtualenvs, python-env-cache.ts), `models/` (the
- * machine's model cache, serving/models/model-cache.ts, shared with the local replicas), `token`
- * (control API bearer token, mode 0600), `daemon.pid`, `daemon.log`.
+ * machine's model cache, serving/models/model-cache.ts, shared with the local replicas), `run/` (the local
+ * replicas' spec files, mode 0600), `token` (control API bearer token, mode 0600), `daemon.pid`, `daemon.log`.
  * Every write is atomic (temp file + rename).
  */
 export class StateStore {
@@ -53,6 +53,10 @@ export class StateStore {
   get modelsDir(): string {
     return join(this.dir, 'models');
   }
+  /** The local orchestrator's spec files, one folder per API (removed on a clean stop). */
+  get runDir(): string {
+    return join(this.dir, 'run');
+  }
   get pidFile(): string {
     return join(this.dir, 'daemon.pid');
   }
@@ -62,7 +66,11 @@ export class StateStore {
   get tokenFile(): string {
     return join(this.dir, 'token');
   }
+  /** Creates the folder, mode 0700 (it holds the token and API specs with their env values). */
   async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // An existing folder made by an older version (or by hand) is tightened too: it is ours alone.
+    await chmod(this.dir, 0o700);
     for (const d of ['apis', 'autoscaler', 'projects']) await mkdir(join(this.dir, d), { recursive: true });
   }
 

@@ -55,7 +55,7 @@ test('compute that fits the machine is accepted; the API view redacts env values
   const env = (detail.spec as { predictor: { env: Record<string, string> } }).predictor.env;
   assert.equal(env.API_KEY, '<redacted>');
   // Over the control API as well.
-  const res = await fetch(`${d.running.controlUrl}/v1/apis/fits`);
+  const res = await fetch(`${d.running.controlUrl}/v1/apis/fits`, { headers: { authorization: `Bearer ${d.running.token}` } });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   assert.doesNotMatch(text, /s3cr3t-value/);

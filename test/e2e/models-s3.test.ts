@@ -74,6 +74,7 @@ before(async () => {
   process.env.AWS_REGION = 'us-east-1';
   stateDir = join(dir, 'state');
   running = (await startE2eDaemon({ dir, stateDir })).running;
+  process.env.MYELIN_STATE_DIR = stateDir; // the CLI commands read the daemon's token there
 });
 after(async () => {
   await running?.stop();
@@ -153,7 +154,7 @@ describe("Cortex's onnx iris-classifier with its model on S3 (s3rver), through t
     const since = Date.now();
     const res = await fetch(`${running.controlUrl}/v1/deploy`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${running.token}` },
       body: JSON.stringify({ bundle: await packProject(project, 'cortex.yaml'), force: true }),
     });
     assert.equal(res.status, 400);

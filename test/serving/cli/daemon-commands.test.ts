@@ -32,6 +32,8 @@ let url: string;
 before(async () => {
   d = await startE2eDaemon();
   url = d.running.controlUrl;
+  // As a user's shell would: the CLI finds the daemon's token in its state folder.
+  process.env.MYELIN_STATE_DIR = d.stateDir;
   project = join(d.dir, 'cli-project');
   await mkdir(project, { recursive: true });
   await writeSlowProject(
@@ -53,6 +55,22 @@ before(async () => {
 after(async () => {
   await d?.close();
   if (d) await removeDir(d.dir);
+});
+
+test('another local user cannot drive the daemon: loopback callers need the token, which only the owner can read', async () => {
+  // No token: refused, on loopback too, for reads and changes alike.
+  const read = await fetch(`${url}/v1/apis`);
+  assert.equal(read.status, 401);
+  assert.equal(((await read.json()) as { code: string }).code, 'ENG_UNAUTHORIZED');
+  const change = await fetch(`${url}/v1/shutdown`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(change.status, 401);
+  assert.equal((await fetch(`${url}/metrics`)).status, 401);
+  // The token lives in the state folder, which is the owner's alone.
+  const { stat } = await import('node:fs/promises');
+  assert.equal((await stat(d.stateDir)).mode & 0o777, 0o700);
+  assert.equal((await stat(join(d.stateDir, 'token'))).mode & 0o777, 0o600);
+  assert.equal((await readFile(join(d.stateDir, 'token'), 'utf8')).trim(), d.running.token);
+  assert.equal((await fetch(`${url}/v1/apis`, { headers: { authorization: `Bearer ${d.running.token}` } })).status, 200);
 });
 
 test('deploy validates, uploads, waits until live; get, predict, events, logs, refresh and delete work against it', async () => {
@@ -79,7 +97,7 @@ test('deploy validates, uploads, waits until live; get, predict, events, logs, r
     await get({ url, output: 'table', watch: false, stdout: t });
     return /cli-api\s+live\s+1\s+1\s+\S+\s+\S+ ms\s+1/.test(t.text) ? t.text : undefined;
   });
-  const prom = await (await fetch(`${url}/metrics`)).text();
+  const prom = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${d.running.token}` } })).text();
   assert.match(prom, /myelin_api_responses_total\{api="cli-api",code="2xx"\} 1/);
   assert.match(prom, /myelin_api_desired_replicas\{api="cli-api"\} 1/);
   const one = new Capture();
@@ -224,7 +242,7 @@ test('myelin up --detach starts a background daemon that myelin down stops (real
     const { stdout } = await exec(process.execPath, [BIN, 'up', '--detach', '--state-dir', state, '--port', String(port), '--gateway-port', String(gatewayPort)], { timeout: 90_000 });
     assert.match(stdout, /started in the background \(pid \d+\)/);
     const pid = Number((await readFile(join(state, 'daemon.pid'), 'utf8')).trim());
-    const list = await exec(process.execPath, [BIN, 'get', '--url', `http://127.0.0.1:${port}`, '-o', 'json'], { timeout: 60_000 });
+    const list = await exec(process.execPath, [BIN, 'get', '--url', `http://127.0.0.1:${port}`, '--state-dir', state, '-o', 'json'], { timeout: 60_000 });
     assert.deepEqual(JSON.parse(list.stdout), []);
     const down = await exec(process.execPath, [BIN, 'down', '--url', `http://127.0.0.1:${port}`, '--state-dir', state], { timeout: 90_000 });
     assert.match(down.stdout, /myelin daemon stopped/);

@@ -115,6 +115,17 @@ test('a bearer token is required when configured', async () => {
   assert.equal((await fetch(`${securedBase}/v1/apis`, { headers: { authorization: 'Bearer wrong!' } })).status, 401);
   assert.equal((await fetch(`${securedBase}/v1/apis`, { headers: { authorization: 'Bearer sekret' } })).status, 200);
   assert.equal((await fetch(`${securedBase}/healthz`)).status, 200, 'health needs no token');
+  // Bound to loopback, a foreign Host is refused even with the right token (DNS rebinding).
+  const { request } = await import('node:http');
+  const rebound = await new Promise<number>((resolve, reject) => {
+    const r = request(`${securedBase}/v1/apis`, { headers: { host: 'evil.example:8889', authorization: 'Bearer sekret' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    r.on('error', reject);
+    r.end();
+  });
+  assert.equal(rebound, 403);
   assert.ok(isLoopbackHost('127.0.0.1') && isLoopbackHost('::1') && !isLoopbackHost('0.0.0.0'));
 });
 

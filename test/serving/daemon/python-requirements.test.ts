@@ -64,6 +64,7 @@ before(async () => {
   stateDir = join(tmp, 'state');
   running = await startDaemon();
   url = running.controlUrl;
+  process.env.MYELIN_STATE_DIR = stateDir; // the CLI commands read the daemon's token there
 });
 after(async () => {
   await running?.stop();
@@ -99,7 +100,7 @@ describe('requirements.txt at deploy (real daemon, venv and pip)', () => {
       // The control API: 400 with the code and pip's lines.
       const res = await fetch(`${url}/v1/deploy`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${running.token}` },
         body: JSON.stringify({ bundle: await packProject(dir, 'myelin.yaml'), force: true }),
       });
       assert.equal(res.status, 400);
