@@ -1,7 +1,15 @@
 /** Counts the admission queue reports on every change. */
 export interface AdmissionCounts {
-  /** Requests admitted and not yet answered: queued + running (+ reading their body or writing the response). */
+  /**
+   * Requests whose body has arrived and that are not yet answered: queued + running (+ writing the
+   * response). This is what autoscaling counts.
+   */
   readonly inFlight: number;
+  /**
+   * Requests admitted whose body is still arriving. They hold a place under `maxInFlight` (so uploads
+   * cannot take unbounded memory) but are not in flight: a stalled upload must not scale the API.
+   */
+  readonly receiving: number;
   /** Requests waiting for a prediction slot. */
   readonly queued: number;
 }
@@ -43,6 +51,7 @@ interface Waiter {
  */
 export class AdmissionQueue {
   private inFlight = 0;
+  private receiving = 0;
   private busy = 0;
   private queued = 0;
   private capacity: number;
@@ -61,7 +70,7 @@ export class AdmissionQueue {
   }
 
   counts(): AdmissionCounts {
-    return { inFlight: this.inFlight, queued: this.queued };
+    return { inFlight: this.inFlight, queued: this.queued, receiving: this.receiving };
   }
 
   /** Slots held by predictions (including timed-out ones whose instance has not given the slot back). */
@@ -69,17 +78,28 @@ export class AdmissionQueue {
     return this.busy;
   }
 
-  /** Admits one request; false when `maxInFlight` are already in flight. Pair every true with `leave()`. */
+  /**
+   * Admits one request whose body is still to be read; false when `maxInFlight` are already admitted
+   * (receiving or in flight). Pair every true with `leave()`, and call `received()` once its body is in.
+   */
   tryEnter(): boolean {
-    if (this.inFlight >= this.maxInFlight) return false;
-    this.inFlight++;
-    this.onDidChange(this.inFlight, this.queued);
+    if (this.inFlight + this.receiving >= this.maxInFlight) return false;
+    this.receiving++;
     return true;
   }
 
-  /** The request was answered (or its client went away). */
-  leave(): void {
-    this.inFlight--;
+  /** The admitted request's body has arrived: from now on it is in flight. Call at most once per entry. */
+  received(): void {
+    this.receiving--;
+    this.inFlight++;
+    this.onDidChange(this.inFlight, this.queued);
+  }
+
+  /** The request was answered (or its client went away); `wasReceived` says whether `received()` ran. */
+  leave(wasReceived = true): void {
+    if (wasReceived) this.inFlight--;
+    else this.receiving--;
+    // Reported either way: a drain waits for bodies still arriving too.
     this.onDidChange(this.inFlight, this.queued);
   }
 

@@ -31,6 +31,7 @@ export const REPLICA_SHUTDOWN_MESSAGE = 'myelin.replica.shutdown';
  * - `MYELIN_REPLICA_ID`, `MYELIN_REVISION` (defaults: generated, a hash of the spec);
  * - `MYELIN_HOST` (default 127.0.0.1) and `MYELIN_PORT` (default 0 = any free port), or `MYELIN_SOCKET_PATH`;
  * - optional: `MYELIN_SAMPLE_INTERVAL_MS` (1000), `MYELIN_SHUTDOWN_GRACE_MS` (30000),
+ *   `MYELIN_HEADERS_TIMEOUT_MS` (10000), `MYELIN_REQUEST_TIMEOUT_MS` (60000, 0 = off),
  *   `MYELIN_EXECUTOR` (`auto` | `in-thread` | `worker-threads`), `MYELIN_PREDICTOR_MODULES` (JSON array of
  *   extra plugin module specifiers), `MYELIN_LOG_LEVEL`.
  */
@@ -43,6 +44,8 @@ export interface ReplicaProcessConfig {
   readonly socketPath?: string;
   readonly sampleIntervalMs?: number;
   readonly shutdownGraceMs?: number;
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   readonly executor?: ExecutorChoice;
   readonly extraPredictorModules: readonly string[];
 }
@@ -97,6 +100,8 @@ export function replicaConfigFromEnv(env: NodeJS.ProcessEnv): ReplicaProcessConf
     socketPath: env.MYELIN_SOCKET_PATH || undefined,
     sampleIntervalMs: int('MYELIN_SAMPLE_INTERVAL_MS', 1),
     shutdownGraceMs: int('MYELIN_SHUTDOWN_GRACE_MS', 0),
+    headersTimeoutMs: int('MYELIN_HEADERS_TIMEOUT_MS', 1),
+    requestTimeoutMs: int('MYELIN_REQUEST_TIMEOUT_MS', 0),
     executor: (executor || undefined) as ExecutorChoice | undefined,
     extraPredictorModules: extra,
   };
@@ -197,6 +202,8 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
       revision: config.revision,
       sampleIntervalMs: config.sampleIntervalMs,
       shutdownGraceMs: config.shutdownGraceMs,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
       executor: config.executor,
       extraPredictorModules: config.extraPredictorModules,
       onFatal: (err) => {

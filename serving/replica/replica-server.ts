@@ -25,6 +25,10 @@ import { WorkerPoolExecutor } from './worker-pool-executor.js';
 /** Where predictions run: `auto` picks in-thread for one instance per replica, worker threads for more. */
 export type ExecutorChoice = 'auto' | 'in-thread' | 'worker-threads';
 
+/** Defaults of `headersTimeoutMs` and `requestTimeoutMs` (the gateway's are the same). */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
 export interface ReplicaOptions {
   /** The resolved API spec this replica serves. */
   readonly spec: ApiSpec;
@@ -58,6 +62,13 @@ export interface ReplicaOptions {
   readonly hungWorkerGraceMs?: number;
   /** Idle keep-alive connections are closed after this (ms, default 65 000: longer than usual proxy idle timeouts). */
   readonly keepAliveTimeoutMs?: number;
+  /** A connection whose request head has not fully arrived after this is closed (ms, default 10 000). */
+  readonly headersTimeoutMs?: number;
+  /**
+   * A request whose head and body have not fully arrived after this is answered 408 and closed (ms,
+   * default 60 000; 0 disables). A stalled upload is cut this way; it never counted in flight.
+   */
+  readonly requestTimeoutMs?: number;
   /** Called once when the replica fails for good (its predictors cannot load): the owner should stop it. */
   readonly onFatal?: (err: Error) => void;
 }
@@ -195,12 +206,26 @@ class ReplicaServer implements Replica {
       : new InThreadExecutor(spec, executorLog, modules, events);
     this.executorMode = this.executor.mode;
 
-    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000 }, (req, res) => this.onRequest(req, res));
-    this.server.headersTimeout = (options.keepAliveTimeoutMs ?? 65_000) + 1000;
+    const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    this.server = createServer(
+      {
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+        // Node measures both from the start of each request, not of the connection: an idle keep-alive
+        // connection is not cut by them. Node requires headersTimeout <= requestTimeout when it is on.
+        headersTimeout: requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout,
+        requestTimeout,
+        connectionsCheckingInterval: 1000,
+      },
+      (req, res) => this.onRequest(req, res),
+    );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      this.log.debug({ err: { code: err.code, message: err.message } }, 'malformed HTTP request');
-      if (socket.writable && !(socket as unknown as { _httpMessage?: unknown })._httpMessage) {
-        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      this.log.debug({ err: { code: err.code, message: err.message } }, timedOut ? 'request not received in time' : 'malformed HTTP request');
+      // As Node itself would without this listener: answer when no response has started, then close.
+      const started = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+      if (socket.writable && !started) {
+        socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       } else socket.destroy();
     });
 
@@ -280,10 +305,10 @@ class ReplicaServer implements Replica {
   private async shutdown(graceMs: number): Promise<void> {
     const wasReady = this.current === 'ready' || this.current === 'loading';
     if (wasReady) this.current = 'draining';
-    this.log.info({ inFlight: this.admission.counts().inFlight, graceMs }, 'replica draining');
+    this.log.info({ ...this.admission.counts(), graceMs }, 'replica draining');
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    if (this.admission.counts().inFlight > 0) {
+    if (this.admitted() > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
         this.drained = () => {
@@ -293,8 +318,7 @@ class ReplicaServer implements Replica {
       });
     }
     this.drained = undefined;
-    const left = this.admission.counts().inFlight;
-    if (left > 0) this.log.warn({ inFlight: left }, 'grace period over; closing connections with requests in flight');
+    if (this.admitted() > 0) this.log.warn(this.admission.counts(), 'grace period over; closing connections with requests in flight');
     this.server.closeAllConnections();
     await closed;
     if (this.sampleTimer) clearInterval(this.sampleTimer);
@@ -308,9 +332,15 @@ class ReplicaServer implements Replica {
     this.log.info({}, 'replica closed');
   }
 
+  /** Requests admitted and not answered: in flight, or still sending their body (a drain waits for both). */
+  private admitted(): number {
+    const c = this.admission.counts();
+    return c.inFlight + c.receiving;
+  }
+
   private onInFlightChanged(inFlight: number): void {
     this.window.record(this.clock.now(), inFlight);
-    if (inFlight === 0 && this.drained) this.drained();
+    if (this.drained && this.admitted() === 0) this.drained();
   }
 
   private publishSample(): void {
@@ -405,8 +435,12 @@ class ReplicaServer implements Replica {
         'retry-after': '1',
       });
     }
+    let received = false;
     try {
       const body = await readBody(req, this.maxBodyBytes);
+      // In flight (for autoscaling) from here on: a stalled upload holds a place, never a replica.
+      this.admission.received();
+      received = true;
       const query = parseQuery(qs);
       const parsed = parsePayload(body, req.headers['content-type'], this.payloadOptions);
       const payload = parsed instanceof Promise ? await parsed : parsed;
@@ -433,7 +467,7 @@ class ReplicaServer implements Replica {
         this.answerError(res, startMs, requestId, 500, 'internal server error');
       }
     } finally {
-      this.admission.leave();
+      this.admission.leave(received);
     }
   }
 

@@ -2,20 +2,37 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdmissionQueue, type AdmissionCounts } from '../../../serving/replica/admission-queue.js';
 
-test('refuses at once over maxInFlight, counting queued requests as in flight', () => {
-  const seen: AdmissionCounts[] = [];
+test('refuses at once over maxInFlight, counting queued requests and bodies still arriving', () => {
+  const seen: Array<{ inFlight: number; queued: number }> = [];
   const q = new AdmissionQueue(3, 1, (inFlight, queued) => seen.push({ inFlight, queued }));
   assert.equal(q.tryEnter(), true);
+  q.received();
   assert.equal(q.tryAcquire(), true);
   assert.equal(q.tryEnter(), true);
+  q.received();
   assert.equal(q.tryAcquire(), false, 'the one slot is busy');
   q.enqueue();
   assert.equal(q.tryEnter(), true);
-  assert.equal(q.tryEnter(), false, '4th request refused: 3 in flight (1 running + 1 queued + 1 reading its body)');
-  assert.deepEqual(q.counts(), { inFlight: 3, queued: 1 });
-  assert.deepEqual(seen.at(-1), { inFlight: 3, queued: 1 });
-  q.leave();
+  assert.equal(q.tryEnter(), false, '4th request refused: 1 running + 1 queued + 1 reading its body');
+  assert.deepEqual(q.counts(), { inFlight: 2, queued: 1, receiving: 1 } satisfies AdmissionCounts);
+  assert.deepEqual(seen.at(-1), { inFlight: 2, queued: 1 }, 'the body still arriving is not in flight');
+  q.leave(false);
+  assert.deepEqual(q.counts(), { inFlight: 2, queued: 1, receiving: 0 });
   assert.equal(q.tryEnter(), true, 'room again after one left');
+});
+
+test('a request counts as in flight only once its body has arrived (a stalled upload scales nothing)', () => {
+  const seen: number[] = [];
+  const q = new AdmissionQueue(10, 1, (inFlight) => seen.push(inFlight));
+  for (let i = 0; i < 5; i++) assert.equal(q.tryEnter(), true);
+  assert.deepEqual(seen, [], 'nothing reported while bodies arrive');
+  assert.equal(q.counts().receiving, 5);
+  q.received();
+  assert.deepEqual(seen, [1]);
+  q.leave(true);
+  q.leave(false);
+  assert.deepEqual(q.counts(), { inFlight: 0, queued: 0, receiving: 3 });
+  assert.deepEqual(seen, [1, 0, 0]);
 });
 
 test('grants slots in FIFO order across the replica as capacity frees up', async () => {
