@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { parseDuration } from '../../core/config/quantities.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
@@ -12,6 +13,16 @@ export function intArg(min: number, max: number): (value: string) => number {
       throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
     }
     return n;
+  };
+}
+
+/** Parses a duration option (`30s`, `2m`, `0`) into milliseconds, at least `minMs`, with commander's usual error otherwise. */
+export function durationArg(minMs = 0): (value: string) => number {
+  return (value) => {
+    const r = parseDuration(value);
+    if (!r.ok) throw new InvalidArgumentError(r.message);
+    if (r.value < minMs) throw new InvalidArgumentError(`must be at least ${minMs} ms`);
+    return r.value;
   };
 }
 
@@ -168,13 +179,15 @@ export function buildCli(): Command {
     .option('--port <port>', 'control API port', intArg(0, 65535), 8889)
     .option('--gateway-host <host>', 'gateway address', '127.0.0.1')
     .option('--gateway-port <port>', 'gateway port', intArg(0, 65535), 8888)
+    .option('--headers-timeout <duration>', 'close a connection whose request head has not arrived after this (gateway and replicas)', durationArg(1), 10_000)
+    .option('--request-timeout <duration>', 'answer 408 to a request whose head and body have not arrived after this; 0 = never (gateway and replicas)', durationArg(), 60_000)
     .option('-d, --detach', 'run in the background (pid and logs in the state folder)', false)
     .option('--deploy <file>', 'deploy this configuration once up, and wait until live')
     .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')
     .option('--python <path>', 'Python interpreter for requirements.txt virtualenvs and Python predictors (default: $MYELIN_PYTHON, else python3 on PATH)')
     .addOption(new Option('--log-format <format>', 'the daemon log on stderr: readable lines (pretty) or pino JSON; auto is pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
     .addOption(stateDirOption())
-    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json' }) => {
+    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json' }) => {
       const { up } = await import('./commands/up.js');
       await up({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
     });

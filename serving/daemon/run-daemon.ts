@@ -43,6 +43,13 @@ export interface DaemonOptions {
   /** Gateway. Default 127.0.0.1:8888. */
   readonly gatewayHost: string;
   readonly gatewayPort: number;
+  /**
+   * Client timeouts of the gateway and of the replicas (ms): a request head not received after
+   * `headersTimeoutMs` (default 10 s) closes its connection; a head and body not received after
+   * `requestTimeoutMs` (default 60 s; 0 = never) gets 408. Replicas get them as MYELIN_*_TIMEOUT_MS.
+   */
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   readonly log: Logger;
   /** Overrides for the local orchestrator (tests shorten backoff and grace periods). */
   readonly local?: LocalOrchestratorConfig;
@@ -128,20 +135,25 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const token = await store.token();
   const python = o.python || process.env[PYTHON_ENV] || DEFAULT_PYTHON;
 
+  // The replicas cut slow clients as the gateway does (straight callers, and a gateway's stalled stream).
+  const timeoutEnv: Record<string, string> = {
+    ...(o.headersTimeoutMs !== undefined ? { MYELIN_HEADERS_TIMEOUT_MS: String(o.headersTimeoutMs) } : {}),
+    ...(o.requestTimeoutMs !== undefined ? { MYELIN_REQUEST_TIMEOUT_MS: String(o.requestTimeoutMs) } : {}),
+  };
   const wiring = new ContainerModule(({ bind }) => {
-    bind(GatewayConfig).toConstantValue({ host: o.gatewayHost, port: o.gatewayPort });
+    bind(GatewayConfig).toConstantValue({ host: o.gatewayHost, port: o.gatewayPort, headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs });
     bind(ScalingPolicyRegistry).toSelf().inSingletonScope();
     if (o.nats) bind(NatsTransportConfig).toConstantValue({ servers: o.nats });
     if (o.target === 'local') {
       // Replicas read the models the daemon prefetched from the same machine cache.
       bind(LocalOrchestratorConfig).toConstantValue({ runDir: store.runDir, ...o.local, modelCacheDir: store.modelsDir });
       bind(ReplicaLauncher).toConstantValue(
-        new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: { [PYTHON_ENV]: python, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } }),
+        new NodeEntryReplicaLauncher({ entry: REPLICA_ENTRY, env: { [PYTHON_ENV]: python, ...timeoutEnv, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } }),
       );
     } else {
       // Pods cannot reach the daemon over IPC: their samples travel over NATS when the daemon has it.
       // Nor its interpreter or virtualenvs: a pod runs the Python of its image.
-      bind(KubernetesOrchestratorOptions).toConstantValue({ ...o.kubernetes, replicaEnv: { ...o.kubernetes?.replicaEnv, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } });
+      bind(KubernetesOrchestratorOptions).toConstantValue({ ...o.kubernetes, replicaEnv: { ...o.kubernetes?.replicaEnv, ...timeoutEnv, ...(o.nats ? { MYELIN_NATS_URL: o.nats } : {}) } });
     }
   });
   const modules = [

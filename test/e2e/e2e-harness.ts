@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { firstValueFrom, filter, timeout, type Observable } from 'rxjs';
 import type { EngineEvent } from '../../core/events/engine-event.js';
 import { packProject } from '../../serving/daemon/project-bundle.js';
-import { runDaemon, type RunningDaemon } from '../../serving/daemon/run-daemon.js';
+import { runDaemon, type DaemonOptions, type RunningDaemon } from '../../serving/daemon/run-daemon.js';
 
 /** A user-like project (no package.json): a TypeScript predictor that waits `delay_ms`, then answers with its pid. */
 export async function writeSlowProject(dir: string, yaml: string): Promise<void> {
@@ -40,7 +40,9 @@ export interface E2eDaemon {
   close(): Promise<void>;
 }
 
-export async function startE2eDaemon(options: { readonly nats?: string; readonly stateDir?: string; readonly dir?: string } = {}): Promise<E2eDaemon> {
+export async function startE2eDaemon(
+  options: { readonly nats?: string; readonly stateDir?: string; readonly dir?: string; readonly daemon?: Partial<Pick<DaemonOptions, 'headersTimeoutMs' | 'requestTimeoutMs'>> } = {},
+): Promise<E2eDaemon> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'myelin-e2e-')));
   const stateDir = options.stateDir ?? join(dir, 'state');
   const logFile = join(dir, `daemon-${Date.now()}.log`);
@@ -55,6 +57,7 @@ export async function startE2eDaemon(options: { readonly nats?: string; readonly
     gatewayPort: 0,
     log,
     local: { backoffBaseMs: 200, backoffMaxMs: 2000, stopGracePeriodMs: 10_000, probeIntervalMs: 200 },
+    ...options.daemon,
   });
   const project = join(dir, 'project');
   return {

@@ -17,6 +17,9 @@ export interface UpOptions {
   readonly port: number;
   readonly gatewayHost: string;
   readonly gatewayPort: number;
+  /** `--headers-timeout`, `--request-timeout` (ms) for the gateway and the replicas; defaults 10 s and 60 s. */
+  readonly headersTimeout?: number;
+  readonly requestTimeout?: number;
   readonly detach: boolean;
   /** After start: deploy this configuration file and wait until live (the README quick start). */
   readonly deploy?: string;
@@ -65,6 +68,8 @@ export async function up(options: UpOptions): Promise<void> {
     port: options.port,
     gatewayHost: options.gatewayHost,
     gatewayPort: options.gatewayPort,
+    headersTimeoutMs: options.headersTimeout,
+    requestTimeoutMs: options.requestTimeout,
     log,
     python,
   });
@@ -114,6 +119,8 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
   const args = [
     BIN, 'up', '--target', options.target, '--state-dir', stateDir, '--host', options.host, '--port', String(options.port),
     '--gateway-host', options.gatewayHost, '--gateway-port', String(options.gatewayPort),
+    ...(options.headersTimeout !== undefined ? ['--headers-timeout', `${options.headersTimeout}ms`] : []),
+    ...(options.requestTimeout !== undefined ? ['--request-timeout', options.requestTimeout === 0 ? '0' : `${options.requestTimeout}ms`] : []),
     ...(options.nats ? ['--nats', options.nats] : []),
     '--python', daemonPython(options.python, process.env, options.cwd),
   ];
