@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { ContainerModule } from 'inversify';
+import type { Logger as PinoLogger } from 'pino';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
-import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
+import { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { IpcMetricsTransport } from '../../adapters/transport/local/ipc-metrics-transport.js';
-import { NatsMetricsTransport } from '../../adapters/transport/nats/nats-metrics-transport.js';
+import { localReplicaTransportModule } from '../../adapters/transport/local/local-module.js';
+import { NatsTransportConfig, natsReplicaTransportModule, type NatsTransportOptions } from '../../adapters/transport/nats/nats-module.js';
+import { createContainer } from '../composition/composition-root.js';
 import { createRootLogger } from '../composition/logger.js';
-import { SystemClock } from '../composition/system-clock.js';
 import { installProcessGuards } from './process-guards.js';
 import { startReplica, type ExecutorChoice, type Replica } from './replica-server.js';
 
@@ -135,13 +138,7 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
   const level = config.spec.predictor.logLevel;
   if (level !== undefined) log.level = level === 'warning' ? 'warn' : level;
   const ipc = IpcMetricsTransport.available(process);
-  // With a NATS URL (`myelin up --nats`) samples go straight to NATS; else over the IPC channel to the daemon.
-  const natsUrl = env.MYELIN_NATS_URL;
-  const transport: MetricsTransport | undefined = natsUrl
-    ? new NatsMetricsTransport({ servers: natsUrl.split(','), ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}) }, log, new SystemClock())
-    : ipc
-      ? new IpcMetricsTransport(log, new SystemClock(), process)
-      : undefined;
+  const transport = replicaTransport(env, log, ipc);
   await transport?.start();
 
   let replica: Replica | undefined;
@@ -223,6 +220,22 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
     () => send({ type: REPLICA_MESSAGES.ready }),
     () => {},
   );
+}
+
+/**
+ * The replica's composition root: with a NATS URL (`myelin up --nats`, or a pod's env) samples go
+ * straight to NATS; else over the IPC channel to the daemon; a replica run by hand has no transport.
+ * The transport comes from its kind's ContainerModule, as in the daemon.
+ */
+function replicaTransport(env: NodeJS.ProcessEnv, log: Logger, ipc: boolean): MetricsTransport | undefined {
+  const natsUrl = env.MYELIN_NATS_URL;
+  if (!natsUrl && !ipc) return undefined;
+  const nats: NatsTransportOptions = { servers: natsUrl?.split(',') ?? [], ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}) };
+  const wiring = new ContainerModule(({ bind }) => {
+    if (natsUrl) bind(NatsTransportConfig).toConstantValue(nats);
+  });
+  const container = createContainer({ logger: log as PinoLogger, modules: [wiring, natsUrl ? natsReplicaTransportModule : localReplicaTransportModule] });
+  return container.get<MetricsTransport>(MetricsTransport);
 }
 
 /** Ends the process once the log lines written so far are flushed (bounded: 2 s). */

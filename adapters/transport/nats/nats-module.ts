@@ -25,3 +25,14 @@ export const natsTransportModule = new ContainerModule(({ bind }) => {
     .inSingletonScope();
   bind(EventBus).toService(NatsEventBus);
 });
+
+/**
+ * The `nats` kind, replica side (a replica started with `MYELIN_NATS_URL`, local or in a pod): binds
+ * only `MetricsTransport`, a `NatsMetricsTransport` configured by `NatsTransportConfig`; replicas
+ * publish no events.
+ */
+export const natsReplicaTransportModule = new ContainerModule(({ bind }) => {
+  bind(MetricsTransport)
+    .toDynamicValue((ctx) => new NatsMetricsTransport(ctx.get<NatsTransportOptions>(NatsTransportConfig), ctx.get<Logger>(Logger), ctx.get<Clock>(Clock)))
+    .inSingletonScope();
+});
