@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Registry } from 'prom-client';
 import type { Observable, Subscription } from 'rxjs';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { Clock } from '../../core/clock.js';
@@ -14,9 +13,12 @@ import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import type { ModelDownloadProgress, ModelProvider } from '../../core/ports/model-provider.js';
 import type { OrchestratorTarget, ReplicaInfo } from '../../core/ports/orchestrator-target.js';
 import type { ApiAutoscaler, AutoscalerFactory, AutoscalerTickView } from './api-autoscaler.js';
-import { apiStatus } from './api-status.js';
+import { apiDetail, apiSummary, emptyMonitoring, mergeMonitoring, unrestoredDetail, unrestoredSummary, type ApiSummaryInput, type RequestCounters } from './api-views.js';
 import { ConflictError, NotFoundError } from './control-api.js';
+import { DaemonMetrics } from './daemon-metrics.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
+import { diffReplicaEvents } from './diff-replica-events.js';
+import { diffStatusEvents, NO_STATUS, type StatusMemory } from './diff-status-events.js';
 import { EventHistory } from './event-history.js';
 import { checkOnnxBatching, describeDownload, discoverApiModels, FieldLocator, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
 import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
@@ -65,13 +67,6 @@ export interface DaemonDeps {
   readonly onShutdown: () => void;
 }
 
-interface RequestCounters {
-  '2xx': number;
-  '4xx': number;
-  '5xx': number;
-  latencyMsSum: number;
-}
-
 /** Everything the daemon knows about one deployed API. */
 interface ApiState {
   spec: ApiSpec;
@@ -80,12 +75,10 @@ interface ApiState {
   autoscaler: ApiAutoscaler;
   lastTick: AutoscalerTickView | null;
   lastDecision: { t: number; from: number; to: number; reason: string } | null;
-  lastStatus: string;
-  lastRollout: string;
+  /** The last `api.status` and `rollout.progress` published. */
+  published: StatusMemory;
   requests: RequestCounters;
   monitoring?: MonitoringView;
-  /** Latest in-flight per replica (for the Prometheus gauge). */
-  inFlight: Map<string, number>;
   subs: Subscription;
   metricsUnavailable: boolean;
 }
@@ -103,15 +96,7 @@ export class Daemon implements DaemonService {
   private readonly log: Logger;
   private readonly subs: Subscription[] = [];
   private replicas: readonly ReplicaInfo[] = [];
-  private readonly registry = new Registry();
-  private readonly gauges;
-  /** Responses by status class, as the replicas report them (a counter: rate() works across restarts). */
-  private readonly responses = new Counter({
-    name: 'myelin_api_responses_total',
-    help: 'Responses by status class (2xx, 4xx, 5xx), as reported by the replicas',
-    labelNames: ['api', 'code'],
-    registers: [this.registry],
-  });
+  private readonly prometheus = new DaemonMetrics();
   /** Serializes deploy/delete/refresh so two clients never interleave on one API. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Aborts background model downloads (restored APIs) on close. */
@@ -120,19 +105,6 @@ export class Daemon implements DaemonService {
 
   constructor(private readonly deps: DaemonDeps) {
     this.log = deps.log.child({ component: 'daemon/daemon' });
-    const g = (name: string, help: string): Gauge => new Gauge({ name, help, labelNames: ['api'], registers: [this.registry] });
-    this.gauges = {
-      desired: g('myelin_api_desired_replicas', 'Replicas the autoscaler asks for'),
-      ready: g('myelin_api_ready_replicas', 'Ready replicas of the current revision'),
-      stale: g('myelin_api_stale_replicas', 'Ready replicas of older revisions'),
-      inFlight: g('myelin_api_in_flight_requests', 'Requests in flight over all replicas (latest samples)'),
-      // Named like Knative's autoscaler metrics.
-      desiredPods: g('autoscaler_desired_pods', 'Number of pods the autoscaler wants'),
-      actualPods: g('autoscaler_actual_pods', 'Number of pods that are ready'),
-      stableConcurrency: g('autoscaler_stable_request_concurrency', 'Average requests in flight over the stable window'),
-      targetConcurrency: g('autoscaler_target_concurrency_per_pod', 'Target requests in flight per pod'),
-      panicMode: g('autoscaler_panic_mode', '1 while the burst policy is panicking, else 0'),
-    };
   }
 
   /** Starts following replicas, samples and events, then restores every stored API. */
@@ -419,11 +391,9 @@ export class Daemon implements DaemonService {
       autoscaler,
       lastTick: null,
       lastDecision: null,
-      lastStatus: '',
-      lastRollout: '',
+      published: NO_STATUS,
       requests: { '2xx': 0, '4xx': 0, '5xx': 0, latencyMsSum: 0 },
       monitoring: spec.monitoring ? emptyMonitoring(spec.monitoring.modelType) : undefined,
-      inFlight: new Map(),
       subs: autoscaler.ticks$.subscribe({
         next: (tick) => void this.onTick(spec.name, tick),
         error: (err) => this.log.error({ err, api: spec.name }, 'autoscaler failed'),
@@ -431,6 +401,7 @@ export class Daemon implements DaemonService {
       metricsUnavailable: false,
     };
     this.apis.set(spec.name, state);
+    this.prometheus.addApi(spec.name);
     await this.deps.orchestrator.apply({ spec, revision: stored.revision, replicas });
     this.updateStatus(state);
   }
@@ -450,8 +421,7 @@ export class Daemon implements DaemonService {
       await this.deps.gateway.removeApi(name);
       await this.deps.orchestrator.remove(name);
       await this.deps.store.deleteApi(name);
-      for (const g of Object.values(this.gauges)) g.remove({ api: name });
-      for (const code of ['2xx', '4xx', '5xx']) this.responses.remove({ api: name, code });
+      this.prometheus.removeApi(name);
       this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
       await this.collectProjects();
     });
@@ -478,10 +448,7 @@ export class Daemon implements DaemonService {
     const a = this.apis.get(name);
     if (!a) return;
     a.lastTick = tick;
-    this.gauges.desiredPods.set({ api: name }, tick.to);
-    this.gauges.panicMode.set({ api: name }, tick.panic ? 1 : 0);
-    if (tick.avgInFlight !== null) this.gauges.stableConcurrency.set({ api: name }, tick.avgInFlight);
-    this.gauges.targetConcurrency.set({ api: name }, a.spec.autoscaling.targetReplicaConcurrency);
+    this.prometheus.recordTick(name, tick, a.spec.autoscaling.targetReplicaConcurrency);
     if (!tick.metricsAvailable && !a.metricsUnavailable) {
       this.emit({ v: 1, type: 'metrics.unavailable', api: name, t: tick.t, replicas: tick.from, reason: tick.reason });
     }
@@ -534,62 +501,35 @@ export class Daemon implements DaemonService {
   private onSample(s: MetricSample): void {
     const a = this.apis.get(s.api);
     if (!a) return;
-    for (const code of ['2xx', '4xx', '5xx'] as const) if (s.requests[code] > 0) this.responses.inc({ api: s.api, code }, s.requests[code]);
+    this.prometheus.recordSample(s);
     a.requests['2xx'] += s.requests['2xx'];
     a.requests['4xx'] += s.requests['4xx'];
     a.requests['5xx'] += s.requests['5xx'];
     a.requests.latencyMsSum += s.latencyMsSum;
-    a.inFlight.set(s.replica, s.inFlight);
     if (s.monitoring && a.monitoring) a.monitoring = mergeMonitoring(a.monitoring, s.monitoring);
   }
 
   // ---------------------------------------------------------------- replicas → events, status
 
+  /**
+   * The port's replica list and status counts are the one source of `replica.*`, `api.status` and
+   * `rollout.progress`, for every target (Kubernetes has no crash or rollout stream of its own).
+   */
   private onReplicas(list: readonly ReplicaInfo[]): void {
-    const before = new Map(this.replicas.map((r) => [r.id, r]));
-    const now = this.deps.clock.now();
-    for (const r of list) {
-      const prev = before.get(r.id);
-      before.delete(r.id);
-      if (prev?.state === r.state) continue;
-      const base = { v: 1 as const, api: r.api, t: now, replica: r.id, revision: r.revision };
-      if (r.state !== 'pending' && (!prev || prev.state === 'pending')) this.emit({ ...base, type: 'replica.started' });
-      if (r.state === 'ready') this.emit({ ...base, type: 'replica.ready' });
-      else if (r.state === 'crashed') {
-        const how = r.signal ? `killed by ${r.signal}` : r.exitCode !== undefined && r.exitCode !== null ? `exit code ${r.exitCode}` : 'exited unexpectedly';
-        this.emit({ ...base, type: 'replica.crashed', exitCode: r.exitCode ?? null, signal: r.signal ?? null, reason: r.crashReason ?? how });
-      }
-      else if (r.state === 'stopped') this.emit({ ...base, type: 'replica.stopped' });
-    }
-    for (const gone of before.values()) {
-      if (gone.state !== 'stopped' && gone.state !== 'crashed') {
-        this.emit({ v: 1, type: 'replica.stopped', api: gone.api, t: now, replica: gone.id, revision: gone.revision });
-      }
-      this.apis.get(gone.api)?.inFlight.delete(gone.id);
-    }
+    const { events, gone } = diffReplicaEvents(this.replicas, list, this.deps.clock.now());
+    for (const e of events) this.emit(e);
+    for (const r of gone) this.prometheus.forgetReplica(r.api, r.id);
     this.replicas = list;
     for (const a of this.apis.values()) this.updateStatus(a);
   }
 
   private updateStatus(a: ApiState): void {
     const rs = this.deps.orchestrator.status(a.spec.name);
-    const { status, message } = apiStatus(rs, a.spec.autoscaling.minReplicas);
-    this.gauges.desired.set({ api: a.spec.name }, a.stored.replicas);
-    this.gauges.ready.set({ api: a.spec.name }, rs?.upToDate ?? 0);
-    this.gauges.stale.set({ api: a.spec.name }, rs?.stale ?? 0);
-    this.gauges.actualPods.set({ api: a.spec.name }, (rs?.upToDate ?? 0) + (rs?.stale ?? 0));
-    const key = `${status}|${message ?? ''}`;
-    if (key !== a.lastStatus) {
-      a.lastStatus = key;
-      this.emit({ v: 1, type: 'api.status', api: a.spec.name, t: this.deps.clock.now(), status, ...(message ? { message } : {}) });
-    }
-    // A rollout is on while replicas of an older revision serve; a plain scale-up is not one.
-    const rolling = rs !== undefined && rs.stale > 0;
-    const rollout = rs ? `${a.stored.revision}|${rs.upToDate}|${rs.stale}|${rs.requested}` : '';
-    if (rs && rollout !== a.lastRollout && (rolling || a.lastRollout !== '')) {
-      a.lastRollout = rolling ? rollout : '';
-      this.emit({ v: 1, type: 'rollout.progress', api: a.spec.name, t: this.deps.clock.now(), revision: a.stored.revision, updated: rs.upToDate, stale: rs.stale, requested: rs.requested });
-    }
+    this.prometheus.recordReplicas(a.spec.name, a.stored.replicas, rs);
+    const input = { api: a.spec.name, revision: a.stored.revision, minReplicas: a.spec.autoscaling.minReplicas, replicas: rs };
+    const { events, memory } = diffStatusEvents(a.published, input, this.deps.clock.now());
+    a.published = memory;
+    for (const e of events) this.emit(e);
   }
 
   // ---------------------------------------------------------------- queries
@@ -601,78 +541,24 @@ export class Daemon implements DaemonService {
   }
 
   private summary(a: ApiState): ApiSummary {
-    const rs = this.deps.orchestrator.status(a.spec.name);
-    const { status, message } = apiStatus(rs, a.spec.autoscaling.minReplicas);
-    const n = a.requests['2xx'] + a.requests['4xx'] + a.requests['5xx'];
-    return {
-      name: a.spec.name,
-      status,
-      ...(message ? { message } : {}),
-      endpoint: a.spec.networking.endpoint,
-      url: this.deps.gateway.urlFor(a.spec),
-      revision: a.stored.revision,
-      upToDate: rs?.upToDate ?? 0,
-      stale: rs?.stale ?? 0,
-      requested: a.stored.replicas,
-      failed: rs?.failed ?? 0,
-      lastUpdated: a.stored.lastUpdated,
-      requests: { '2xx': a.requests['2xx'], '4xx': a.requests['4xx'], '5xx': a.requests['5xx'], avgLatencyMs: n > 0 ? a.requests.latencyMsSum / n : null },
-    };
+    return apiSummary(this.viewInput(a));
+  }
+
+  private viewInput(a: ApiState): ApiSummaryInput {
+    return { spec: a.spec, stored: a.stored, replicaStatus: this.deps.orchestrator.status(a.spec.name), requests: a.requests, url: this.deps.gateway.urlFor(a.spec) };
   }
 
   async list(): Promise<readonly ApiSummary[]> {
-    const all = [...[...this.apis.values()].map((a) => this.summary(a)), ...[...this.unrestored.keys()].map((n) => this.unrestoredSummary(n))];
+    const unrestored = [...this.unrestored.values()].map((u) => unrestoredSummary(u.stored, u.reason));
+    const all = [...[...this.apis.values()].map((a) => this.summary(a)), ...unrestored];
     return all.sort((x, y) => x.name.localeCompare(y.name));
   }
 
-  private unrestoredSummary(name: string): ApiSummary {
-    const u = this.unrestored.get(name)!;
-    return {
-      name,
-      status: 'error',
-      message: u.reason,
-      endpoint: '-',
-      url: '',
-      revision: u.stored.revision,
-      upToDate: 0,
-      stale: 0,
-      requested: u.stored.replicas,
-      failed: 0,
-      lastUpdated: u.stored.lastUpdated,
-      requests: { '2xx': 0, '4xx': 0, '5xx': 0, avgLatencyMs: null },
-    };
-  }
-
   async get(name: string): Promise<ApiDetail> {
-    if (this.unrestored.has(name)) {
-      return {
-        ...this.unrestoredSummary(name),
-        spec: null,
-        replicas: [],
-        autoscaler: { policy: '-', avgInFlight: null, target: 0, raw: null, recommendation: null, lastDecision: null, lastTick: null },
-        lastLogLines: [],
-      };
-    }
+    const u = this.unrestored.get(name);
+    if (u) return unrestoredDetail(u.stored, u.reason);
     const a = this.mustGet(name);
-    const t = a.lastTick;
-    return {
-      ...this.summary(a),
-      spec: redactSpec(a.spec),
-      replicas: this.replicas
-        .filter((r) => r.api === name)
-        .map((r) => ({ id: r.id, revision: r.revision, state: r.state, ...(r.pid ? { pid: r.pid } : {}), ...(r.pendingReason ? { pendingReason: r.pendingReason } : {}) })),
-      autoscaler: {
-        policy: a.spec.autoscaling.policy,
-        avgInFlight: t?.avgInFlight ?? null,
-        target: a.spec.autoscaling.targetReplicaConcurrency,
-        raw: t?.raw ?? null,
-        recommendation: t?.recommendation ?? null,
-        lastDecision: a.lastDecision,
-        lastTick: t ? { t: t.t, reason: t.reason } : null,
-      },
-      ...(a.monitoring ? { monitoring: a.monitoring } : {}),
-      lastLogLines: this.deps.orchestrator.status(name)?.lastLogLines ?? [],
-    };
+    return apiDetail({ ...this.viewInput(a), replicas: this.replicas, lastTick: a.lastTick, lastDecision: a.lastDecision, ...(a.monitoring ? { monitoring: a.monitoring } : {}) });
   }
 
   logs$(name: string, options: { readonly follow: boolean; readonly tail?: number }): Observable<string> {
@@ -689,13 +575,8 @@ export class Daemon implements DaemonService {
     return this.history.since(options.sinceMs, options.api);
   }
 
-  async metrics(): Promise<string> {
-    for (const a of this.apis.values()) {
-      let total = 0;
-      for (const v of a.inFlight.values()) total += v;
-      this.gauges.inFlight.set({ api: a.spec.name }, total);
-    }
-    return this.registry.metrics();
+  metrics(): Promise<string> {
+    return this.prometheus.text();
   }
 
   shutdown(): void {
@@ -708,40 +589,4 @@ const MAX_PROGRESS_LINE = 2000;
 
 function clamp(n: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, n));
-}
-
-function emptyMonitoring(modelType: 'classification' | 'regression'): MonitoringView {
-  return modelType === 'classification' ? { modelType, classes: {} } : { modelType, count: 0, min: null, max: null, avg: null };
-}
-
-function mergeMonitoring(cur: MonitoringView, s: NonNullable<MetricSample['monitoring']>): MonitoringView {
-  if (cur.modelType === 'classification' && s.modelType === 'classification') {
-    const classes: Record<string, number> = { ...cur.classes };
-    for (const [k, v] of Object.entries(s.classes)) classes[k] = (classes[k] ?? 0) + v;
-    return { modelType: 'classification', classes };
-  }
-  if (cur.modelType === 'regression' && s.modelType === 'regression' && s.count > 0) {
-    const count = cur.count + s.count;
-    const sum = (cur.avg ?? 0) * cur.count + s.sum;
-    return {
-      modelType: 'regression',
-      count,
-      min: cur.min === null ? s.min : Math.min(cur.min, s.min),
-      max: cur.max === null ? s.max : Math.max(cur.max, s.max),
-      avg: sum / count,
-    };
-  }
-  return cur;
-}
-
-/** Shown in place of each `predictor.env` value in API views (they may be secrets). */
-export const REDACTED = '<redacted>';
-
-/**
- * The spec as the control API shows it: env names kept, the user's values replaced by `<redacted>`.
- * `MYELIN_*` entries are myelin's own (users cannot write those names), e.g. the virtualenv's python.
- */
-export function redactSpec(spec: ApiSpec): ApiSpec {
-  const env = Object.fromEntries(Object.entries(spec.predictor.env).map(([k, v]) => [k, k.startsWith('MYELIN_') ? v : REDACTED]));
-  return { ...spec, predictor: { ...spec.predictor, env } };
 }
