@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { chmod, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -25,6 +24,7 @@ import { probeReady } from './readiness-probe.js';
 import { REPLICA_ENV, REPLICA_EVENT_TYPES, type ReplicaLauncher } from './replica-launcher.js';
 import { ReplicaProcess, type ReplicaExit } from './replica-process.js';
 import { planRollout, resolveUpdateBudget } from './rollout-plan.js';
+import { SpecFileStore } from './spec-file-store.js';
 
 /** Settings of the local orchestrator; every field has a default. Durations in ms. */
 export interface LocalOrchestratorConfig {
@@ -254,6 +254,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   private starting: Promise<void> | null = null;
   private closed = false;
   private closing: Promise<void> | null = null;
+  private readonly specs: SpecFileStore;
 
   constructor(
     config: LocalOrchestratorConfig,
@@ -264,6 +265,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   ) {
     this.cfg = { ...DEFAULTS, runDir: join(tmpdir(), `myelin-local-${process.pid}`), ...stripUndefined(config) };
     this.log = log.child({ component: 'orchestrators/local' });
+    this.specs = new SpecFileStore(this.cfg.runDir);
   }
 
   // ------------------------------------------------------------------ streams beyond the port
@@ -304,8 +306,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     this.starting ??= (async () => {
       await this.placement.start();
       // Spec files hold the APIs' env values (secrets): the folder is the daemon user's alone.
-      await mkdir(this.cfg.runDir, { recursive: true, mode: 0o700 });
-      await chmod(this.cfg.runDir, 0o700);
+      await this.specs.prepare();
     })();
     return this.starting;
   }
@@ -317,7 +318,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       throw new OrchestratorError(`replicas of ${d.spec.name} must be an integer >= 0 (got ${d.replicas})`);
     }
     const name = d.spec.name;
-    const file = await this.writeSpecFile(name, d.revision, d.spec);
+    const file = await this.specs.write(name, d.revision, d.spec);
     this.assertOpen();
     let a = this.apis.get(name);
     if (a?.removing) throw new OrchestratorError(`api ${name} is being removed`);
@@ -368,7 +369,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     await Promise.all([...a.replicas.values()].map((r) => r.stopping));
     if (this.apis.get(api) === a) this.apis.delete(api);
     this.removed.next(api);
-    await rm(join(this.cfg.runDir, safeName(api)), { recursive: true, force: true });
+    await this.specs.removeApi(api);
     this.log.info({ api }, 'api removed');
     this.emit();
   }
@@ -466,7 +467,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     this.closing ??= (async () => {
       this.closed = true;
       await Promise.all([...this.apis.keys()].map((name) => this.remove(name)));
-      await rmdir(this.cfg.runDir).catch(() => undefined);
+      await this.specs.close();
       this.replicasSubject.complete();
       this.spawnsSubject.complete();
       this.crashesSubject.complete();
@@ -572,7 +573,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       a.stable = { revision: cur, spec: a.current.spec };
       for (const rev of [...a.revisions.keys()]) {
         if (rev !== cur) {
-          void rm(a.revisions.get(rev)!.file, { force: true });
+          void this.specs.removeFile(a.revisions.get(rev)!.file);
           a.revisions.delete(rev);
           a.crashes.delete(rev);
         }
@@ -878,22 +879,6 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     }
     this.replicasSubject.next(list);
   }
-
-  private async writeSpecFile(api: string, revision: string, spec: ApiSpec): Promise<string> {
-    const dir = join(this.cfg.runDir, safeName(api));
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const file = join(dir, `${safeName(revision)}.json`);
-    const tmp = `${file}.${process.pid}.tmp`;
-    // Readable by the daemon's user only: `predictor.env` may hold secrets.
-    await writeFile(tmp, JSON.stringify(spec), { mode: 0o600 });
-    await rename(tmp, file);
-    return file;
-  }
-}
-
-/** A name safe as one path segment (API names are DNS labels already; revisions are hex). */
-function safeName(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 function envOf(env: NodeJS.ProcessEnv): Record<string, string> {
