@@ -1,3 +1,4 @@
+import { OrchestratorError } from '../../core/errors.js';
 import type { ComputeCapacity, ComputeRequest, PlacementResult } from '../../core/ports/compute-placement.js';
 import { formatBytes, formatCores } from './compute-quantities.js';
 
@@ -55,7 +56,7 @@ export class ComputeLedger {
   }
 
   reserve(owner: string, request: ComputeRequest): PlacementResult {
-    if (this.held.has(owner)) throw new Error(`compute already reserved for ${owner}`);
+    if (this.held.has(owner)) throw new OrchestratorError(`compute already reserved for ${owner}`, { code: 'ENG_COMPUTE_RESERVED' });
     const free = this.free();
     const short: string[] = [];
     let neverFits = false;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { OrchestratorError } from '../../core/errors.js';
 import type { ComputeCapacity, ComputePlacement, ComputeRequest, PlacementResult } from '../../core/ports/compute-placement.js';
 import { ComputeLedger, neverFittingCompute } from './compute-ledger.js';
 import { formatBytes, formatCores } from './compute-quantities.js';
@@ -53,7 +54,7 @@ export class MachineComputePlacement implements ComputePlacement {
   }
 
   private mustLedger(): ComputeLedger {
-    if (!this.ledger) throw new Error('compute placement used before start()');
+    if (!this.ledger) throw new OrchestratorError('compute placement used before start()', { code: 'ENG_COMPUTE_NOT_STARTED' });
     return this.ledger;
   }
 

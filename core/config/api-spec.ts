@@ -85,10 +85,16 @@ export interface PredictorSpec {
   readonly logLevel?: 'debug' | 'info' | 'warning' | 'error';
 }
 
+/**
+ * Cortex's port 8888: the default of `networking.local_port` and of the gateway's shared port (the
+ * daemon's `--gateway-port`). An API whose `local_port` is this value is served on the shared port only.
+ */
+export const DEFAULT_GATEWAY_PORT = 8888;
+
 export interface NetworkingSpec {
   /** Always starts with `/`; default `/<name>`. */
   readonly endpoint: string;
-  /** Default 8888. */
+  /** Default `DEFAULT_GATEWAY_PORT` (8888). */
   readonly localPort: number;
   readonly apiGateway: 'public' | 'none';
   /** Request bodies larger than this are answered 413 (default 16 MiB); a JSON body may hold one value per 16 bytes of it. */

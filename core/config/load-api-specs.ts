@@ -5,15 +5,15 @@
  * Stages: YAML with positions (yaml-source.ts) → per item, JSON Schema of its dialect
  * (schema-validator.ts) → the legacy dialect normalized into the RealtimeAPI model (api-view.ts) →
  * defaults, quantities, paths and cross-field checks (resolve-api.ts) → file-wide checks (unique
- * names and endpoints). `loadApiSpecs` is pure apart from the optional `FileProbe`;
- * `loadApiSpecsFromFile` reads the file and probes the real file system.
+ * names and endpoints). Both entry points are pure: `loadApiSpecs` takes the text and an optional
+ * `FileProbe`; `loadApiSpecsFromFile` reads the file through a `ProjectFileSystem` port (on the real
+ * disk, `nodeProjectFileSystem` from adapters/fs/) and probes the paths through the same port.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import type { FileProbe, ProjectFileSystem } from '../ports/project-file-system.js';
 import type { ApiSpec } from './api-spec.js';
 import { legacyView, realtimeView, type ApiView } from './api-view.js';
-import { nodeFileProbe, type FileProbe } from './file-probe.js';
 import { describeValue } from './quantities.js';
 import { resolveApi, type DeployTarget, type ProblemReport } from './resolve-api.js';
 import { validateItem, type ItemSchema } from './schema-validator.js';
@@ -67,20 +67,26 @@ export function loadApiSpecs(text: string, options: LoadApiSpecsOptions): LoadAp
   }
 }
 
+export interface LoadApiSpecsFromFileOptions extends Omit<LoadApiSpecsOptions, 'file' | 'probe'> {
+  /** Where the file is read from, and (unless `probe` is given) where its paths are checked. */
+  readonly files: ProjectFileSystem;
+  /** Checks the paths instead of `files` (default: `files`). */
+  readonly probe?: FileProbe;
+}
+
 /**
- * Reads `file` and loads it with `loadApiSpecs`, probing the real file system for the paths it names.
+ * Reads `file` (resolved against `cwd`, default the process's working directory) from
+ * `options.files` and loads it with `loadApiSpecs`, probing the paths it names through `files`.
  * A file that cannot be read, or is not UTF-8 text, is a `ConfigError` too.
  */
-export async function loadApiSpecsFromFile(
-  file: string,
-  options: Omit<LoadApiSpecsOptions, 'file'> & { readonly probe?: FileProbe } = {},
-): Promise<LoadApiSpecsResult> {
+export async function loadApiSpecsFromFile(file: string, options: LoadApiSpecsFromFileOptions): Promise<LoadApiSpecsResult> {
   const fileProblem = (message: string): ConfigError => new ConfigError([{ file, line: 1, col: 1, message, severity: 'error' }]);
-  let bytes: Buffer;
+  const { files, ...rest } = options;
+  let bytes: Uint8Array;
   try {
-    bytes = await readFile(options.cwd && !isAbsolute(file) ? resolve(options.cwd, file) : file);
+    bytes = await files.readFile(isAbsolute(file) ? file : resolve(options.cwd ?? '.', file));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = (err as { code?: string } | null)?.code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
     throw fileProblem(`cannot read the configuration file (${why})`);
   }
@@ -90,7 +96,7 @@ export async function loadApiSpecsFromFile(
   } catch {
     throw fileProblem('this is not a text file (it is not valid UTF-8); expected a YAML list of APIs');
   }
-  return loadApiSpecs(text, { ...options, file, probe: options.probe ?? nodeFileProbe });
+  return loadApiSpecs(text, { ...rest, file, probe: options.probe ?? files });
 }
 
 function loadInner(rawText: string, options: LoadApiSpecsOptions, problems: ConfigProblem[]): LoadApiSpecsResult {

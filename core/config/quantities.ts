@@ -22,7 +22,7 @@ export function describeValue(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
 }
 
-/** Go duration units in milliseconds. */
+/** Go duration units in milliseconds, plus `d` (24h) which only {@link DurationOptions.allowDays} admits. */
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,
@@ -32,6 +32,7 @@ const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
   s: 1000,
   m: 60_000,
   h: 3_600_000,
+  d: 86_400_000,
 };
 
 /**
@@ -40,35 +41,46 @@ const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
  */
 export const DURATION_PATTERN = '^(([0-9]+(\\.[0-9]+)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$|^0$';
 const DURATION_PART = /([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)/y;
+const DURATION_PART_WITH_DAYS = /([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d)/y;
 
 /** Durations longer than this are refused (about 292 years is Go's limit; a week is plenty here). */
 export const MAX_DURATION_MS = 7 * 24 * 3_600_000;
 
+/** How {@link parseDuration} reads its input; the defaults are the config-file rules. */
+export interface DurationOptions {
+  /** Also accept `d` (24 h) as a unit, e.g. for a command-line `--since 2d`. Default false (Go has no `d`). */
+  readonly allowDays?: boolean;
+  /** Longest duration accepted, in milliseconds. Default {@link MAX_DURATION_MS}; `Infinity` for no limit. */
+  readonly maxMs?: number;
+}
+
 /**
  * Parses a Go-style duration into milliseconds: `250ms` → 250, `60s` → 60000, `5m` → 300000,
- * `1h30m` → 5400000, `0` → 0. Units ns, us (µs), ms, s, m, h; a sign is not allowed. Results are
- * rounded to whole milliseconds. A bare number (`60`) is refused because its unit would be a guess.
+ * `1h30m` → 5400000, `0` → 0. Units ns, us (µs), ms, s, m, h (and d with `allowDays`); a sign is not
+ * allowed. Results are rounded to whole milliseconds. A bare number (`60`) is refused because its unit
+ * would be a guess. This is the project's only duration parser: config files and CLI flags both use it.
  */
-export function parseDuration(input: unknown): ParseResult<number> {
-  const hint = 'a duration such as "250ms", "60s", "5m" or "1h30m"';
+export function parseDuration(input: unknown, options: DurationOptions = {}): ParseResult<number> {
+  const maxMs = options.maxMs ?? MAX_DURATION_MS;
+  const hint = `a duration such as "250ms", "60s", "5m"${options.allowDays ? ', "1h30m" or "2d"' : ' or "1h30m"'}`;
   if (typeof input === 'number') return fail(`must be ${hint}, with a unit (got ${describeValue(input)})`);
   if (typeof input !== 'string') return fail(`must be ${hint} (got ${describeValue(input)})`);
   const s = input;
   if (s === '0') return ok(0);
   if (s.length === 0 || s.length > 64) return fail(`invalid duration (got ${describeValue(input)}, must be ${hint})`);
+  const part = options.allowDays ? DURATION_PART_WITH_DAYS : DURATION_PART;
   let total = 0;
   let pos = 0;
-  DURATION_PART.lastIndex = 0;
   while (pos < s.length) {
-    DURATION_PART.lastIndex = pos;
-    const m = DURATION_PART.exec(s);
+    part.lastIndex = pos;
+    const m = part.exec(s);
     if (m === null) return fail(`invalid duration (got ${describeValue(input)}, must be ${hint})`);
     total += Number(m[1]) * DURATION_UNITS_MS[m[2]];
-    pos = DURATION_PART.lastIndex;
+    pos = part.lastIndex;
   }
   const ms = Math.round(total);
-  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) {
-    return fail(`must be at most 168h (got ${describeValue(input)})`);
+  if (!Number.isFinite(ms) || ms > maxMs) {
+    return fail(Number.isFinite(maxMs) ? `must be at most ${formatDuration(maxMs)} (got ${describeValue(input)})` : `is too large (got ${describeValue(input)})`);
   }
   return ok(ms);
 }

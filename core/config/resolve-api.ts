@@ -21,8 +21,9 @@ import type {
   ServerSideBatchingSpec,
   UpdateStrategySpec,
 } from './api-spec.js';
+import { DEFAULT_GATEWAY_PORT } from './api-spec.js';
 import type { ApiView } from './api-view.js';
-import type { FileProbe } from './file-probe.js';
+import type { FileProbe } from '../ports/project-file-system.js';
 import {
   describeValue,
   formatCpu,
@@ -62,7 +63,7 @@ export const DEFAULTS = {
   processesPerReplica: 1,
   threadsPerProcess: 1,
   timeoutMs: 60_000,
-  localPort: 8888,
+  localPort: DEFAULT_GATEWAY_PORT,
   maxBodyBytes: 16 * 2 ** 20,
   cpuMillis: 200,
   minCpuMillis: 20,

@@ -6,6 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import legacySchema from '../../config-schemas/api-legacy.schema.json' with { type: 'json' };
 import realtimeSchema from '../../config-schemas/api-realtime.schema.json' with { type: 'json' };
+import { EngineError } from '../errors.js';
 import { describeValue, parseCpu, parseDuration, parseIntOrPercent, parseMemory, type ParseResult } from './quantities.js';
 import type { DataPath } from './yaml-source.js';
 
@@ -40,7 +41,8 @@ function validators(): Record<ItemSchema, ValidateFunction> {
   ajv.addSchema(legacySchema as object);
   const get = (ref: string): ValidateFunction => {
     const v = ajv.getSchema(ref);
-    if (!v) throw new Error(`schema ${ref} not found`);
+    // The schemas ship with the engine: a missing definition is a broken install, not the user's config.
+    if (!v) throw new EngineError('ENG_CONFIG_SCHEMA', `the bundled JSON Schema has no definition ${ref} (a broken install of myelin)`);
     return v;
   };
   compiled = {

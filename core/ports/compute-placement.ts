@@ -44,11 +44,11 @@ export const ComputePlacement = Symbol('ComputePlacement');
  */
 export interface ComputePlacement {
   start(): Promise<void>;
-  /** The whole schedulable capacity. Throws if called before `start()` resolved. */
+  /** The whole schedulable capacity. Throws `OrchestratorError` `ENG_COMPUTE_NOT_STARTED` if called before `start()` resolved. */
   capacity(): ComputeCapacity;
   /** Capacity minus every live reservation. */
   free(): ComputeCapacity;
-  /** Reserves `request` for `owner` (a replica id). Reserving twice for one owner throws. */
+  /** Reserves `request` for `owner` (a replica id). Reserving twice for one owner throws `OrchestratorError` `ENG_COMPUTE_RESERVED`. */
   reserve(owner: string, request: ComputeRequest): PlacementResult;
   /** Gives back what `owner` holds; a no-op for an owner holding nothing. */
   release(owner: string): void;

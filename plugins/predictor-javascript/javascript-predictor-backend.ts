@@ -8,6 +8,7 @@ import type { PredictorClass } from '../../core/predictor/predictor-contract.js'
 import type { LoadedPredictor, PredictorBackendContribution } from '../../core/ports/predictor-backend.js';
 import type { Logger } from '../../core/ports/logger.js';
 import { ModelProvider } from '../../core/ports/model-provider.js';
+import { UserModuleImporter } from '../../core/ports/user-module-importer.js';
 import { ManagedModels } from '../../core/predictor/managed-models.js';
 import { ModelDirectory } from '../../core/predictor/model-directory.js';
 import { modelFormatOf, modelSources } from '../../core/predictor/model-tree.js';
@@ -30,7 +31,10 @@ export class JavascriptPredictorBackend implements PredictorBackendContribution 
   readonly kind = 'javascript';
   readonly aliases = ['typescript'] as const;
 
-  constructor(@inject(ModelProvider) @optional() private readonly provider?: ModelProvider) {}
+  constructor(
+    @inject(UserModuleImporter) private readonly importer: UserModuleImporter,
+    @inject(ModelProvider) @optional() private readonly provider?: ModelProvider,
+  ) {}
 
   async load(spec: ApiSpec, log: Logger): Promise<LoadedPredictor> {
     const path = spec.predictor.path;
@@ -38,7 +42,7 @@ export class JavascriptPredictorBackend implements PredictorBackendContribution 
     if (!JAVASCRIPT_PREDICTOR_EXTENSIONS.includes(extname(path))) {
       throw loadError(`${path}: a ${spec.predictor.typeAsWritten} predictor must be one of ${JAVASCRIPT_PREDICTOR_EXTENSIONS.join(', ')}`);
     }
-    const mod = await importPredictorFile(path);
+    const mod = await importUserModule(this.importer, path, 'a javascript/typescript predictor');
     const Cls = findPredictorClass(mod, path);
     const predictorLog = log.child({ component: 'predictor' });
     const className = Cls.name || 'Predictor';
@@ -161,10 +165,6 @@ async function constructUserPredictorWith(
     throw loadError(`${where.path}: class ${Cls.name || where.className}: init() failed: ${err instanceof Error ? err.message : String(err)}`, err);
   }
   return instance;
-}
-
-function importPredictorFile(path: string): Promise<Record<string, unknown>> {
-  return importUserModule(path, 'a javascript/typescript predictor');
 }
 
 /** The `Predictor` class of a loaded module: a named export `Predictor`, else a default-exported class. */

@@ -10,6 +10,7 @@
  * Inputs that are also initializers (older exporters list weights as inputs) are left out.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { PredictorError } from '../../core/errors.js';
 
 export interface OnnxInput {
   readonly name: string;
@@ -22,6 +23,11 @@ const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
+/** The file is not a protobuf an ONNX model can be: `PredictorError` `ENG_PREDICTOR_MODEL_INVALID`. */
+function malformed(r: FileReader, what: string, pos: number): PredictorError {
+  return new PredictorError(`${r.path}: not a readable ONNX model: ${what} at byte ${pos}`, { code: 'ENG_PREDICTOR_MODEL_INVALID' });
+}
+
 class FileReader {
   private buf = Buffer.alloc(64 * 1024);
   private bufStart = 0;
@@ -29,6 +35,7 @@ class FileReader {
 
   constructor(
     private readonly fh: FileHandle,
+    readonly path: string,
     readonly size: number,
   ) {}
 
@@ -38,7 +45,7 @@ class FileReader {
     const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, pos);
     this.bufStart = pos;
     this.bufLen = bytesRead;
-    if (bytesRead < Math.min(need, this.size - pos)) throw new Error('short read');
+    if (bytesRead < Math.min(need, this.size - pos)) throw malformed(this, 'short read', pos);
   }
 
   async varint(pos: number): Promise<{ value: number; next: number }> {
@@ -46,13 +53,13 @@ class FileReader {
     let value = 0;
     let mul = 1;
     for (let i = 0; i < 10; i++) {
-      if (pos + i >= this.size) throw new Error('truncated varint');
+      if (pos + i >= this.size) throw malformed(this, 'truncated varint', pos);
       const b = this.buf[pos + i - this.bufStart];
       value += (b & 0x7f) * mul;
       mul *= 128;
       if ((b & 0x80) === 0) return { value, next: pos + i + 1 };
     }
-    throw new Error('varint too long');
+    throw malformed(this, 'varint too long', pos);
   }
 
   async bytes(pos: number, len: number): Promise<Buffer> {
@@ -85,12 +92,12 @@ async function* fields(r: FileReader, from: number, to: number): AsyncGenerator<
     } else if (wire === WIRE_LEN) {
       const len = await r.varint(key.next);
       const end = len.next + len.value;
-      if (end > to) throw new Error('a field runs past its message');
+      if (end > to) throw malformed(r, 'a field runs past its message', pos);
       yield { no, wire, value: len.value, start: len.next, end };
       pos = end;
     } else if (wire === WIRE_I64) pos = key.next + 8;
     else if (wire === WIRE_I32) pos = key.next + 4;
-    else throw new Error(`unsupported wire type ${wire}`);
+    else throw malformed(r, `unsupported wire type ${wire}`, pos);
   }
 }
 
@@ -124,11 +131,14 @@ async function valueInfo(r: FileReader, f: Field): Promise<OnnxInput | undefined
   return name ? { name, shape: shape ?? [] } : undefined;
 }
 
-/** The graph inputs of an `.onnx` file. Throws when the file is not a readable ONNX model. */
+/**
+ * The graph inputs of an `.onnx` file. Throws `PredictorError` `ENG_PREDICTOR_MODEL_INVALID` when the file
+ * is not a readable ONNX model (and the file system's error when it cannot be opened).
+ */
 export async function readOnnxInputs(path: string): Promise<OnnxInput[]> {
   const fh = await open(path, 'r');
   try {
-    const r = new FileReader(fh, (await fh.stat()).size);
+    const r = new FileReader(fh, path, (await fh.stat()).size);
     const inputs: OnnxInput[] = [];
     const initializers = new Set<string>();
     for await (const m of fields(r, 0, r.size)) {

@@ -8,6 +8,7 @@ import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } fro
 import { tensorBatchingOf, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
 import type { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
 import { ModelProvider } from '../../core/ports/model-provider.js';
+import { UserModuleImporter } from '../../core/ports/user-module-importer.js';
 import { openModelClient, type ManagedModelClient } from '../../core/predictor/managed-model-client.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
 import { ONNX_FORMAT } from '../../core/predictor/model-tree.js';
@@ -48,10 +49,6 @@ async function onnxFileIn(path: string, where: string): Promise<string> {
   return `${path}/${files[0]}`;
 }
 
-function importUserFile(path: string): Promise<Record<string, unknown>> {
-  return importUserModule(path, 'an onnx predictor or request handler');
-}
-
 /**
  * `predictor.type: onnx` (onnxruntime-node): loads every model and version of the API into
  * single-threaded sessions, then serves them through the user's `ONNXPredictor` (`predictor.path`),
@@ -62,11 +59,14 @@ function importUserFile(path: string): Promise<Record<string, unknown>> {
 export class OnnxPredictorBackend implements PredictorBackendContribution, ModelRuntimeContribution {
   readonly kind = 'onnx';
 
-  constructor(@inject(ModelProvider) @optional() private readonly provider?: ModelProvider) {}
+  constructor(
+    @inject(UserModuleImporter) private readonly importer: UserModuleImporter,
+    @inject(ModelProvider) @optional() private readonly provider?: ModelProvider,
+  ) {}
 
   async load(spec: ApiSpec, log: Logger, host?: PredictorHost): Promise<LoadedPredictor> {
     const client = await this.loadClient(spec, log, tensorBatchingOf(spec.predictor.serverSideBatching, host, log));
-    return createModelPredictor({ spec, client, type: 'onnx', runtime: client.runtime, importFile: importUserFile, log });
+    return createModelPredictor({ spec, client, type: 'onnx', runtime: client.runtime, importFile: (path) => importUserModule(this.importer, path, 'an onnx predictor or request handler'), log });
   }
 
   /** The API's models in onnxruntime-node sessions (also the `onnx_client` the Python bridge proxies to). */

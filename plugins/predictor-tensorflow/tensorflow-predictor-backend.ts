@@ -6,17 +6,14 @@ import type { Logger } from '../../core/ports/logger.js';
 import type { ModelRuntimeContribution } from '../../core/ports/model-runtime.js';
 import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } from '../../core/ports/predictor-backend.js';
 import { tensorBatchingOf, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
+import { ModelFs } from '../../core/ports/model-fs.js';
 import { ModelProvider } from '../../core/ports/model-provider.js';
+import { UserModuleImporter } from '../../core/ports/user-module-importer.js';
 import { openModelClient, type ManagedModelClient } from '../../core/predictor/managed-model-client.js';
 import { createModelPredictor } from '../../core/predictor/model-predictor.js';
 import { TENSORFLOW_FORMAT } from '../../core/predictor/model-tree.js';
-import { nodeModelFs } from '../../core/predictor/node-model-fs.js';
 import { loadTfModel } from './tf-models.js';
 import { parseRuntimeChoice, runtimeFor, TFJS_RUNTIME_ENV } from './tfjs-runtime.js';
-
-function importUserFile(path: string): Promise<Record<string, unknown>> {
-  return importUserModule(path, 'a tensorflow predictor or request handler');
-}
 
 /**
  * `predictor.type: tensorflow`: TF.js models (model.json + weight shards, layers or graph) through
@@ -30,11 +27,15 @@ function importUserFile(path: string): Promise<Record<string, unknown>> {
 export class TensorFlowPredictorBackend implements PredictorBackendContribution, ModelRuntimeContribution {
   readonly kind = 'tensorflow';
 
-  constructor(@inject(ModelProvider) @optional() private readonly provider?: ModelProvider) {}
+  constructor(
+    @inject(UserModuleImporter) private readonly importer: UserModuleImporter,
+    @inject(ModelFs) private readonly modelFs: ModelFs,
+    @inject(ModelProvider) @optional() private readonly provider?: ModelProvider,
+  ) {}
 
   async load(spec: ApiSpec, log: Logger, host?: PredictorHost): Promise<LoadedPredictor> {
     const client = await this.loadClient(spec, log, tensorBatchingOf(spec.predictor.serverSideBatching, host, log));
-    return createModelPredictor({ spec, client, type: 'tensorflow', runtime: client.runtime, importFile: importUserFile, log });
+    return createModelPredictor({ spec, client, type: 'tensorflow', runtime: client.runtime, importFile: (path) => importUserModule(this.importer, path, 'a tensorflow predictor or request handler'), log });
   }
 
   /** The API's models in the TF.js runtime (also the `tensorflow_client` the Python bridge proxies to). */
@@ -51,7 +52,7 @@ export class TensorFlowPredictorBackend implements PredictorBackendContribution,
       runtime: rt.label,
       log: backendLog,
       loadVersion: async (path, where, signatureKey) => {
-        const model = await loadTfModel(rt, nodeModelFs, path, signatureKey, where, batching);
+        const model = await loadTfModel(rt, this.modelFs, path, signatureKey, where, batching);
         backendLog.info({ where, ...model.info, inputs: model.inputs, outputs: model.outputs.map((o) => o.name) }, 'tensorflow model loaded');
         return model;
       },

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { io, Tensor } from '@tensorflow/tfjs';
 import { PredictorError } from '../../core/errors.js';
 import type { RunnableModel } from '../../core/predictor/runnable-model.js';
-import type { ModelFs } from '../../core/predictor/node-model-fs.js';
+import type { ModelFs } from '../../core/ports/model-fs.js';
 import type { TensorSignature } from '../../core/predictor/predictor-contract.js';
 import { withTensorBatching, type TensorBatching } from '../../core/predictor/tensor-batcher.js';
 import type { TensorData, TensorDtype, TensorValues } from '../../core/predictor/tensor-data.js';

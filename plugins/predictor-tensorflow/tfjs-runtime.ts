@@ -79,7 +79,7 @@ async function pureJs(choice: 'wasm' | 'cpu', log: Logger): Promise<TfRuntime> {
     try {
       // Registers the `wasm` backend with the same tfjs-core; in Node it reads its .wasm file next to its own script.
       await import('@tensorflow/tfjs-backend-wasm');
-      if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
+      if (!(await tf.setBackend('wasm'))) throw new PredictorError('tfjs: tf.setBackend("wasm") returned false', { code: 'ENG_PREDICTOR_LOAD' });
     } catch (err) {
       log.warn({ err }, 'tfjs wasm backend unavailable, using the cpu backend');
       backend = 'cpu';

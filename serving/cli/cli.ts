@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { DEFAULT_GATEWAY_PORT } from '../../core/config/api-spec.js';
 import { parseDuration } from '../../core/config/quantities.js';
 
 const require = createRequire(import.meta.url);
@@ -60,7 +61,7 @@ export function buildCli(): Command {
     .description('run one replica of an API in the foreground, without the daemon (development and debugging)')
     .argument('[file]', 'configuration file or folder (default: myelin.yaml, else cortex.yaml)')
     .option('--api <name>', 'which API of the file (required when it has several)')
-    .option('--port <n>', 'port to listen on (default: networking.local_port, 8888; 0 picks a free one)', (v) => {
+    .option('--port <n>', `port to listen on (default: networking.local_port, ${DEFAULT_GATEWAY_PORT}; 0 picks a free one)`, (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
       return n;
@@ -178,7 +179,7 @@ export function buildCli(): Command {
     .option('--host <host>', 'control API address (a non-loopback address requires the bearer token)', '127.0.0.1')
     .option('--port <port>', 'control API port', intArg(0, 65535), 8889)
     .option('--gateway-host <host>', 'gateway address', '127.0.0.1')
-    .option('--gateway-port <port>', 'gateway port', intArg(0, 65535), 8888)
+    .option('--gateway-port <port>', 'gateway port', intArg(0, 65535), DEFAULT_GATEWAY_PORT)
     .option('--headers-timeout <duration>', 'close a connection whose request head has not arrived after this (gateway and replicas)', durationArg(1), 10_000)
     .option('--request-timeout <duration>', 'answer 408 to a request whose head and body have not arrived after this; 0 = never (gateway and replicas)', durationArg(), 60_000)
     .option('-d, --detach', 'run in the background (pid and logs in the state folder)', false)

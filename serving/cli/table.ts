@@ -33,18 +33,3 @@ export function formatLatency(ms: number | null | undefined): string {
   if (ms >= 1000) return `${Number((ms / 1000).toPrecision(6))} s`;
   return `${Number(ms.toPrecision(6))} ms`;
 }
-
-/** Parses `10m`, `30s`, `1h30m`, `250ms` into ms (for `--since`); throws on anything else. */
-export function parseSince(text: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  let matched = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    total += Number(m[1]) * unit[m[2]];
-    matched = re.lastIndex;
-  }
-  if (matched !== text.length || text.length === 0) throw new Error(`invalid duration ${JSON.stringify(text)} (expected e.g. 30s, 10m, 1h30m)`);
-  return total;
-}

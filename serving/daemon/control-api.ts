@@ -35,6 +35,8 @@ export interface ControlApiOptions {
   readonly token?: string;
   /** Where the token is kept, named in the 401 message. */
   readonly tokenFile?: string;
+  /** More Prometheus text served after the service's own on `GET /metrics` (the gateway's series). */
+  readonly extraMetrics?: () => Promise<string>;
 }
 
 /** True when a Host header names a loopback host (with or without a port); absent counts as loopback (HTTP/1.0). */
@@ -131,7 +133,8 @@ export class ControlApi {
     const svc = this.options.service;
     if (path === '/metrics' && method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(await svc.metrics());
+      const extra = this.options.extraMetrics ? `\n${await this.options.extraMetrics()}` : '';
+      res.end((await svc.metrics()) + extra);
       return;
     }
     if (path === '/v1/deploy' && method === 'POST') {

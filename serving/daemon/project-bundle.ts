@@ -40,6 +40,8 @@ export async function packProject(projectDir: string, configFile: string): Promi
         const st = await lstat(p);
         total += st.size;
         if (total > MAX_PROJECT_BYTES) {
+          // A file-level problem, hence 1:1 (the convention for those, as for an empty file): the size
+          // is the whole folder's, which every API of the config shares, so no line or API is the cause.
           throw new ConfigError([
             { file: configFile, line: 1, col: 1, message: `project folder ${projectDir} is larger than ${MAX_PROJECT_BYTES / 1024 / 1024} MiB`, severity: 'error' },
           ]);

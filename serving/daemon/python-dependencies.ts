@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { ConfigProblem } from '../../core/errors.js';
@@ -45,14 +45,16 @@ export async function preparePython(input: PreparePythonInput): Promise<Prepared
   const python = input.specs.filter(predictorRunsInPython);
   if (python.length === 0) return { specs: input.specs, warnings: [] };
   const warnings: ConfigProblem[] = [];
-  const warn = (file: string, message: string): void => {
-    warnings.push({ file, line: 1, col: 1, message, severity: 'warning' });
+  // Each warning points into the file it is about, at its first package or command (see firstContentPosition).
+  const warn = async (file: string, message: string): Promise<void> => {
+    const at = await firstContentPosition(join(input.projectDir, file));
+    warnings.push({ file, line: at.line, col: at.col, message, severity: 'warning' });
   };
-  for (const u of UNSUPPORTED_DEPENDENCY_FILES) if (await isFile(join(input.projectDir, u.file))) warn(u.file, u.message);
+  for (const u of UNSUPPORTED_DEPENDENCY_FILES) if (await isFile(join(input.projectDir, u.file))) await warn(u.file, u.message);
   const requirementsFile = join(input.projectDir, REQUIREMENTS_FILE);
   if (!(await isFile(requirementsFile))) return { specs: input.specs, warnings };
   if (!input.envs) {
-    warn(REQUIREMENTS_FILE, 'not installed: replicas do not run on this machine (--target kubernetes), so their image must provide these packages');
+    await warn(REQUIREMENTS_FILE, 'not installed: replicas do not run on this machine (--target kubernetes), so their image must provide these packages');
     return { specs: input.specs, warnings };
   }
   const reporter = python[0].name;
@@ -77,6 +79,38 @@ export function withPythonInterpreter(spec: ApiSpec, python: string): ApiSpec {
     ...spec,
     predictor: Object.freeze({ ...spec.predictor, env: Object.freeze({ ...spec.predictor.env, [PYTHON_ENV]: python }) }),
   });
+}
+
+/** How much of a dependency file `firstContentPosition` reads, in bytes. */
+const POSITION_SCAN_BYTES = 64 * 1024;
+
+/**
+ * Where a dependency file's content starts, 1-based: the first line that is neither blank nor a `#`
+ * comment (requirements.txt, conda-packages.txt, environment.yml and shell scripts all comment with `#`),
+ * at its first non-blank column — the first package that is not installed, the first command that is
+ * not run. `{ line: 1, col: 1 }` when there is no such line in the first 64 KiB (an empty file, only
+ * comments) or the file cannot be read: the warning is then about the file as a whole.
+ */
+export async function firstContentPosition(path: string): Promise<{ line: number; col: number }> {
+  let text: string;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const buf = Buffer.alloc(POSITION_SCAN_BYTES);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      text = buf.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return { line: 1, col: 1 };
+  }
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const col = lines[i].search(/\S/);
+    if (col >= 0 && lines[i][col] !== '#') return { line: i + 1, col: col + 1 };
+  }
+  return { line: 1, col: 1 };
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -2,6 +2,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ContainerModule, type Container } from 'inversify';
 import type { Logger } from 'pino';
+import { DEFAULT_GATEWAY_PORT } from '../../core/config/api-spec.js';
+import { nodeProjectFileSystem } from '../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../core/config/load-api-specs.js';
 import { ScalingPolicyRegistry } from '../../core/contribution/scaling-policy-registry.js';
 import { Clock } from '../../core/clock.js';
@@ -213,7 +215,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const daemonGateway: DaemonGateway = {
     upsertApi: (spec) => gateway.upsertApi(spec),
     removeApi: (name) => gateway.removeApi(name),
-    urlFor: (spec) => `http://${publicHost}:${spec.networking.localPort !== 8888 ? spec.networking.localPort : gatewayPort}${spec.networking.endpoint}`,
+    urlFor: (spec) => `http://${publicHost}:${spec.networking.localPort !== DEFAULT_GATEWAY_PORT ? spec.networking.localPort : gatewayPort}${spec.networking.endpoint}`,
   };
   const daemon = new Daemon({
     store,
@@ -222,7 +224,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     events,
     autoscalers: new ScalerAutoscalers(metrics, container.get(ScalingPolicyRegistry), log),
-    loadSpecs: (file) => loadApiSpecsFromFile(file, { target: o.target }),
+    loadSpecs: (file) => loadApiSpecsFromFile(file, { files: nodeProjectFileSystem, target: o.target }),
     servedPredictorTypes: builtinPredictorKinds(),
     // Virtualenvs only where the replicas run: on this machine.
     pythonEnvs: o.target === 'local' ? new PythonEnvCache({ dir: store.pythonEnvsDir, python, log }) : undefined,
@@ -234,7 +236,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     onShutdown: () => void stop(),
   });
   await daemon.start().finally(() => gateway.setRestoring(false));
-  const control = new ControlApi({ host: o.host, port: o.port, service: daemon, log, token, tokenFile: store.tokenFile });
+  const control = new ControlApi({ host: o.host, port: o.port, service: daemon, log, token, tokenFile: store.tokenFile, extraMetrics: () => gateway.metrics() });
   let controlAddr;
   try {
     controlAddr = await control.start();

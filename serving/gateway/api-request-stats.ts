@@ -19,6 +19,34 @@ export interface GatewayApiStats {
   readonly readyReplicas: number;
 }
 
+/**
+ * Why the gateway sent a request to a replica again (label `reason` of `myelin_gateway_retries_total`):
+ * `connect_failed` — the connection to a replica failed before anything was sent, so another one is
+ * tried; `keepalive_reset` — a reused keep-alive connection was reset before any response byte, so the
+ * request is replayed once on a fresh connection.
+ */
+export const RETRY_REASONS = ['connect_failed', 'keepalive_reset'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
+
+/**
+ * How an attempt at a replica failed (label `kind` of `myelin_gateway_upstream_errors_total`), one count
+ * per failed attempt: `connect_refused` (ECONNREFUSED, or no unix socket), `connect_timeout` (not
+ * connected within `connectTimeoutMs`), `connect_error` (any other failure before a byte was sent,
+ * e.g. host unreachable), `keepalive_reset` (a reused connection reset before any response byte;
+ * replayed), `failed` (the replica failed after the request was sent: a 502 or a truncated response),
+ * `bad_response` (a response head Node refuses to forward: a 502).
+ */
+export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'connect_error', 'keepalive_reset', 'failed', 'bad_response'] as const;
+export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
+
+/**
+ * Why the gateway itself answered 503 without reaching a replica (label `reason` of
+ * `myelin_gateway_unavailable_total`): `no_ready` (no ready replica), `saturated` (every ready replica
+ * at `max_replica_concurrency`), `unreachable` (no replica accepted the connection).
+ */
+export const UNAVAILABLE_REASONS = ['no_ready', 'saturated', 'unreachable'] as const;
+export type UnavailableReason = (typeof UNAVAILABLE_REASONS)[number];
+
 /** Mutable counters behind `GatewayApiStats`; one per API, updated on the event loop. */
 export class ApiRequestStats {
   s2xx = 0;
@@ -28,7 +56,23 @@ export class ApiRequestStats {
   latencyMsSum = 0;
   aborted = 0;
   inFlight = 0;
-  retries = 0;
+  /** Retries by reason; `retries` in the snapshot is their sum. */
+  readonly retriesBy: Record<RetryReason, number> = { connect_failed: 0, keepalive_reset: 0 };
+  /** Failed attempts at replicas, by kind. */
+  readonly upstreamErrors: Record<UpstreamErrorKind, number> = {
+    connect_refused: 0,
+    connect_timeout: 0,
+    connect_error: 0,
+    keepalive_reset: 0,
+    failed: 0,
+    bad_response: 0,
+  };
+  /** The gateway's own 503s, by reason (also counted in `s5xx` when the response is sent). */
+  readonly unavailable: Record<UnavailableReason, number> = { no_ready: 0, saturated: 0, unreachable: 0 };
+
+  get retries(): number {
+    return this.retriesBy.connect_failed + this.retriesBy.keepalive_reset;
+  }
 
   /** Counts one finished request; `status` 0 means the client left before a response started. */
   record(status: number, latencyMs: number): void {

@@ -1,7 +1,7 @@
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/ports/logger.js';
-import type { ApiRequestStats } from './api-request-stats.js';
+import type { ApiRequestStats, UpstreamErrorKind } from './api-request-stats.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './proxy-headers.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -45,6 +45,13 @@ export function sendJsonError(res: ServerResponse, status: number, error: string
 /** The peer closed or reset the connection (what a keep-alive socket the replica was closing gives). */
 function isConnectionReset(err: NodeJS.ErrnoException): boolean {
   return err.code === 'ECONNRESET' || err.code === 'EPIPE';
+}
+
+/** The `kind` a connection failure before anything was sent counts under (`myelin_gateway_upstream_errors_total`). */
+function connectErrorKind(err: NodeJS.ErrnoException): UpstreamErrorKind {
+  if (err.code === 'ETIMEDOUT') return 'connect_timeout';
+  if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return 'connect_refused';
+  return 'connect_error';
 }
 
 function isConnectRefusal(err: NodeJS.ErrnoException): boolean {
@@ -99,6 +106,8 @@ class Exchange {
   fresh = false;
   /** A reset keep-alive connection was already replayed once (bounded: a second reset is 502). */
   replayed = false;
+  /** The replica's failure after the request was sent is counted (once, whichever event reports it first). */
+  failureCounted = false;
 
   constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse, upstreamPath: string, startMs: number) {
     this.ctx = ctx;
@@ -114,16 +123,19 @@ class Exchange {
     const picked = ctx.pool.pick(performance.now(), this.tried);
     if (typeof picked === 'string') {
       if (this.tried !== null) {
+        ctx.stats.unavailable.unreachable++;
         const code = this.lastConnectError?.code ?? 'connect failed';
         sendJsonError(this.res, 503, `no replica of ${ctx.api} accepted the connection (${code})`, 1);
       } else if (picked === 'none') {
+        ctx.stats.unavailable.no_ready++;
         sendJsonError(this.res, 503, `no ready replicas for ${ctx.api}`, 1);
       } else {
+        ctx.stats.unavailable.saturated++;
         sendJsonError(this.res, 503, `every ready replica of ${ctx.api} is at max_replica_concurrency (${ctx.pool.maxConcurrency})`, 1);
       }
       return;
     }
-    if (this.tried !== null) ctx.stats.retries++;
+    if (this.tried !== null) ctx.stats.retriesBy.connect_failed++;
     this.start(picked, false);
   }
 
@@ -134,7 +146,7 @@ class Exchange {
    */
   replayAfterReset(failed: Upstream): void {
     this.replayed = true;
-    this.ctx.stats.retries++;
+    this.ctx.stats.retriesBy.keepalive_reset++;
     const exclude = this.tried === null ? [failed] : [...this.tried, failed];
     const picked = this.ctx.pool.pick(performance.now(), exclude);
     // The same replica on a new connection when no other one takes it (its slot was just released).
@@ -230,6 +242,13 @@ class Exchange {
     }
   }
 
+  /** Counts the replica failing after the request was sent (`failed`), once per request. */
+  countFailure(): void {
+    if (this.failureCounted) return;
+    this.failureCounted = true;
+    this.ctx.stats.upstreamErrors.failed++;
+  }
+
   /** The current attempt is over for its replica's outstanding count. */
   release(): void {
     const up = this.upstream;
@@ -313,6 +332,7 @@ function onUpstreamResponse(this: ClientRequest, upRes: IncomingMessage): void {
     res.writeHead(upRes.statusCode ?? 502, clientResponseHeaders(upRes.rawHeaders));
   } catch (err) {
     // A response head Node refuses to write (invalid header): never let it escape as an uncaught exception.
+    ex.ctx.stats.upstreamErrors.bad_response++;
     ex.ctx.log.warn({ api: ex.ctx.api, replica: ex.upstream?.id, err }, 'replica response head cannot be forwarded');
     upRes.resume();
     sendJsonError(res, 502, `replica response of ${ex.ctx.api} cannot be forwarded: ${(err as Error).message}`);
@@ -340,7 +360,10 @@ function onUpstreamEnd(this: IncomingMessage): void {
 }
 
 function onUpstreamResponseError(this: IncomingMessage): void {
-  exchangeOf(this)?.res.destroy();
+  const ex = exchangeOf(this);
+  if (ex === undefined) return;
+  ex.countFailure();
+  ex.res.destroy();
 }
 
 function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void {
@@ -353,6 +376,7 @@ function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void 
   if (ex.upRes !== null && ex.upRes.complete) return;
   const up = ex.upstream;
   if (ex.sent && up !== null && ex.upRes === null && !ex.fresh && !ex.replayed && this.reusedSocket && ex.replay !== null && isConnectionReset(err)) {
+    ex.ctx.stats.upstreamErrors.keepalive_reset++;
     ex.release();
     ex.upReq = null;
     // No more body until the replay's connection is up (the buffered part is replayed first).
@@ -365,6 +389,7 @@ function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void 
   }
   if (!ex.sent && up !== null) {
     // Nothing of the request reached the replica and the body is unread: try another one (each once).
+    ex.ctx.stats.upstreamErrors[connectErrorKind(err)]++;
     if (isConnectRefusal(err)) up.ejectedUntilMs = performance.now() + ex.ctx.ejectMs;
     ex.lastConnectError = err;
     (ex.tried ??= []).push(up);
@@ -376,6 +401,7 @@ function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void 
     ex.attempt();
     return;
   }
+  ex.countFailure();
   ex.ctx.log.warn({ api: ex.ctx.api, replica: up?.id, err }, 'replica failed while handling a request');
   if (!ex.res.headersSent) {
     sendJsonError(ex.res, 502, `replica ${up?.id ?? '?'} of ${ex.ctx.api} failed while handling the request (${err.code ?? err.message})`);

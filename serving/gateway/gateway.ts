@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Observable, Subscription } from 'rxjs';
-import type { AutoscalingSpec, NetworkingSpec } from '../../core/config/api-spec.js';
+import { DEFAULT_GATEWAY_PORT, type AutoscalingSpec, type NetworkingSpec } from '../../core/config/api-spec.js';
 import { EngineError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { ReplicaInfo } from '../../core/ports/orchestrator-target.js';
 import { ApiRequestStats, type GatewayApiStats } from './api-request-stats.js';
 import { forwardRequest, sendJsonError, type ForwardContext } from './forward-request.js';
+import { GatewayMetrics, type GatewayMetricsEntry } from './gateway-metrics.js';
 import { declaredContentLength } from './proxy-headers.js';
 import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -22,10 +23,10 @@ export interface GatewayApiSpec {
 export interface GatewayConfig {
   /** Interface to listen on; default `127.0.0.1`. */
   readonly host?: string;
-  /** The shared port every API is reachable on; default 8888; 0 lets the OS pick (tests). */
+  /** The shared port every API is reachable on; default `DEFAULT_GATEWAY_PORT` (8888); 0 lets the OS pick (tests). */
   readonly port?: number;
   /**
-   * The `networking.localPort` value that means "only the shared port" (the spec default, 8888). An API
+   * The `networking.localPort` value that means "only the shared port" (the spec default, `DEFAULT_GATEWAY_PORT`, 8888). An API
    * with another `localPort` is reachable on the shared port and on its own port.
    */
   readonly sharedLocalPort?: number;
@@ -143,12 +144,14 @@ export class Gateway {
   /** Listeners of removed ports still finishing their in-flight requests. */
   private readonly closing = new Set<Promise<void>>();
   private closed = false;
+  /** Prometheus series read from `statsByApi` and the pools at scrape time (`metrics()`). */
+  private readonly prometheus = new GatewayMetrics(() => this.metricsEntries());
 
   constructor(options: GatewayOptions, log: Logger) {
     this.log = log.child({ component: 'gateway/gateway' });
     this.host = options.host ?? '127.0.0.1';
-    this.port = options.port ?? 8888;
-    this.sharedLocalPort = options.sharedLocalPort ?? 8888;
+    this.port = options.port ?? DEFAULT_GATEWAY_PORT;
+    this.sharedLocalPort = options.sharedLocalPort ?? DEFAULT_GATEWAY_PORT;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.ejectMs = options.ejectMs ?? 2000;
     this.closeGraceMs = options.closeGraceMs ?? 10_000;
@@ -258,6 +261,20 @@ export class Gateway {
     const s = this.statsByApi.get(api);
     if (s === undefined) return undefined;
     return s.snapshot(api, this.pools.get(api)?.upstreams().length ?? 0);
+  }
+
+  /**
+   * The gateway's Prometheus series as text exposition (format 0.0.4, ending in a newline): requests by
+   * status class, retries by reason, failed upstream attempts by kind, its own 503s by reason, in flight
+   * and ready upstreams, each labelled by `api` (names in docs/gateway.md). The daemon serves it on the
+   * control API's `GET /metrics`, after its own series.
+   */
+  metrics(): Promise<string> {
+    return this.prometheus.text();
+  }
+
+  private *metricsEntries(): Iterable<GatewayMetricsEntry> {
+    for (const [api, stats] of this.statsByApi) yield { api, stats, readyUpstreams: this.pools.get(api)?.upstreams().length ?? 0 };
   }
 
   /** The replicas of an API that take new requests now, with their load. */

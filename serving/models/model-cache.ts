@@ -307,7 +307,7 @@ export class ModelCache {
     try {
       for (const o of version.objects) {
         const s = await stat(this.objectPath(version, dir, o));
-        if (s.size !== o.size) throw new Error(`size ${s.size} ≠ ${o.size}`);
+        if (s.size !== o.size) throw new ModelStoreError(version.url, `cached ${o.key || 'file'} has ${s.size} bytes, the store lists ${o.size}`, { code: 'ENG_MODEL_CORRUPT' });
       }
       return true;
     } catch (err) {

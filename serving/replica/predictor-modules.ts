@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ContainerModule } from 'inversify';
+import { fsModule } from '../../adapters/fs/fs-module.js';
 import { ModelRuntimeRegistry } from '../../core/contribution/model-runtime-registry.js';
 import { PredictorRegistry } from '../../core/contribution/predictor-registry.js';
 import { PredictorError } from '../../core/errors.js';
@@ -67,6 +68,7 @@ export async function createPredictorRegistry(specifiers: readonly string[], log
     // Model runtimes (onnx, tensorflow) for backends that run models for code elsewhere (the Python bridge).
     bind(ModelRuntimeRegistry).toSelf().inSingletonScope();
   });
-  // Model stores and the machine cache, for the backends that load models (onnx, tensorflow, python, javascript).
-  return createContainer({ logger: log, modules: [...modules, ...replicaModelModules(log), registryModule] }).get(PredictorRegistry);
+  // Model stores and the machine cache, for the backends that load models (onnx, tensorflow, python, javascript);
+  // the file ports (user predictor files, reads inside a model's local copy) for every backend.
+  return createContainer({ logger: log, modules: [...modules, ...replicaModelModules(log), fsModule, registryModule] }).get(PredictorRegistry);
 }

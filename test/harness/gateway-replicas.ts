@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, request, type Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEFAULT_GATEWAY_PORT } from '../../core/config/api-spec.js';
 import type { ReplicaInfo, ReplicaState } from '../../core/ports/orchestrator-target.js';
 
 /** What a test replica saw of one request. */
@@ -215,7 +216,7 @@ export function gatewaySpec(
     name,
     networking: {
       endpoint: overrides.endpoint ?? `/${name}`,
-      localPort: overrides.localPort ?? 8888,
+      localPort: overrides.localPort ?? DEFAULT_GATEWAY_PORT,
       maxBodyBytes: overrides.maxBodyBytes ?? 64 * 1024 * 1024,
     },
     autoscaling: { maxReplicaConcurrency: overrides.maxReplicaConcurrency ?? 1024 },

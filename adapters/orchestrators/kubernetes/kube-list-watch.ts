@@ -1,4 +1,5 @@
 import type { KubernetesObject, Watch } from '@kubernetes/client-node';
+import { backoffDelayMs } from '../../../core/backoff.js';
 import type { Logger } from '../../../core/ports/logger.js';
 
 /** How a `KubeListWatch` lists and watches one kind of object. */
@@ -109,9 +110,10 @@ export class KubeListWatch<T extends KubernetesObject> {
     }, ms);
   }
 
+  /** Counts one more consecutive failure and returns the wait before the next try (core backoff, capped at 30 s). */
   private backoff(): number {
     this.failures++;
-    return Math.min(MAX_RETRY_MS, this.o.retryMs * 2 ** (this.failures - 1));
+    return backoffDelayMs(this.failures, this.o.retryMs, MAX_RETRY_MS);
   }
 
   private async watchFrom(): Promise<void> {

@@ -1,5 +1,6 @@
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Clock } from '../../../core/clock.js';
+import { backoffDelayMs, withJitterMs } from '../../../core/backoff.js';
 import { TransportError } from '../../../core/errors.js';
 import { RateLimitedWarning } from '../../../core/metrics/invalid-message-log.js';
 import type { Logger } from '../../../core/ports/logger.js';
@@ -186,10 +187,10 @@ export class NatsLink {
 
   // ----------------------------------------------------------------------------------------------
 
+  /** Wait before the next dial: the core backoff for the failed attempts so far (the first try counts as one), plus jitter. */
   private backoffMs(): number {
     const { reconnectMinWaitMs: min, reconnectMaxWaitMs: max } = this.options;
-    const base = Math.min(max, min * 2 ** Math.min(this.failedAttempts, 20));
-    return base + Math.floor(Math.random() * Math.min(100, base / 4 + 1));
+    return withJitterMs(backoffDelayMs(this.failedAttempts + 1, min, max), Math.random());
   }
 
   private async connectLoop(firstDone: () => void): Promise<void> {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { formatConfigProblem } from '../../../core/errors.js';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
@@ -46,7 +47,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
   const file = resolve(options.cwd, options.file ?? defaultConfigFile(options.cwd));
   const shown = options.file ?? basename(file);
   // The same loader the daemon runs: a file that fails here is never uploaded.
-  const { specs, warnings } = await loadApiSpecsFromFile(shown, { cwd: options.cwd });
+  const { specs, warnings } = await loadApiSpecsFromFile(shown, { files: nodeProjectFileSystem, cwd: options.cwd });
   for (const w of warnings) options.stderr.write(`${formatConfigProblem(w)}\n`);
   const bundle = await packProject(dirname(file), basename(file));
   const client = new DaemonClient(options);

@@ -1,15 +1,15 @@
 import type { Writable } from 'node:stream';
+import { parseDuration } from '../../../core/config/quantities.js';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
 import { SINGLE_MODEL_NAME } from '../../../core/predictor/model-tree.js';
 import { describeDownload } from '../../daemon/model-preparation.js';
 import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
-import { parseSince } from '../table.js';
 
 export interface EventsOptions extends ClientOptions {
   readonly api?: string;
   readonly follow: boolean;
-  /** A duration such as `10m`: replay events newer than that. */
+  /** A duration such as `10m` or `2d` (core `parseDuration`, days allowed, no upper limit): replay events newer than that. */
   readonly since?: string;
   readonly output: 'table' | 'json';
   readonly stdout: Writable;
@@ -69,11 +69,9 @@ export async function events(options: EventsOptions): Promise<number> {
   const now = options.now ?? Date.now;
   let sinceMs = 0;
   if (options.since !== undefined) {
-    try {
-      sinceMs = now() - parseSince(options.since);
-    } catch (err) {
-      throw new ExitError(2, `error: --since: ${(err as Error).message}`);
-    }
+    const since = parseDuration(options.since, { allowDays: true, maxMs: Infinity });
+    if (!since.ok) throw new ExitError(2, `error: --since: ${since.message}`);
+    sinceMs = now() - since.value;
   }
   q.set('since', String(sinceMs));
   if (!options.follow) q.set('follow', 'false');

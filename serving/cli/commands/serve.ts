@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { formatConfigProblem } from '../../../core/errors.js';
 import type { Logger } from '../../../core/ports/logger.js';
@@ -42,7 +43,7 @@ export interface ServeOptions {
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const file = findConfigFile(options.cwd, options.file);
-  const { specs, warnings } = await loadApiSpecsFromFile(file, { cwd: options.cwd });
+  const { specs, warnings } = await loadApiSpecsFromFile(file, { files: nodeProjectFileSystem, cwd: options.cwd });
   for (const w of warnings) options.stderr.write(`${formatConfigProblem(w)}\n`);
   const spec = pickApi(specs, options.api, file);
   const log = options.log ?? createRootLogger();

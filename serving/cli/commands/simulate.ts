@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { ContainerModule } from 'inversify';
 import { pino } from 'pino';
 import type { ApiSpec, AutoscalingSpec } from '../../../core/config/api-spec.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { formatDuration } from '../../../core/config/quantities.js';
 import { ScalingPolicyRegistry } from '../../../core/contribution/scaling-policy-registry.js';
@@ -69,7 +70,7 @@ export interface SimulateResult {
  * when the API cannot be chosen or a file cannot be read.
  */
 export async function simulate(options: SimulateOptions): Promise<SimulateResult> {
-  const { specs, warnings } = await loadApiSpecsFromFile(options.config, { cwd: options.cwd });
+  const { specs, warnings } = await loadApiSpecsFromFile(options.config, { files: nodeProjectFileSystem, cwd: options.cwd });
   for (const w of warnings) options.stderr?.write(`${formatConfigProblem(w)}\n`);
   const spec = pickApi(specs, options.api, options.config);
 

@@ -2,7 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { stringify } from 'yaml';
-import type { ApiSpec } from '../../../core/config/api-spec.js';
+import { DEFAULT_GATEWAY_PORT, type ApiSpec } from '../../../core/config/api-spec.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { formatDuration } from '../../../core/config/quantities.js';
 import { formatCompute, type DeployTarget } from '../../../core/config/resolve-api.js';
@@ -60,7 +61,7 @@ const columns: readonly Column<ApiSpec>[] = [
   { title: 'name', value: (s) => s.name },
   { title: 'kind', value: (s) => (s.dialect === 'legacy' ? 'api (legacy)' : s.kind) },
   { title: 'predictor', value: (s) => s.predictor.typeAsWritten },
-  { title: 'endpoint', value: (s) => (s.networking.localPort === 8888 ? s.networking.endpoint : `:${s.networking.localPort}${s.networking.endpoint}`) },
+  { title: 'endpoint', value: (s) => (s.networking.localPort === DEFAULT_GATEWAY_PORT ? s.networking.endpoint : `:${s.networking.localPort}${s.networking.endpoint}`) },
   { title: 'replicas (min/init/max)', value: (s) => `${s.autoscaling.minReplicas}/${s.autoscaling.initReplicas}/${s.autoscaling.maxReplicas}` },
   { title: 'policy', value: (s) => `${s.autoscaling.policy} (tick ${formatDuration(s.autoscaling.tickMs)})` },
   {
@@ -86,7 +87,7 @@ export function renderValidation(result: ValidateResult, output: ValidateOptions
  */
 export async function validate(options: ValidateOptions): Promise<ValidateResult> {
   const file = findConfigFile(options.cwd, options.file);
-  const { specs, warnings } = await loadApiSpecsFromFile(file, { cwd: options.cwd, target: options.target ?? 'local' });
+  const { specs, warnings } = await loadApiSpecsFromFile(file, { files: nodeProjectFileSystem, cwd: options.cwd, target: options.target ?? 'local' });
   const result: ValidateResult = { file, specs, warnings };
   for (const w of warnings) options.stderr.write(`${formatConfigProblem(w)}\n`);
   options.stdout.write(renderValidation(result, options.output));

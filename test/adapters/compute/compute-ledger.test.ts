@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ComputeLedger } from '../../../adapters/compute/compute-ledger.js';
 import { computeRequestOf, formatBytes, formatCores } from '../../../adapters/compute/compute-quantities.js';
+import { OrchestratorError } from '../../../core/errors.js';
 import type { ComputeCapacity, ComputeRequest } from '../../../core/ports/compute-placement.js';
 
 const GI = 2 ** 30;
@@ -83,7 +84,10 @@ for (const c of cases) {
 test('ComputeLedger: reserving twice for one owner throws', () => {
   const ledger = new ComputeLedger(cap);
   ledger.reserve('a', req({ cpuMillis: 100 }));
-  assert.throws(() => ledger.reserve('a', req({ cpuMillis: 100 })), /already reserved for a/);
+  assert.throws(
+    () => ledger.reserve('a', req({ cpuMillis: 100 })),
+    (err: unknown) => err instanceof OrchestratorError && err.code === 'ENG_COMPUTE_RESERVED' && /already reserved for a/.test(err.message),
+  );
 });
 
 test('ComputeLedger: rejects a negative capacity and duplicate GPU indexes', () => {

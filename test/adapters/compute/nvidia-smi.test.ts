@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { MachineComputePlacement } from '../../../adapters/compute/machine-compute-placement.js';
+import { OrchestratorError } from '../../../core/errors.js';
 import { parseNvidiaSmiGpus, queryNvidiaGpus } from '../../../adapters/compute/nvidia-smi.js';
 
 const parseCases: readonly { name: string; csv: string; want: ReturnType<typeof parseNvidiaSmiGpus> }[] = [
@@ -60,5 +61,5 @@ test('MachineComputePlacement: detects cores and memory, GPUs from nvidia-smi, k
 
 test('MachineComputePlacement: use before start throws', () => {
   const p = new MachineComputePlacement({}, pino({ level: 'silent' }));
-  assert.throws(() => p.capacity(), /before start/);
+  assert.throws(() => p.capacity(), (err: unknown) => err instanceof OrchestratorError && err.code === 'ENG_COMPUTE_NOT_STARTED' && /before start/.test(err.message));
 });

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { nodeFileProbe } from '../../../core/config/file-probe.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecs, type LoadApiSpecsOptions, type LoadApiSpecsResult } from '../../../core/config/load-api-specs.js';
 import { ConfigError, formatConfigProblem } from '../../../core/errors.js';
 
@@ -27,7 +27,7 @@ export type Outcome = { readonly ok: true; readonly result: LoadApiSpecsResult; 
  */
 export function loadIn(yaml: string, files: Readonly<Record<string, string>> = {}, options: Partial<LoadApiSpecsOptions> = {}): Outcome & { dir: string } {
   using project = makeProject(files);
-  return { ...loadText(yaml, { file: 'cortex.yaml', cwd: project.dir, probe: nodeFileProbe, ...options }), dir: project.dir };
+  return { ...loadText(yaml, { file: 'cortex.yaml', cwd: project.dir, probe: nodeProjectFileSystem, ...options }), dir: project.dir };
 }
 
 export function loadText(yaml: string, options: LoadApiSpecsOptions): Outcome {

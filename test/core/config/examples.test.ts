@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import legacySchema from '../../../config-schemas/api-legacy.schema.json' with { type: 'json' };
 import realtimeSchema from '../../../config-schemas/api-realtime.schema.json' with { type: 'json' };
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { CPU_PATTERN, DURATION_PATTERN, formatDuration, INT_OR_PERCENT_PATTERN, MEMORY_PATTERN, parseDuration, parseMemory } from '../../../core/config/quantities.js';
 import { DEFAULTS } from '../../../core/config/resolve-api.js';
@@ -21,7 +22,7 @@ function dialectOf(data: unknown): 'realtime' | 'legacy' {
 
 async function loadsCleanly(file: string): Promise<void> {
   try {
-    const { specs } = await loadApiSpecsFromFile(file);
+    const { specs } = await loadApiSpecsFromFile(file, { files: nodeProjectFileSystem });
     assert.ok(specs.length > 0, `${file}: no APIs`);
   } catch (err) {
     if (err instanceof ConfigError) assert.fail(`${file} does not validate:\n${err.problems.map(formatConfigProblem).join('\n')}`);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
-import { nodeFileProbe } from '../../../core/config/file-probe.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { INTERNAL_ERROR_PREFIX, loadApiSpecs } from '../../../core/config/load-api-specs.js';
 import { ConfigError, formatConfigProblem } from '../../../core/errors.js';
 import { makeProject, PROJECT_FILES } from './config-test-helpers.js';
@@ -203,7 +203,7 @@ test('fuzz: mutated configurations only ever give specs or ConfigErrors with loc
     const text = k < 0.45 ? mutateData(r, base) : k < 0.9 ? mutateText(r, base) : hostile(r);
     const context = `seed ${seed}, iteration ${i}:\n${text.length > 2000 ? `${text.slice(0, 2000)}…` : text}`;
     try {
-      const { specs, warnings } = loadApiSpecs(text, { file: 'cortex.yaml', cwd: project.dir, probe: nodeFileProbe });
+      const { specs, warnings } = loadApiSpecs(text, { file: 'cortex.yaml', cwd: project.dir, probe: nodeProjectFileSystem });
       counts.accepted++;
       for (const s of specs) checkInvariants(s);
       for (const w of warnings) assert.equal(w.severity, 'warning', context);

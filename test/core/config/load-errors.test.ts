@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { nodeFileProbe } from '../../../core/config/file-probe.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecs, loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { ConfigError, formatConfigProblem } from '../../../core/errors.js';
 import { loadIn, loadText, makeProject, PROJECT_FILES } from './config-test-helpers.js';
@@ -475,7 +475,7 @@ for (const c of cases) {
 test('the ConfigError formats like <file>:<line>:<col>: <api>: <field>: <message> and carries every problem', () => {
   using project = makeProject(PROJECT_FILES);
   assert.throws(
-    () => loadApiSpecs(`${PY}  autoscaling:\n    min_replicas: 5\n    max_replicas: 2\n    window: 15s\n`, { file: 'cortex.yaml', cwd: project.dir, probe: nodeFileProbe }),
+    () => loadApiSpecs(`${PY}  autoscaling:\n    min_replicas: 5\n    max_replicas: 2\n    window: 15s\n`, { file: 'cortex.yaml', cwd: project.dir, probe: nodeProjectFileSystem }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.equal(err.code, 'ENG_CONFIG_INVALID');
@@ -496,7 +496,7 @@ test('loadApiSpecsFromFile: missing files, directories and files that are not UT
     { file: 'bin.yaml', want: 'bin.yaml:1:1: this is not a text file (it is not valid UTF-8); expected a YAML list of APIs' },
   ];
   for (const c of cases) {
-    await assert.rejects(loadApiSpecsFromFile(c.file, { cwd: project.dir }), (err: unknown) => {
+    await assert.rejects(loadApiSpecsFromFile(c.file, { files: nodeProjectFileSystem, cwd: project.dir }), (err: unknown) => {
       assert.ok(err instanceof ConfigError, String(err));
       assert.deepEqual(err.problems.map(formatConfigProblem), [c.want]);
       return true;
@@ -506,7 +506,7 @@ test('loadApiSpecsFromFile: missing files, directories and files that are not UT
 
 test('loadApiSpecsFromFile reads the file, strips a BOM and probes the real file system', async () => {
   using project = makeProject({ ...PROJECT_FILES, 'cortex.yaml': `\uFEFF${PY}` });
-  const got = await loadApiSpecsFromFile(join(project.dir, 'cortex.yaml'));
+  const got = await loadApiSpecsFromFile(join(project.dir, 'cortex.yaml'), { files: nodeProjectFileSystem });
   assert.equal(got.specs[0].predictor.path, join(project.dir, 'predictor.py'));
 });
 
@@ -518,7 +518,7 @@ test('a symlink that leads out of the project is refused', () => {
   const got = loadText(`- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: sub/linked.py\n`, {
     file: 'cortex.yaml',
     cwd: project.dir,
-    probe: nodeFileProbe,
+    probe: nodeProjectFileSystem,
   });
   assert.deepEqual(
     got.lines.map((l) => l.split(outside.dir).join('<outside>')),
@@ -529,7 +529,7 @@ test('a symlink that leads out of the project is refused', () => {
 test('projectDir: paths may reach the project folder above the configuration file, but not beyond', () => {
   using project = makeProject({ 'shared/predictor.py': 'x', 'apis/iris/x': '' });
   const yaml = '- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: ../../shared/predictor.py\n';
-  const opts = { file: 'apis/iris/cortex.yaml', cwd: project.dir, probe: nodeFileProbe };
+  const opts = { file: 'apis/iris/cortex.yaml', cwd: project.dir, probe: nodeProjectFileSystem };
   const inside = loadText(yaml, { ...opts, projectDir: '.' });
   assert.ok(inside.ok, inside.lines.join('\n'));
   assert.equal(inside.result.specs[0].predictor.path, join(project.dir, 'shared/predictor.py'));

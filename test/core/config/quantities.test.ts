@@ -61,6 +61,29 @@ check('parseDuration', parseDuration, [
   { input: '9'.repeat(100) + 's', want: new Error('invalid duration') },
 ]);
 
+// The CLI's `--since` reads durations with the same parser: days allowed, no upper limit.
+const sinceOptions = { allowDays: true, maxMs: Infinity } as const;
+check('parseDuration(--since)', (v) => parseDuration(v, sinceOptions), [
+  { input: '10m', want: 600_000 },
+  { input: '1h30m', want: 5_400_000 },
+  { input: '250ms', want: 250 },
+  { input: '2d', want: 2 * 86_400_000 },
+  { input: '1d12h', want: 36 * 3_600_000 },
+  { input: '30d', want: 30 * 86_400_000 },
+  { input: '0', want: 0 },
+  { input: '', want: new Error('invalid duration') },
+  { input: '10', want: new Error('invalid duration (got "10", must be a duration such as "250ms", "60s", "5m", "1h30m" or "2d")') },
+  { input: 'm', want: new Error('invalid duration') },
+  { input: '10x', want: new Error('invalid duration') },
+  { input: '5m junk', want: new Error('invalid duration') },
+]);
+
+check('parseDuration(maxMs 1m)', (v) => parseDuration(v, { maxMs: 60_000 }), [
+  { input: '60s', want: 60_000 },
+  { input: '61s', want: new Error('must be at most 1m (got "61s")') },
+  { input: '1d', want: new Error('invalid duration') },
+]);
+
 check('parseCpu', parseCpu, [
   { input: '200m', want: 200 },
   { input: '1', want: 1000 },

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { HttpError, PredictorError } from '../../../core/errors.js';
+import { TsxUserModuleImporter } from '../../../adapters/fs/tsx-user-module-importer.js';
 import { importUserModule } from '../../../core/predictor/import-user-module.js';
 
 test('a TypeScript predictor in a folder with no package.json loads, and its HttpError is recognized', async () => {
@@ -16,7 +17,7 @@ test('a TypeScript predictor in a folder with no package.json loads, and its Htt
       "import { HttpError } from 'myelin';\nimport type { PredictArgs } from 'myelin';\n" +
         'export class Predictor { predict({ payload }: PredictArgs): number { if (payload === null) throw new HttpError(418, "teapot"); return 1; } }\n',
     );
-    const mod = await importUserModule(file, 'a predictor');
+    const mod = await importUserModule(new TsxUserModuleImporter(), file, 'a predictor');
     const Cls = mod.Predictor as new () => { predict(a: { payload: unknown }): number };
     assert.equal(new Cls().predict({ payload: 1 }), 1);
     assert.throws(() => new Cls().predict({ payload: null }), (e: unknown) => e instanceof HttpError && e.status === 418);
@@ -26,10 +27,10 @@ test('a TypeScript predictor in a folder with no package.json loads, and its Htt
       { name: 'missing', path: join(dir, 'nope.ts'), want: /nope.ts: file not found/ },
     ];
     for (const c of cases) {
-      await assert.rejects(importUserModule(c.path, 'a predictor'), (e: unknown) => e instanceof PredictorError && c.want.test(e.message), c.name);
+      await assert.rejects(importUserModule(new TsxUserModuleImporter(), c.path, 'a predictor'), (e: unknown) => e instanceof PredictorError && c.want.test(e.message), c.name);
     }
     await writeFile(join(dir, 'bad.ts'), 'export class {');
-    await assert.rejects(importUserModule(join(dir, 'bad.ts'), 'a predictor'), /bad.ts: cannot load it/);
+    await assert.rejects(importUserModule(new TsxUserModuleImporter(), join(dir, 'bad.ts'), 'a predictor'), /bad.ts: cannot load it/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

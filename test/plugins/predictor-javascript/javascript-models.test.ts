@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
+import { TsxUserModuleImporter } from '../../../adapters/fs/tsx-user-module-importer.js';
 import { HttpError, PredictorError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
 import { JavascriptPredictorBackend } from '../../../plugins/predictor-javascript/javascript-predictor-backend.js';
@@ -46,7 +47,7 @@ export class Predictor {
 `,
 );
 
-const backend = new JavascriptPredictorBackend(storeModelProvider({ log }));
+const backend = new JavascriptPredictorBackend(new TsxUserModuleImporter(), storeModelProvider({ log }));
 const args = (payload: unknown, query: Record<string, string> = {}): BackendPredictArgs => ({ payload, query, headers: {}, requestId: 'r', debug: false, log });
 const load = (o: ApiSpecOverrides['predictor'] = {}): Promise<LoadedPredictor> =>
   backend.load(apiSpecFixture({ projectDir: dir, predictor: { type: 'javascript', path: predictorFile, models: { dir: join(dir, 'models') }, ...o } }), log);

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { Container } from 'inversify';
 import { pino } from 'pino';
+import { fsModule } from '../../../adapters/fs/fs-module.js';
 import { PredictorRegistry } from '../../../core/contribution/predictor-registry.js';
 import { PredictorError, UnknownKindError } from '../../../core/errors.js';
 import type { BackendPredictArgs } from '../../../core/ports/predictor-backend.js';
@@ -25,7 +26,7 @@ function file(name: string, text: string): string {
 
 function registry(): PredictorRegistry {
   const c = new Container();
-  c.load(predictorJavascriptModule);
+  c.load(predictorJavascriptModule, fsModule);
   c.bind(PredictorRegistry).toSelf().inSingletonScope();
   return c.get(PredictorRegistry);
 }

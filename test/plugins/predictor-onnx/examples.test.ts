@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
+import { TsxUserModuleImporter } from '../../../adapters/fs/tsx-user-module-importer.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { HttpError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
@@ -17,8 +19,8 @@ const opened: LoadedPredictor[] = [];
 after(() => Promise.all(opened.map((p) => p.close())));
 
 async function serve(project: string): Promise<LoadedPredictor> {
-  const { specs } = await loadApiSpecsFromFile(example(`${project}/myelin.yaml`));
-  const p = await new OnnxPredictorBackend(storeModelProvider()).load(specs[0], log);
+  const { specs } = await loadApiSpecsFromFile(example(`${project}/myelin.yaml`), { files: nodeProjectFileSystem });
+  const p = await new OnnxPredictorBackend(new TsxUserModuleImporter(), storeModelProvider()).load(specs[0], log);
   opened.push(p);
   return p;
 }

@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Container } from 'inversify';
 import { pino, type Logger } from 'pino';
+import { fsModule } from '../../../adapters/fs/fs-module.js';
+import { TsxUserModuleImporter } from '../../../adapters/fs/tsx-user-module-importer.js';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
 import { EngineError, HttpError, PredictorError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
@@ -66,7 +68,7 @@ async function assertHttp(p: Promise<unknown>, status: number, want: RegExp): Pr
 
 let dir: string;
 const loaded: LoadedPredictor[] = [];
-const backend = new OnnxPredictorBackend(storeModelProvider());
+const backend = new OnnxPredictorBackend(new TsxUserModuleImporter(), storeModelProvider());
 
 async function load(overrides: ApiSpecOverrides, log: Logger = pino({ level: 'silent' })): Promise<LoadedPredictor> {
   const p = await backend.load(apiSpecFixture({ projectDir: dir, ...overrides, predictor: { type: 'onnx', ...overrides.predictor } }), log);
@@ -344,7 +346,7 @@ export async function post_inference(prediction: any, metadata: any) {
 describe('onnx backend registration and threads', () => {
   test('the ContainerModule binds a PredictorBackendContribution of kind onnx', async () => {
     const c = new Container();
-    await c.load(predictorOnnxModule);
+    await c.load(predictorOnnxModule, fsModule);
     const all = c.getAll<PredictorBackendContribution>(PredictorBackendContribution);
     assert.deepEqual(all.map((b) => b.kind), ['onnx']);
   });
@@ -366,14 +368,15 @@ describe('onnx backend registration and threads', () => {
       const { pino } = await import(workerData.pinoUrl);
       const { storeModelProvider } = await import(workerData.providerUrl);
       const { OnnxPredictorBackend } = await import(workerData.backendUrl);
+      const { TsxUserModuleImporter } = await import(workerData.importerUrl);
       const log = pino({ level: 'silent' });
-      const p = await new OnnxPredictorBackend(storeModelProvider()).load(JSON.parse(workerData.specJson), log);
+      const p = await new OnnxPredictorBackend(new TsxUserModuleImporter(), storeModelProvider()).load(JSON.parse(workerData.specJson), log);
       const out = await p.predict({ payload: workerData.samples, query: {}, headers: {}, requestId: 'w', debug: false, log });
       await p.close();
       parentPort.postMessage(out);
     `;
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
-      workerData: { backendUrl, providerUrl: new URL('../../harness/store-model-provider.ts', import.meta.url).href, tsxUrl: import.meta.resolve('tsx/esm/api'), pinoUrl: import.meta.resolve('pino'), specJson, samples: SAMPLES },
+      workerData: { backendUrl, importerUrl: new URL('../../../adapters/fs/tsx-user-module-importer.ts', import.meta.url).href, providerUrl: new URL('../../harness/store-model-provider.ts', import.meta.url).href, tsxUrl: import.meta.resolve('tsx/esm/api'), pinoUrl: import.meta.resolve('pino'), specJson, samples: SAMPLES },
     });
     const fromWorker = new Promise<unknown>((resolve, reject) => {
       worker.once('message', resolve);

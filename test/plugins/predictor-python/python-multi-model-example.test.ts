@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { startReplica, type Replica } from '../../../serving/replica/replica-server.js';
 import { httpCall } from '../../harness/http-client.js';
@@ -21,7 +22,7 @@ describe('examples/python-multi-model', () => {
     httpCall({ port: replica.address.port! }, { method: 'POST', path: `/predict${query}`, headers: { 'content-type': 'application/json' }, body: SAMPLE });
 
   before(async () => {
-    const { specs } = await loadApiSpecsFromFile(`${EXAMPLE}cortex.yaml`);
+    const { specs } = await loadApiSpecsFromFile(`${EXAMPLE}cortex.yaml`, { files: nodeProjectFileSystem });
     assert.equal(specs.length, 1);
     const spec = specs[0];
     assert.deepEqual([spec.predictor.type, spec.predictor.models?.cacheSize, spec.predictor.models?.diskCacheSize], ['python', 1, 2]);

@@ -6,6 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Container } from 'inversify';
 import { pino, type Logger } from 'pino';
+import { fsModule } from '../../../adapters/fs/fs-module.js';
+import { NodeModelFs } from '../../../adapters/fs/node-model-fs.js';
+import { TsxUserModuleImporter } from '../../../adapters/fs/tsx-user-module-importer.js';
 import { EngineError, HttpError, PredictorError } from '../../../core/errors.js';
 import type { BackendPredictArgs, LoadedPredictor } from '../../../core/ports/predictor-backend.js';
 import { PredictorBackendContribution } from '../../../core/ports/predictor-backend.js';
@@ -67,7 +70,7 @@ async function assertHttp(p: Promise<unknown>, status: number, want: RegExp): Pr
 
 let dir: string;
 const loaded: LoadedPredictor[] = [];
-const backend = new TensorFlowPredictorBackend(storeModelProvider());
+const backend = new TensorFlowPredictorBackend(new TsxUserModuleImporter(), new NodeModelFs(), storeModelProvider());
 /** Forces the pure-JS wasm runtime, so the wasm path is tested even where tfjs-node is installed. */
 const WASM = { MYELIN_TFJS_RUNTIME: 'wasm' };
 
@@ -226,7 +229,7 @@ export const post_inference = (prediction: { label: number[] }) => ({ label: pre
 describe('tensorflow backend registration and threads', () => {
   test('the ContainerModule binds a PredictorBackendContribution of kind tensorflow', async () => {
     const c = new Container();
-    await c.load(predictorTensorflowModule);
+    await c.load(predictorTensorflowModule, fsModule);
     assert.deepEqual(c.getAll<PredictorBackendContribution>(PredictorBackendContribution).map((b) => b.kind), ['tensorflow']);
   });
 
@@ -238,8 +241,10 @@ describe('tensorflow backend registration and threads', () => {
       const { pino } = await import(workerData.pinoUrl);
       const { storeModelProvider } = await import(workerData.providerUrl);
       const { TensorFlowPredictorBackend } = await import(workerData.backendUrl);
+      const { TsxUserModuleImporter } = await import(workerData.importerUrl);
+      const { NodeModelFs } = await import(workerData.modelFsUrl);
       const log = pino({ level: 'silent' });
-      const p = await new TensorFlowPredictorBackend(storeModelProvider()).load(JSON.parse(workerData.specJson), log);
+      const p = await new TensorFlowPredictorBackend(new TsxUserModuleImporter(), new NodeModelFs(), storeModelProvider()).load(JSON.parse(workerData.specJson), log);
       const out = await p.predict({ payload: workerData.samples, query: {}, headers: {}, requestId: 'w', debug: false, log });
       parentPort.postMessage({ out, backend: p.describe().backend });
       await p.close();
@@ -247,6 +252,8 @@ describe('tensorflow backend registration and threads', () => {
     const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
       workerData: {
         providerUrl: new URL('../../harness/store-model-provider.ts', import.meta.url).href,
+        importerUrl: new URL('../../../adapters/fs/tsx-user-module-importer.ts', import.meta.url).href,
+        modelFsUrl: new URL('../../../adapters/fs/node-model-fs.ts', import.meta.url).href,
         backendUrl: new URL('../../../plugins/predictor-tensorflow/tensorflow-predictor-backend.ts', import.meta.url).href,
         tsxUrl: import.meta.resolve('tsx/esm/api'),
         pinoUrl: import.meta.resolve('pino'),

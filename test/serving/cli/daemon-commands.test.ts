@@ -100,6 +100,10 @@ test('deploy validates, uploads, waits until live; get, predict, events, logs, r
   const prom = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${d.running.token}` } })).text();
   assert.match(prom, /myelin_api_responses_total\{api="cli-api",code="2xx"\} 1/);
   assert.match(prom, /myelin_api_desired_replicas\{api="cli-api"\} 1/);
+  // The gateway's series follow the daemon's on the same endpoint (runDaemon wires them in).
+  assert.match(prom, /^myelin_gateway_requests_total\{api="cli-api",code="2xx"\} 1$/m);
+  assert.match(prom, /^myelin_gateway_retries_total\{api="cli-api",reason="keepalive_reset"\} \d+$/m);
+  assert.match(prom, /^myelin_gateway_ready_upstreams\{api="cli-api"\} 1$/m);
   const one = new Capture();
   await get({ url, api: 'cli-api', output: 'table', watch: false, stdout: one });
   assert.match(one.text, /class\s+count\nv1\s+1/);

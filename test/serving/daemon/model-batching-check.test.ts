@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
-import { ConfigError } from '../../../core/errors.js';
+import { ConfigError, PredictorError } from '../../../core/errors.js';
 import { readOnnxInputs } from '../../../plugins/predictor-onnx/onnx-inputs.js';
 import { checkOnnxBatching, discoverApiModels } from '../../../serving/daemon/model-preparation.js';
 import { encodeOnnxModel } from '../../harness/onnx-proto.js';
@@ -55,7 +56,7 @@ describe('readOnnxInputs', () => {
   test('a file that is not an ONNX model is an error, not a hang', async () => {
     const file = join(dir, 'junk.onnx');
     await writeFile(file, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2]));
-    await assert.rejects(readOnnxInputs(file));
+    await assert.rejects(readOnnxInputs(file), (err: unknown) => err instanceof PredictorError && err.code === 'ENG_PREDICTOR_MODEL_INVALID' && err.message.startsWith(`${file}: not a readable ONNX model: `));
   });
 });
 
@@ -74,7 +75,7 @@ describe('checkOnnxBatching at deploy', () => {
 `;
     const file = join(dir, 'cortex.yaml');
     await writeFile(file, yaml);
-    const { specs } = await loadApiSpecsFromFile(file);
+    const { specs } = await loadApiSpecsFromFile(file, { files: nodeProjectFileSystem });
     const provider = storeModelProvider();
     const discovered = await discoverApiModels({ specs, provider, configFile: 'cortex.yaml' });
     await assert.rejects(checkOnnxBatching({ specs, discovered, provider, configFile: 'cortex.yaml', configText: yaml }), (err: unknown) => {

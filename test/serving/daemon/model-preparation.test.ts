@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { FsModelStore } from '../../../adapters/storage/fs/fs-model-store.js';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { ModelStoreRegistry } from '../../../core/contribution/model-store-registry.js';
 import { ConfigError, type ConfigProblem } from '../../../core/errors.js';
@@ -55,7 +56,7 @@ async function project(yaml: string): Promise<{ specs: readonly ApiSpec[]; text:
   await writeFile(join(dir, 'model', 'iris.onnx'), onnx);
   await writeFile(join(dir, 'predictor.py'), 'class PythonPredictor:\n    def __init__(self, config):\n        pass\n\n    def predict(self, payload):\n        return payload\n');
   await writeFile(join(dir, 'cortex.yaml'), yaml);
-  const { specs } = await loadApiSpecsFromFile(join(dir, 'cortex.yaml'));
+  const { specs } = await loadApiSpecsFromFile(join(dir, 'cortex.yaml'), { files: nodeProjectFileSystem });
   return { specs, text: yaml, dir };
 }
 

@@ -140,13 +140,13 @@ describe('requirements.txt at deploy (real daemon, venv and pip)', () => {
   });
 
   test('a Python deploy whose requirements install: the API runs the virtualenv; conda and dependencies.sh are warned about; reused after', async () => {
-    const dir = await pythonProject('py-ok', 'py-ok', { 'requirements.txt': 'numpy\n', 'dependencies.sh': 'echo hi\n', 'conda-packages.txt': 'numpy\n' });
+    const dir = await pythonProject('py-ok', 'py-ok', { 'requirements.txt': 'numpy\n', 'dependencies.sh': '#!/bin/sh\n\necho hi\n', 'conda-packages.txt': 'numpy\n' });
     const out = new Capture();
     const err = new Capture();
     const r = await deploy({ url, cwd: dir, force: false, wait: false, output: 'table', stdout: out, stderr: err });
     assert.equal(r.results[0].action, 'created');
     assert.deepEqual(r.warnings.map((w) => [w.file, w.severity]), [['dependencies.sh', 'warning'], ['conda-packages.txt', 'warning']]);
-    assert.match(err.text, /^dependencies\.sh:1:1: warning: not run by myelin .*requirements\.txt/m);
+    assert.match(err.text, /^dependencies\.sh:3:1: warning: not run by myelin .*requirements\.txt/m);
     assert.match(err.text, /^conda-packages\.txt:1:1: warning: not installed by myelin .*requirements\.txt/m);
     assert.match(out.text, /^\[requirements\.txt\] Requirement already satisfied: numpy/m);
     const [key] = await envFolders();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
-import { nodeFileProbe } from '../../../core/config/file-probe.js';
+import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecs } from '../../../core/config/load-api-specs.js';
 import { ManualClock } from '../../../core/clock.js';
 import type { MetricSample } from '../../../core/metrics/metric-sample.js';
@@ -22,7 +22,7 @@ const TS_API = (compute: string): string =>
   `- name: iris\n  kind: RealtimeAPI\n  predictor:\n    type: typescript\n    path: predictor.ts\n${compute}`;
 
 function load(dir: string, yaml: string): ApiSpec {
-  const { specs, warnings } = loadApiSpecs(yaml, { file: 'cortex.yaml', cwd: dir, probe: nodeFileProbe });
+  const { specs, warnings } = loadApiSpecs(yaml, { file: 'cortex.yaml', cwd: dir, probe: nodeProjectFileSystem });
   assert.deepEqual(warnings, []);
   return specs[0];
 }
@@ -75,7 +75,7 @@ describe('a replica with compute.cpu: null publishes valid samples (real validat
   test('the loader still refuses the cpu policy without a CPU request, with file:line', () => {
     using project = makeProject({ 'predictor.ts': 'export class Predictor { predict() { return 1; } }\n' });
     assert.throws(
-      () => loadApiSpecs(TS_API('  compute:\n    cpu: null\n  autoscaling:\n    policy: cpu\n'), { file: 'cortex.yaml', cwd: project.dir, probe: nodeFileProbe }),
+      () => loadApiSpecs(TS_API('  compute:\n    cpu: null\n  autoscaling:\n    policy: cpu\n'), { file: 'cortex.yaml', cwd: project.dir, probe: nodeProjectFileSystem }),
       /compute\.cpu: the cpu scaling policy needs a CPU request/,
     );
   });

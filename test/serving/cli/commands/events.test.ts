@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EngineEvent } from '../../../../core/events/engine-event.js';
 import { isEngineEvent } from '../../../../core/events/event-validator.js';
-import { formatEvent } from '../../../../serving/cli/commands/events.js';
+import { events, formatEvent } from '../../../../serving/cli/commands/events.js';
+import { ExitError } from '../../../../serving/cli/exit-error.js';
 
 const t = Date.UTC(2025, 0, 2, 3, 4, 5);
 const at = '2025-01-02T03:04:05.000Z';
@@ -39,5 +40,16 @@ test('formatEvent: model events and model download progress read as sentences', 
     assert.ok(isEngineEvent(c.e), `${c.name}: the case is a valid event`);
     const got = formatEvent(c.e);
     assert.equal(got, c.want, `${c.name}: want ${c.want}, got ${got}`);
+  }
+});
+
+test('events: a --since the duration parser refuses exits 2 before any request', async () => {
+  for (const since of ['', '10', '10x', '5m junk']) {
+    // Port 9 on loopback: nothing is asked of it, the flag is refused first.
+    await assert.rejects(
+      events({ url: 'http://127.0.0.1:9', follow: false, since, output: 'json', stdout: process.stdout }),
+      (err: unknown) => err instanceof ExitError && err.exitCode === 2 && err.message.startsWith('error: --since: invalid duration'),
+      `since ${JSON.stringify(since)}`,
+    );
   }
 });
