@@ -1,6 +1,7 @@
 import { EMPTY, Observable, Subject } from 'rxjs';
 import type { Clock } from '../../../core/clock.js';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
+import { EventRing } from '../../../core/events/event-ring.js';
 import { checkOutgoingEvent } from '../../../core/events/event-validator.js';
 import { InvalidMessageLog } from '../../../core/metrics/invalid-message-log.js';
 import type { EventBus, EventQuery } from '../../../core/ports/event-bus.js';
@@ -11,17 +12,15 @@ import type { TransportStats } from '../../../core/ports/metrics-transport.js';
 export const DEFAULT_EVENT_HISTORY = 10_000;
 
 /**
- * The embedded `local` event bus: events published in this process are validated, kept in a ring of
- * the last `historyCapacity` (default 10 000, oldest overwritten first) and emitted synchronously.
- * `events$({ sinceMs })` replays the retained events with `t >= sinceMs` (oldest first), then follows
- * live ones, with neither gap nor duplicate. Single-threaded; `close()` completes every `events$`.
+ * The embedded `local` event bus: events published in this process are validated, kept in an
+ * `EventRing` of the last `historyCapacity` (default 10 000, oldest overwritten first; a RangeError
+ * unless a positive integer) and emitted synchronously. `events$({ sinceMs })` replays the retained
+ * events with `t >= sinceMs` (oldest first), then follows live ones, with neither gap nor duplicate.
+ * Single-threaded; `close()` completes every `events$`.
  */
 export class LocalEventBus implements EventBus {
   readonly kind = 'local';
-  private readonly ring: (EngineEvent | undefined)[];
-  /** Index the next event goes to; `size` of them are valid, ending just before `head`. */
-  private head = 0;
-  private size = 0;
+  private readonly ring: EventRing<EngineEvent>;
   private readonly live = new Subject<EngineEvent>();
   private readonly invalidLog: InvalidMessageLog;
   private published = 0;
@@ -33,12 +32,9 @@ export class LocalEventBus implements EventBus {
   constructor(
     log: Logger,
     clock: Clock,
-    private readonly historyCapacity = DEFAULT_EVENT_HISTORY,
+    historyCapacity = DEFAULT_EVENT_HISTORY,
   ) {
-    if (!Number.isInteger(historyCapacity) || historyCapacity < 1) {
-      throw new RangeError(`event history capacity must be a positive integer (got ${historyCapacity})`);
-    }
-    this.ring = new Array<EngineEvent | undefined>(historyCapacity);
+    this.ring = new EventRing<EngineEvent>(historyCapacity);
     this.invalidLog = new InvalidMessageLog(log.child({ component: 'transport/local-events' }), clock, 'event');
   }
 
@@ -67,9 +63,7 @@ export class LocalEventBus implements EventBus {
       return;
     }
     this.published++;
-    this.ring[this.head] = event;
-    this.head = (this.head + 1) % this.historyCapacity;
-    if (this.size < this.historyCapacity) this.size++;
+    this.ring.push(event);
     this.received++;
     this.live.next(event);
   }
@@ -90,9 +84,9 @@ export class LocalEventBus implements EventBus {
         complete: () => subscriber.complete(),
       });
       if (sinceMs !== undefined) {
-        for (const e of this.retained()) {
+        for (const e of this.ring.since(sinceMs, api)) {
           if (subscriber.closed) break;
-          if (e.t >= sinceMs && (api === undefined || e.api === api)) subscriber.next(e);
+          subscriber.next(e);
         }
       }
       while (held.length > 0 && !subscriber.closed) {
@@ -107,13 +101,5 @@ export class LocalEventBus implements EventBus {
 
   stats(): TransportStats {
     return { published: this.published, received: this.received, invalid: this.invalid, dropped: this.dropped };
-  }
-
-  /** A snapshot of the retained events, oldest first. */
-  private retained(): EngineEvent[] {
-    const out: EngineEvent[] = [];
-    const start = (this.head - this.size + this.historyCapacity) % this.historyCapacity;
-    for (let i = 0; i < this.size; i++) out.push(this.ring[(start + i) % this.historyCapacity] as EngineEvent);
-    return out;
   }
 }
