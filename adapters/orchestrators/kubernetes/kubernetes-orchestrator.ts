@@ -89,8 +89,12 @@ function kubeError(what: string, err: unknown): OrchestratorError {
  *   after 410 Expired. Pod addresses are pod IPs, reachable from inside the cluster.
  * - `logs$` reads the pods' `log` endpoint (following new pods when `follow`).
  *
- * `close` stops the watches and log streams and leaves the workloads running (unless
- * `removeOnClose`): a cluster keeps serving while the daemon restarts, and `start` finds it again.
+ * `close` stops the watches and log streams, completes `replicas$`, and leaves the Deployments,
+ * Services and pods running: a cluster keeps serving while the daemon restarts, and the next
+ * instance's `start` finds them again. With `removeOnClose` it first removes (as `remove` does) the
+ * APIs this instance applied and has not removed, and no others. After `close`, `start`, `apply`
+ * and `scale` reject with `OrchestratorError` ("the kubernetes orchestrator is closed"); `remove`
+ * still deletes, so a caller can clean up; `status` answers from the last state seen.
  */
 @injectable()
 export class KubernetesOrchestrator implements OrchestratorTarget {
@@ -111,7 +115,10 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
   /** Last log lines of each API's most recent crash, and which crashes (`pod#restarts`) were fetched. */
   private readonly lastLogs = new Map<string, readonly string[]>();
   private readonly fetchedCrashes = new Set<string>();
+  /** APIs this instance applied and has not removed (what `removeOnClose` removes). */
   private readonly applied = new Set<string>();
+  /** `apply` calls under way. */
+  private readonly applying = new Set<Promise<void>>();
   private readonly logSubscriptions = new Set<Subscription>();
   private started = false;
   private closed = false;
@@ -168,6 +175,7 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
 
   /** Lists the Deployments and pods (rejects with `OrchestratorError` when the API server cannot be used), then watches them. */
   async start(): Promise<void> {
+    this.assertOpen();
     if (this.started) return;
     this.started = true;
     try {
@@ -180,10 +188,17 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     this.log.info({ namespace: this.namespace, server: this.kc.getCurrentCluster()?.server }, 'kubernetes target started');
   }
 
+  /**
+   * Stops the watches and log streams (`logs$` subscribers see their streams end) and completes
+   * `replicas$`; leaves every cluster object in place unless `removeOnClose`, which first deletes
+   * the Deployment and Service of each API this instance applied (failures are logged, not thrown).
+   * Later calls do nothing.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.options.removeOnClose) {
+      await Promise.allSettled([...this.applying]);
       for (const api of [...this.applied]) {
         await this.remove(api).catch((err: unknown) => this.log.warn({ err, api }, 'kubernetes remove on close failed'));
       }
@@ -200,7 +215,24 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     await this.close();
   }
 
+  private assertOpen(): void {
+    if (this.closed) throw new OrchestratorError('the kubernetes orchestrator is closed');
+  }
+
+  /** Rejects with `OrchestratorError` once closed, when the name is too long, or when the API server refuses. */
   async apply(deployment: ApiDeployment): Promise<void> {
+    this.assertOpen();
+    // Tracked so that close() with removeOnClose waits for it and removes what it wrote.
+    const write = this.write(deployment);
+    this.applying.add(write);
+    try {
+      await write;
+    } finally {
+      this.applying.delete(write);
+    }
+  }
+
+  private async write(deployment: ApiDeployment): Promise<void> {
     const api = deployment.spec.name;
     const name = objectName(api);
     if (name.length > 63) throw new OrchestratorError(`kubernetes: api name "${api}" is too long (at most 59 characters, so that "${name}" is a valid Service name)`);
@@ -251,7 +283,9 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     }
   }
 
+  /** Rejects with `OrchestratorError` once closed, for a count that is not a whole number ≥ 0, or when the API is not deployed. */
   async scale(api: string, replicas: number): Promise<void> {
+    this.assertOpen();
     const name = objectName(api);
     if (!Number.isInteger(replicas) || replicas < 0) throw new OrchestratorError(`kubernetes: cannot scale ${api} to ${replicas} replicas`);
     try {
@@ -269,6 +303,7 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     this.log.info({ api, replicas }, 'deployment scaled');
   }
 
+  /** Deletes the API's Deployment (its pods terminate gracefully afterwards) and Service; what is already gone is fine. Works after `close`. */
   async remove(api: string): Promise<void> {
     const name = objectName(api);
     const deletes = [

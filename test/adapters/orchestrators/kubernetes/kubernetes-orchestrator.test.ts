@@ -243,7 +243,7 @@ test('replicas$ follows pod states through the watch', async () => {
         r.fake.appendPodLog(pod, ['loading model', 'Error: model.onnx not found']);
         r.fake.markPodCrashLoop(pod, { exitCode: 3 });
       },
-      want: { state: 'crashed' },
+      want: { state: 'crashed', exitCode: 3, signal: null },
       status: { crashLooping: true, upToDate: 0, lastLogLines: ['loading model', 'Error: model.onnx not found'], message: /CrashLoopBackOff.*exit code 3/ },
     },
     { name: 'recovers', act: () => r.fake.markPodReady(pod), want: { state: 'ready' }, status: { crashLooping: false, upToDate: 1 } },
@@ -317,6 +317,60 @@ test('close stops the watches and completes replicas$; removeOnClose deletes wha
     assert.deepEqual(orch.watchConnections(), connects, `${c.name}: no reconnection after close`);
     assert.equal(fake.openWatches(), 0, c.name);
   }
+});
+
+test('after close, start, apply and scale reject with OrchestratorError; remove still deletes', async () => {
+  await using fake = await FakeKubeApi.start();
+  const orch = new KubernetesOrchestrator(log, { server: fake.url, watchRetryMs: 20 });
+  await orch.start();
+  await orch.apply(deployment('r1', 1));
+  await orch.close();
+  await orch.close(); // a second close does nothing
+  const isClosed = (e: unknown): boolean => e instanceof OrchestratorError && /the kubernetes orchestrator is closed/.test(e.message);
+  const writesBefore = fake.requests.filter((q) => q.method !== 'GET').length;
+  const cases: { name: string; call: () => Promise<void> }[] = [
+    { name: 'apply', call: () => orch.apply(deployment('r2', 2)) },
+    { name: 'apply of another api', call: () => orch.apply(deployment('r1', 1, { name: 'late' })) },
+    { name: 'scale', call: () => orch.scale('iris', 3) },
+    { name: 'start', call: () => orch.start() },
+  ];
+  for (const c of cases) await assert.rejects(c.call(), isClosed, c.name);
+  assert.equal(fake.requests.filter((q) => q.method !== 'GET').length, writesBefore, 'nothing reached the API server');
+  const d = fake.get('deployments', 'api-iris')!;
+  assert.deepEqual({ replicas: d.spec.replicas, revision: d.spec.template.metadata.labels['myelin.dev/revision'] }, { replicas: 1, revision: 'r1' });
+  assert.equal(orch.status('iris')?.requested, 1, 'status answers from the last state seen');
+  await orch.remove('iris');
+  assert.deepEqual([...fake.list('deployments'), ...fake.list('services')], [], 'remove after close deleted the objects');
+});
+
+test('removeOnClose waits for an apply under way and removes what it wrote, and only what this instance applied', async () => {
+  await using fake = await FakeKubeApi.start();
+  const other = new KubernetesOrchestrator(log, { server: fake.url });
+  await other.start();
+  await other.apply(deployment('r1', 1, { name: 'kept' }));
+  await other.close();
+  const orch = new KubernetesOrchestrator(log, { server: fake.url, watchRetryMs: 20, removeOnClose: true });
+  await orch.start();
+  const late = orch.apply(deployment('r1', 1));
+  await orch.close();
+  await late;
+  assert.deepEqual(fake.list('deployments').map((d) => d.metadata.name), ['api-kept']);
+  assert.deepEqual(fake.list('services').map((s) => s.metadata.name), ['api-kept']);
+});
+
+test('a pod that failed once is a crashed replica with its exit, counted as failed but not crash-looping', async () => {
+  await using r = await rig();
+  await r.orch.apply(deployment('r1', 1));
+  const pod = podsOf(r.fake)[0].metadata.name;
+  r.fake.markPodReady(pod);
+  await replicasWhere(r.orch, 'ready', (l) => l.some((x) => x.id === pod && x.state === 'ready'));
+  r.fake.markPodFailed(pod);
+  const list = await replicasWhere(r.orch, 'crashed', (l) => l.some((x) => x.id === pod && x.state === 'crashed'));
+  const x = list.find((y) => y.id === pod)!;
+  assert.deepEqual({ exitCode: x.exitCode, signal: x.signal, crashReason: x.crashReason }, { exitCode: 1, signal: null, crashReason: 'Error (exit code 1)' });
+  const s = await waitFor('status failed 1', () => (r.orch.status('iris')?.failed === 1 ? r.orch.status('iris') : undefined));
+  assert.equal(s.crashLooping, false);
+  assert.equal(s.message, `replica ${pod} crashed: Error (exit code 1)`);
 });
 
 test('the watch resumes after the server drops it, and lists again after 410 Expired', async () => {

@@ -36,15 +36,16 @@ async function kubernetesFixture(options: KubernetesOrchestratorOptions = {}): P
     },
     async crash(replica) {
       fake.markPodCrashLoop(replica.id, { exitCode: 3 });
-      // The pod status says exit code 3, but the adapter's ReplicaInfo carries neither the exit code
-      // nor its crash reason (that reason reaches status().message only).
-      return { exitCode: undefined, signal: undefined, crashReason: undefined };
+      // The crashed entry carries the container's last termination, as status().message does.
+      return {
+        exitCode: 3,
+        signal: null,
+        crashReason: `CrashLoopBackOff: back-off 10s restarting failed container=replica pod=${replica.id} (Error, exit code 3, 1 restarts)`,
+      };
     },
     async restartCrashed(replica) {
       fake.markPodReady(replica.id);
     },
-    // No crashes$: the port has none, and the kubernetes target reports crashes only as crashed replicas.
-    applyAfterClose: 'accepted',
     async [Symbol.asyncDispose]() {
       await target.close();
       await fake.close();
