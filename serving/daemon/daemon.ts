@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Observable, Subscription } from 'rxjs';
 import type { ApiSpec } from '../../core/config/api-spec.js';
@@ -122,7 +122,9 @@ export class Daemon implements DaemonService {
       try {
         const loaded = await this.deps.loadSpecs(join(stored.projectDir, stored.configFile));
         const spec = loaded.specs.find((s) => s.name === stored.name);
-        if (!spec) throw new Error(`${stored.name} is no longer in ${stored.configFile}`);
+        // The stored project is not changed after its deploy: a loader that reads the file differently
+        // now (another version) or a hand-edited state folder gets here.
+        if (!spec) throw new EngineError('ENG_API_NOT_IN_CONFIG', `${stored.name} is no longer in ${stored.configFile}`);
         // The same interpreter as at deploy: its virtualenv is found in the cache (re-installed if it was removed).
         const [prepared] = (await this.preparePython([spec], stored.projectDir)).specs;
         await this.install(prepared, stored, await this.deps.store.getAutoscalerState(stored.name));
@@ -336,7 +338,7 @@ export class Daemon implements DaemonService {
       const revision = revisionOf(spec, projectId, nonce);
       const stored: StoredApi = { name: spec.name, projectDir, configFile, projectId, deploymentNonce: nonce, revision, replicas: spec.autoscaling.initReplicas, lastUpdated: now, created: now };
       // The route first: a port or endpoint the gateway cannot take rejects the deploy before anything starts.
-      await this.route(spec);
+      await this.route(spec, configFile);
       await this.deps.store.putApi(stored);
       this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: 'created' });
       await this.install(spec, stored, undefined, true);
@@ -352,7 +354,7 @@ export class Daemon implements DaemonService {
     const changedRevision = revision !== cur.stored.revision;
     const stored: StoredApi = { ...cur.stored, projectDir, configFile, projectId, revision, replicas, lastUpdated: changedRevision ? now : cur.stored.lastUpdated };
     // A new route that cannot be taken leaves the API serving as it was (the gateway keeps the old route).
-    await this.route(spec);
+    await this.route(spec, configFile);
     await this.deps.store.putApi(stored);
     cur.spec = spec;
     cur.stored = stored;
@@ -366,14 +368,25 @@ export class Daemon implements DaemonService {
       : { api: spec.name, action: 'reconfigured', revision, endpoint: spec.networking.endpoint, message: `updating ${spec.name} (RealtimeAPI): autoscaling/networking applied without restarting replicas` };
   }
 
-  /** Routes the API in the gateway; a port or endpoint it cannot take is a config problem of the deploy. */
-  private async route(spec: ApiSpec): Promise<void> {
+  /**
+   * Routes the API in the gateway. A port or endpoint it cannot take is a config problem of the deploy
+   * (`ConfigError`, 400 at the control API) in `configFile` (the name the deploy gave, as the other
+   * problems of a deploy have it), at the field's line in the API's own copy of the file
+   * (`spec.configFile`): `networking.local_port` or `networking.endpoint` where written, else the
+   * API's entry (its `name:` for an endpoint, which it derives from). Other errors pass unchanged.
+   */
+  private async route(spec: ApiSpec, configFile: string): Promise<void> {
     try {
       await this.deps.gateway.upsertApi(spec);
     } catch (err) {
       if (err instanceof EngineError && (err.code === 'ENG_GATEWAY_LISTEN' || err.code === 'ENG_GATEWAY_ENDPOINT_TAKEN')) {
-        const field = err.code === 'ENG_GATEWAY_LISTEN' ? 'networking.local_port' : 'networking.endpoint';
-        throw new ConfigError([{ file: basename(spec.configFile), line: 1, col: 1, api: spec.name, field, message: err.message, severity: 'error' }], { cause: err });
+        const listen = err.code === 'ENG_GATEWAY_LISTEN';
+        const field = listen ? 'networking.local_port' : 'networking.endpoint';
+        const locator = new FieldLocator(await readFile(spec.configFile, 'utf8').catch(() => undefined));
+        const networking = locator.item(spec.name)?.item.networking;
+        const endpointWritten = networking !== null && typeof networking === 'object' && 'endpoint' in networking;
+        const at = locator.of(spec.name, listen || endpointWritten ? field.split('.') : ['name']);
+        throw new ConfigError([{ file: configFile, line: at.line, col: at.col, api: spec.name, field, message: err.message, severity: 'error' }], { cause: err });
       }
       throw err;
     }
@@ -381,7 +394,7 @@ export class Daemon implements DaemonService {
 
   /** Starts serving an API: gateway route (unless `routed`), autoscaler, replicas. */
   private async install(spec: ApiSpec, stored: StoredApi, restoredState: unknown, routed = false): Promise<void> {
-    if (!routed) await this.route(spec);
+    if (!routed) await this.route(spec, stored.configFile);
     const replicas = clamp(stored.replicas, spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas);
     const autoscaler = this.deps.autoscalers.create(spec, { replicas, restoredState });
     const state: ApiState = {

@@ -30,7 +30,7 @@ export interface DiscoverModelsInput {
   readonly provider: Pick<ModelProvider, 'discover'>;
   /** The config file as problems name it (the bundle's `configFile`). */
   readonly configFile: string;
-  /** The config file's text: problems then point at the model field's line; line 1 col 1 without it. */
+  /** The config file's text: problems then point at the model field's line (`FieldLocator.of`); line 1 col 1, the file itself, without it. */
   readonly configText?: string;
 }
 
@@ -196,29 +196,44 @@ export function formatByteSize(bytes: number): string {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Finds where an API's fields are written in the config file (re-parsed once; positions only). */
+/** Where a problem points when there is no text to locate it in: the file itself (the convention for file-level problems). */
+const FILE_START: Position = { line: 1, col: 1 };
+
+/**
+ * Finds where an API's fields are written in the config file (re-parsed once; positions only). The
+ * text is the one the APIs were loaded from, so it parses and holds them; the fallbacks below are for
+ * callers that have no text, or another one.
+ */
 export class FieldLocator {
   private parsed: ReturnType<typeof parseYamlSource> | undefined;
 
   constructor(private readonly text: string | undefined) {}
 
-  /** The raw item of API `name` and its index, when the text parses. */
+  /** The raw item of API `name` and its index, when the text parses and has an API of that name. */
   item(name: string): { readonly index: number; readonly item: Obj } | undefined {
+    const parsed = this.source();
+    if (!parsed || !Array.isArray(parsed.data)) return undefined;
+    const index = parsed.data.findIndex((i: unknown) => isObj(i) && i.name === name);
+    return index < 0 ? undefined : { index, item: parsed.data[index] as Obj };
+  }
+
+  /**
+   * Where API `api` writes `path`: the key of the field; when the field is not written (a default),
+   * the deepest part of the path that is, at worst the API's own `- name:` entry. Without an API of
+   * that name in the text, the top of the file's list of APIs. Line 1 col 1 (the file itself) only
+   * when there is no text, or it does not parse: no finer position exists then.
+   */
+  of(api: string, path: DataPath): Position {
+    const parsed = this.source();
+    if (!parsed) return FILE_START;
+    const found = this.item(api);
+    return found ? parsed.source.locate([found.index, ...path]) : parsed.source.root();
+  }
+
+  private source(): Extract<ReturnType<typeof parseYamlSource>, { ok: true }> | undefined {
     if (this.text === undefined) return undefined;
     this.parsed ??= parseYamlSource(this.text);
-    if (!this.parsed.ok || !Array.isArray(this.parsed.data)) return undefined;
-    const index = this.parsed.data.findIndex((i: unknown) => isObj(i) && i.name === name);
-    return index < 0 ? undefined : { index, item: this.parsed.data[index] as Obj };
-  }
-
-  position(index: number, path: DataPath): Position {
-    return this.parsed?.ok ? this.parsed.source.locate([index, ...path]) : { line: 1, col: 1 };
-  }
-
-  /** Where API `api` writes `path` (the API's own line when the field is not written; 1:1 without the text). */
-  of(api: string, path: DataPath): Position {
-    const found = this.item(api);
-    return found ? this.position(found.index, path) : { line: 1, col: 1 };
+    return this.parsed.ok ? this.parsed : undefined;
   }
 }
 
@@ -242,9 +257,8 @@ function modelFieldPath(spec: ApiSpec, url: string, raw: Obj | undefined): DataP
 }
 
 function modelProblem(file: string, spec: ApiSpec, err: ModelStoreError, locator: FieldLocator): ConfigProblem {
-  const found = locator.item(spec.name);
-  const path = modelFieldPath(spec, err.url, found?.item);
-  const at = found ? locator.position(found.index, path) : { line: 1, col: 1 };
+  const path = modelFieldPath(spec, err.url, locator.item(spec.name)?.item);
+  const at = locator.of(spec.name, path);
   return { file, line: at.line, col: at.col, api: spec.name, field: fieldText(path), message: err.message, severity: 'error' };
 }
 
@@ -286,9 +300,8 @@ export async function checkOnnxBatching(input: CheckBatchingInput): Promise<void
         }
         const problem = checkBatchDimension(inputs, batching.maxBatchSize);
         if (problem === null) continue;
-        const found = locator.item(spec.name);
         const path: DataPath = ['predictor', 'server_side_batching', 'max_batch_size'];
-        const at = found ? locator.position(found.index, path) : { line: 1, col: 1 };
+        const at = locator.of(spec.name, path);
         const model_ = model.name === SINGLE_MODEL_NAME ? 'the model' : `model "${model.name}"`;
         problems.push({ file: input.configFile, line: at.line, col: at.col, api: spec.name, field: fieldText(path), message: `${version.url}: ${model_} version ${version.version}: ${problem}`, severity: 'error' });
       }
@@ -297,9 +310,18 @@ export async function checkOnnxBatching(input: CheckBatchingInput): Promise<void
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
-async function onnxFileOf(path: string): Promise<string> {
+/**
+ * The `.onnx` file of a local model version: `path` itself when it is a file, else the one `*.onnx` in
+ * the folder. Throws `ModelStoreError` `ENG_MODEL_LAYOUT` (the url being `path`) when the folder holds
+ * none or several, and the `stat`/`readdir` error when `path` cannot be read. `checkOnnxBatching`
+ * skips such a version (the replica's load reports it); discovery refuses such trees before this.
+ */
+export async function onnxFileOf(path: string): Promise<string> {
   if (!(await stat(path)).isDirectory()) return path;
-  const files = (await readdir(path)).filter((n) => n.endsWith('.onnx'));
-  if (files.length !== 1) throw new Error(`expected one .onnx file in ${path}`);
+  const files = (await readdir(path)).filter((n) => n.endsWith('.onnx')).sort();
+  if (files.length !== 1) {
+    const found = files.length === 0 ? 'none' : files.join(', ');
+    throw new ModelStoreError(path, `${path}: expected exactly one *.onnx file in the model folder (found: ${found})`, { code: 'ENG_MODEL_LAYOUT' });
+  }
   return join(path, files[0]);
 }

@@ -13,9 +13,10 @@ import { EventBus } from '../../core/ports/event-bus.js';
 import { ChildMetricsSink, MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { ModelProvider } from '../../core/ports/model-provider.js';
 import { OrchestratorTarget } from '../../core/ports/orchestrator-target.js';
+import { ReplicaSpawnSource } from '../../core/ports/replica-spawn-source.js';
 import { computeModule } from '../../adapters/compute/compute-module.js';
 import { kubernetesOrchestratorModule, KubernetesOrchestratorOptions } from '../../adapters/orchestrators/kubernetes/kubernetes-orchestrator-module.js';
-import { LocalOrchestrator, LocalOrchestratorConfig, localOrchestratorModule, NodeEntryReplicaLauncher, ReplicaLauncher } from '../../adapters/orchestrators/local/local-orchestrator-module.js';
+import { LocalOrchestratorConfig, localOrchestratorModule, NodeEntryReplicaLauncher, ReplicaLauncher } from '../../adapters/orchestrators/local/local-orchestrator-module.js';
 import { localTransportModule } from '../../adapters/transport/local/local-module.js';
 import { NatsTransportConfig, natsTransportModule } from '../../adapters/transport/nats/nats-module.js';
 import { scalingBurstModule } from '../../plugins/scaling-burst/scaling-burst-module.js';
@@ -177,11 +178,13 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const gateway = container.get(Gateway);
   const clock = container.get<Clock>(Clock);
 
-  // Samples from local replica processes travel over their IPC channel into the local transport.
+  // Samples from local replica processes travel over their IPC channel into the local transport. Only
+  // a target that runs local processes binds a spawn source (kubernetes does not), and only the local
+  // transport a child sink (with NATS, replicas publish their samples there themselves).
   const detach = new Set<() => void>();
-  if (o.target === 'local' && !o.nats) {
+  if (container.isBound(ReplicaSpawnSource) && container.isBound(ChildMetricsSink)) {
     const sink = container.get<ChildMetricsSink>(ChildMetricsSink);
-    const sub = container.get(LocalOrchestrator).spawns$().subscribe((s) => {
+    const sub = container.get<ReplicaSpawnSource>(ReplicaSpawnSource).spawns$().subscribe((s) => {
       const off = sink.attachChild(s.child);
       detach.add(off);
       s.child.once('exit', () => {

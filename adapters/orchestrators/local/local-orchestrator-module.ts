@@ -3,6 +3,7 @@ import { Clock } from '../../../core/clock.js';
 import { ComputePlacement } from '../../../core/ports/compute-placement.js';
 import { Logger } from '../../../core/ports/logger.js';
 import { OrchestratorTarget } from '../../../core/ports/orchestrator-target.js';
+import { ReplicaSpawnSource } from '../../../core/ports/replica-spawn-source.js';
 import { LocalOrchestrator, type LocalOrchestratorConfig as LocalOrchestratorConfigShape } from './local-orchestrator.js';
 import { ReplicaLauncher } from './replica-launcher.js';
 
@@ -11,8 +12,8 @@ export const LocalOrchestratorConfig = Symbol('LocalOrchestratorConfig');
 export type LocalOrchestratorConfig = LocalOrchestratorConfigShape;
 
 /**
- * The `local` orchestrator target (SG 1.1): binds `LocalOrchestrator` as a singleton and
- * `OrchestratorTarget` to it. Needs `ReplicaLauncher` (which process runs a replica — the daemon binds
+ * The `local` orchestrator target (SG 1.1): binds `LocalOrchestrator` as a singleton, and
+ * `OrchestratorTarget` and `ReplicaSpawnSource` (its replica processes, for the daemon's IPC wiring) to it. Needs `ReplicaLauncher` (which process runs a replica — the daemon binds
  * the replica entry), `ComputePlacement` (adapters/compute's `computeModule`), `Clock` and `Logger`;
  * reads the optional `LocalOrchestratorConfig`.
  */
@@ -30,9 +31,10 @@ export const localOrchestratorModule = new ContainerModule(({ bind }) => {
     )
     .inSingletonScope();
   bind(OrchestratorTarget).toService(LocalOrchestrator);
+  bind(ReplicaSpawnSource).toService(LocalOrchestrator);
 });
 
-export { LocalOrchestrator, type SpawnedReplica, type ReplicaCrash, type RolloutProgress } from './local-orchestrator.js';
+export { LocalOrchestrator, type SpawnedReplica } from './local-orchestrator.js';
 export {
   ReplicaLauncher,
   NodeEntryReplicaLauncher,
