@@ -129,3 +129,28 @@ export function replicaRequest(address: ReplicaAddress | undefined, method: stri
 export function ofApi(list: readonly ReplicaInfo[], api: string, state?: ReplicaInfo['state']): ReplicaInfo[] {
   return list.filter((r) => r.api === api && (state === undefined || r.state === state));
 }
+
+/**
+ * Every replica of `api` seen `crashed` in replicas$, once each, in the order they crashed (what the
+ * daemon turns into `replica.crashed` events).
+ */
+export function crashedReplicas(t: TestOrchestrator, api: string): ReplicaInfo[] {
+  const seen = new Map<string, ReplicaInfo>();
+  for (const l of t.lists) for (const r of l) if (r.api === api && r.state === 'crashed' && !seen.has(r.id)) seen.set(r.id, r);
+  return [...seen.values()];
+}
+
+/** The orchestrator's own lines in `api`'s log (`[orchestrator] …`), oldest first. */
+export function orchestratorNotes(t: TestOrchestrator, api: string): string[] {
+  const lines: string[] = [];
+  t.orch.logs$(api, { follow: false }).subscribe((l) => lines.push(l)).unsubscribe();
+  return lines.filter((l) => l.startsWith('[orchestrator] '));
+}
+
+/** The replacement delays announced by the crash notes of `api` (`replacing it in 100ms` → 100), oldest first. */
+export function replacementDelaysMs(t: TestOrchestrator, api: string): number[] {
+  return orchestratorNotes(t, api).flatMap((l) => {
+    const m = / crashed \(.*\); replacing it in (\d+(?:\.\d+)?)(ms|s)$/.exec(l);
+    return m ? [Number(m[1]) * (m[2] === 's' ? 1000 : 1)] : [];
+  });
+}

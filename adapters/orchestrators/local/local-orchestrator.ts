@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { BehaviorSubject, Observable, Subject, concat, filter, from, map, takeUntil } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, asyncScheduler, concat, filter, from, map, takeUntil, type SchedulerLike, type Subscription } from 'rxjs';
 import type { ApiSpec } from '../../../core/config/api-spec.js';
 import { formatDuration } from '../../../core/config/quantities.js';
 import type { Clock } from '../../../core/clock.js';
@@ -20,10 +20,21 @@ import type {
 } from '../../../core/ports/orchestrator-target.js';
 import { CrashWindow, backoffDelayMs } from './crash-backoff.js';
 import { LineRing } from './line-ring.js';
-import { probeReady } from './readiness-probe.js';
 import { REPLICA_ENV, REPLICA_EVENT_TYPES, type ReplicaLauncher } from './replica-launcher.js';
-import { ReplicaProcess, type ReplicaExit } from './replica-process.js';
-import { planRollout, resolveUpdateBudget } from './rollout-plan.js';
+import type { ReplicaExit } from './replica-process.js';
+import { ReplicaSupervisor } from './replica-supervisor.js';
+import {
+  apiReplicaStatus,
+  describeExit,
+  firstLine,
+  reconcileStep,
+  replicaInfo,
+  rolloutState,
+  type CrashLoopRule,
+  type LastCrash,
+  type TrackedApi,
+  type TrackedReplica,
+} from './replica-tracker.js';
 import { SpecFileStore } from './spec-file-store.js';
 
 /** Settings of the local orchestrator; every field has a default. Durations in ms. */
@@ -92,65 +103,18 @@ export interface SpawnedReplica {
   readonly child: ChildProcess;
 }
 
-/** A replica exited without being asked to (the daemon turns this into `replica.crashed`). */
-export interface ReplicaCrash {
-  readonly api: string;
-  readonly replica: string;
-  readonly revision: string;
-  /** ms since the epoch. */
-  readonly t: number;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  /** e.g. `exit code 1`, `killed by SIGKILL`, `could not start: spawn … ENOENT`, `predictor failed to start: <message>`. */
-  readonly reason: string;
-  /** When the replacement starts, ms from `t`. */
-  readonly restartInMs: number;
-  /** Crashes of this revision in the crash-loop window, this one included. */
-  readonly crashesInWindow: number;
-  readonly crashLooping: boolean;
-  readonly lastLogLines: readonly string[];
-}
-
-/** A rolling update moved (the daemon maps this to `rollout.progress`). */
-export interface RolloutProgress {
-  readonly api: string;
-  /** The revision being rolled out. */
-  readonly revision: string;
-  /** The revision that served before (fully rolled out earlier). */
-  readonly fromRevision: string;
-  readonly t: number;
-  /** Ready replicas of `revision`. */
-  readonly updated: number;
-  /** Ready replicas of older revisions. */
-  readonly stale: number;
-  readonly requested: number;
-  /** Every replica runs `revision` and `requested` of them are ready. */
-  readonly done: boolean;
-  /** The new revision crash-loops: nothing old is stopped and the old revision is kept at `requested`. */
-  readonly halted: boolean;
-  readonly message?: string;
-}
-
-interface Rec {
-  readonly id: string;
-  readonly api: string;
-  readonly revision: string;
-  /** Creation order within the API (the `<n>` of the id). */
-  readonly n: number;
-  readonly createdAt: number;
+/** One replica: the tracker's record plus what runs it. */
+interface Rec extends TrackedReplica {
   state: ReplicaState;
   readyAt?: number;
   pendingReason?: string;
   address?: ReplicaAddress;
-  proc?: ReplicaProcess;
-  readonly lines: LineRing;
+  pid?: number;
   stopRequested: boolean;
-  stopping?: Promise<void>;
-  probing: boolean;
-  probeTimer?: NodeJS.Timeout;
-  probeFailures: number;
-  replaceTimer?: NodeJS.Timeout;
   exit?: ReplicaExit;
+  supervisor?: ReplicaSupervisor;
+  stopping?: Promise<void>;
+  replaceTimer?: Subscription;
 }
 
 interface Revision {
@@ -158,68 +122,20 @@ interface Revision {
   readonly file: string;
 }
 
-interface ApiEntry {
-  readonly name: string;
+interface ApiEntry extends TrackedApi<Rec> {
   current: { revision: string; spec: ApiSpec };
-  /** The last revision that was fully rolled out (every replica on it, `requested` ready). */
   stable?: { revision: string; spec: ApiSpec };
   readonly revisions: Map<string, Revision>;
   requested: number;
-  /** In creation order. */
   readonly replicas: Map<string, Rec>;
   readonly crashes: Map<string, CrashWindow>;
-  lastCrash?: { readonly revision: string; readonly t: number; readonly lines: readonly string[]; readonly reason: string };
+  lastCrash?: LastCrash;
   readonly logs: LineRing;
   nextN: number;
   removing: boolean;
-  lastProgressKey?: string;
-  windowTimer?: NodeJS.Timeout;
-}
-
-const isSlot = (r: Rec): boolean =>
-  !r.stopRequested && (r.state === 'pending' || r.state === 'starting' || r.state === 'ready' || r.state === 'crashed');
-
-/** Which slot to give up first: ones that do not serve, then the newest ready ones. */
-const STOP_ORDER: Readonly<Record<ReplicaState, number>> = { crashed: 0, pending: 1, starting: 2, ready: 3, terminating: 9, stopped: 9 };
-
-/**
- * Why a replica ended, for status messages and `crashes$()`: `predictor failed to start: <what the
- * replica said>` (may be several lines, e.g. the end of a Python traceback), `could not start: …`,
- * `killed by SIGKILL` or `exit code 1`.
- */
-function describeExit(e: ReplicaExit): string {
-  if (e.error) return `could not start: ${e.error.message}`;
-  if (e.failure) return `predictor failed to start: ${e.failure}`;
-  if (e.signal) return `killed by ${e.signal}`;
-  return `exit code ${e.code}`;
-}
-
-/** Lines of a replica's last output carried by a crash reason whose exit says nothing more. */
-const CRASH_REASON_LINES = 5;
-const CRASH_REASON_MAX_CHARS = 2048;
-
-/**
- * `describeExit`, and for a bare exit code or signal the replica's last output lines too, bounded so
- * that the `replica.crashed` event carrying it stays small.
- */
-function crashReasonOf(e: ReplicaExit, lastLines: readonly string[]): string {
-  const reason = describeExit(e);
-  const text = e.failure || e.error || lastLines.length === 0 ? reason : `${reason}; last output:\n${lastLines.join('\n')}`;
-  return text.length > CRASH_REASON_MAX_CHARS ? `${text.slice(0, CRASH_REASON_MAX_CHARS)}…` : text;
-}
-
-/** The first line of a reason, marked `…` when there is more (for one-line log notes). */
-function firstLine(reason: string): string {
-  const nl = reason.indexOf('\n');
-  return nl < 0 ? reason : `${reason.slice(0, nl)} …`;
-}
-
-/**
- * `<head> (<counts>, last: <reason>)<tail>` for a one-line reason; a multi-line one (a traceback)
- * goes last, after `last crash:`, so the counts stay on the first line.
- */
-function crashMessage(head: string, counts: string, reason: string, tail = ''): string {
-  return reason.includes('\n') ? `${head} (${counts})${tail}; last crash: ${reason}` : `${head} (${counts}, last: ${reason})${tail}`;
+  /** `done` / `halted` once that end of the current rollout was logged. */
+  lastRolloutNote?: string;
+  windowTimer?: Subscription;
 }
 
 /**
@@ -237,6 +153,14 @@ function crashMessage(head: string, counts: string, reason: string, tail = ''): 
  *
  * Every change is re-planned synchronously on Node's event loop; only PIDs this class spawned are
  * ever signalled.
+ *
+ * Parts: `ReplicaSupervisor` runs one replica (launch, probe, stop, exit), the pure functions of
+ * `replica-tracker.ts` decide status, rollout progress and the next reconcile step, and
+ * `SpecFileStore` keeps the spec files. The timers (crash backoff, crash-loop window, probe
+ * interval, drain delay) run on the injected rxjs scheduler (`asyncScheduler` by default; a
+ * virtual-time one in tests, passed as the clock too). Crashes and rollouts are told through
+ * `replicas$()` (a `crashed` replica with its exit and reason) and `status()` (counts, crash loop,
+ * halted rollout): the daemon derives its events from those alone, as it does for every target.
  */
 export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   readonly kind = 'local';
@@ -245,8 +169,6 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   private readonly apis = new Map<string, ApiEntry>();
   private readonly replicasSubject = new BehaviorSubject<readonly ReplicaInfo[]>([]);
   private readonly spawnsSubject = new Subject<SpawnedReplica>();
-  private readonly crashesSubject = new Subject<ReplicaCrash>();
-  private readonly rolloutsSubject = new Subject<RolloutProgress>();
   private readonly liveLines = new Subject<{ readonly api: string; readonly line: string }>();
   private readonly replicaEvents = new Subject<EngineEvent>();
   private droppedEvents = 0;
@@ -255,6 +177,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly specs: SpecFileStore;
+  private readonly rule: CrashLoopRule;
 
   constructor(
     config: LocalOrchestratorConfig,
@@ -262,10 +185,12 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     private readonly placement: ComputePlacement,
     private readonly clock: Clock,
     log: Logger,
+    private readonly scheduler: SchedulerLike = asyncScheduler,
   ) {
     this.cfg = { ...DEFAULTS, runDir: join(tmpdir(), `myelin-local-${process.pid}`), ...stripUndefined(config) };
     this.log = log.child({ component: 'orchestrators/local' });
     this.specs = new SpecFileStore(this.cfg.runDir);
+    this.rule = { threshold: this.cfg.crashLoopThreshold, windowMs: this.cfg.crashLoopWindowMs };
   }
 
   // ------------------------------------------------------------------ streams beyond the port
@@ -273,16 +198,6 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   /** Every replica process as it is started (hot). */
   spawns$(): Observable<SpawnedReplica> {
     return this.spawnsSubject.asObservable();
-  }
-
-  /** Every unexpected exit (hot). */
-  crashes$(): Observable<ReplicaCrash> {
-    return this.crashesSubject.asObservable();
-  }
-
-  /** Rolling-update progress: each change of the counts while a new revision replaces an old one (hot). */
-  rollouts$(): Observable<RolloutProgress> {
-    return this.rolloutsSubject.asObservable();
   }
 
   /**
@@ -363,7 +278,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     const a = this.apis.get(api);
     if (!a) return;
     a.removing = true;
-    clearTimeout(a.windowTimer);
+    a.windowTimer?.unsubscribe();
     for (const r of [...a.replicas.values()]) this.stopReplica(a, r);
     this.emit();
     await Promise.all([...a.replicas.values()].map((r) => r.stopping));
@@ -386,54 +301,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
 
   status(api: string): ApiReplicaStatus | undefined {
     const a = this.apis.get(api);
-    if (!a) return undefined;
-    const now = this.clock.now();
-    const cur = a.current.revision;
-    let upToDate = 0;
-    let stale = 0;
-    let pending = 0;
-    let starting = 0;
-    let pendingReason: string | undefined;
-    for (const r of a.replicas.values()) {
-      if (r.state === 'ready') {
-        if (r.revision === cur) upToDate++;
-        else stale++;
-      } else if (r.revision === cur && !r.stopRequested) {
-        if (r.state === 'pending') {
-          pending++;
-          pendingReason ??= r.pendingReason;
-        } else if (r.state === 'starting') starting++;
-      }
-    }
-    const failed = a.crashes.get(cur)?.count(now) ?? 0;
-    const crashLooping = failed >= this.cfg.crashLoopThreshold;
-    const recentCrash = a.lastCrash && a.lastCrash.revision === cur && failed > 0 ? a.lastCrash : undefined;
-    const halted = this.isHalted(a, now);
-    const window = formatDuration(this.cfg.crashLoopWindowMs);
-    let message: string | undefined;
-    const counts = `${failed} crashes in ${window}`;
-    const reason = recentCrash?.reason ?? 'unknown';
-    if (halted) {
-      message = crashMessage(`revision ${cur} keeps crashing`, counts, reason, `; rollout stopped, revision ${a.stable!.revision} still serving (${stale} ready)`);
-    } else if (crashLooping) {
-      message = crashMessage('replicas keep crashing', counts, reason);
-    } else if (pendingReason) {
-      message = pendingReason;
-    }
-    return {
-      api,
-      revision: cur,
-      requested: a.requested,
-      upToDate,
-      stale,
-      pending,
-      starting,
-      failed,
-      crashLooping,
-      computeUnavailable: pendingReason !== undefined,
-      lastLogLines: recentCrash?.lines ?? [],
-      ...(message ? { message } : {}),
-    };
+    return a ? apiReplicaStatus(a, this.clock.now(), this.rule) : undefined;
   }
 
   replicas$(): Observable<readonly ReplicaInfo[]> {
@@ -470,8 +338,6 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       await this.specs.close();
       this.replicasSubject.complete();
       this.spawnsSubject.complete();
-      this.crashesSubject.complete();
-      this.rolloutsSubject.complete();
       this.liveLines.complete();
       this.replicaEvents.complete();
       this.removed.complete();
@@ -489,87 +355,33 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     if (this.closed) throw new OrchestratorError('the local orchestrator is closed');
   }
 
-  private isHalted(a: ApiEntry, now: number): boolean {
-    if (!a.stable || a.stable.revision === a.current.revision) return false;
-    return (a.crashes.get(a.current.revision)?.count(now) ?? 0) >= this.cfg.crashLoopThreshold;
-  }
-
   /** Brings one API one step closer to what is wanted; safe to call at any time, any number of times. */
   private reconcile(a: ApiEntry): void {
     if (this.closed || a.removing) return;
     const now = this.clock.now();
-    const cur = a.current.revision;
-    const slots = [...a.replicas.values()].filter(isSlot);
-    const curSlots = slots.filter((r) => r.revision === cur);
-    const oldSlots = slots.filter((r) => r.revision !== cur);
-    const halted = this.isHalted(a, now);
-    const budget = resolveUpdateBudget(a.current.spec.updateStrategy, a.requested);
-    const plan = planRollout({
-      requested: a.requested,
-      budget,
-      current: { slots: curSlots.length, ready: curSlots.filter((r) => r.state === 'ready').length },
-      old: { slots: oldSlots.length, ready: oldSlots.filter((r) => r.state === 'ready').length },
-      halted,
-    });
-
-    // Newest first within a state: the youngest replicas have served least.
-    const byStopOrder = (x: Rec, y: Rec): number => STOP_ORDER[x.state] - STOP_ORDER[y.state] || y.n - x.n;
-    for (const r of [...curSlots].sort(byStopOrder).slice(0, plan.stopCurrent)) this.stopReplica(a, r);
-    for (const r of oldSlots.filter((x) => x.state !== 'ready').slice(0, plan.stopOldNotReady)) this.stopReplica(a, r);
-    // Old ready replicas of revisions that never fully rolled out go before the stable revision's.
-    const stableRev = a.stable?.revision;
-    const oldReady = oldSlots
-      .filter((x) => x.state === 'ready')
-      .sort((x, y) => Number(x.revision === stableRev) - Number(y.revision === stableRev) || y.n - x.n);
-    for (const r of oldReady.slice(0, plan.stopOldReady)) this.stopReplica(a, r);
-    for (let i = 0; i < plan.startCurrent; i++) this.createReplica(a, cur);
-    if (plan.startOld > 0 && a.stable) {
-      for (let i = 0; i < plan.startOld; i++) this.createReplica(a, a.stable.revision);
-    }
+    const step = reconcileStep(a, now, this.rule);
+    for (const r of step.stop) this.stopReplica(a, r);
+    for (let i = 0; i < step.startCurrent; i++) this.createReplica(a, a.current.revision);
+    for (let i = 0; i < step.startStable; i++) this.createReplica(a, a.stable!.revision);
     this.placePending();
-    this.trackRollout(a, now, halted);
+    this.trackRollout(a, step.halted);
   }
 
-  /** Records rollout progress and, once every replica runs the current revision, makes it the stable one. */
-  private trackRollout(a: ApiEntry, now: number, halted: boolean): void {
+  /** Logs how a rollout ended and, once every replica runs the current revision, makes it the stable one. */
+  private trackRollout(a: ApiEntry, halted: boolean): void {
     const cur = a.current.revision;
-    let updated = 0;
-    let stale = 0;
-    let oldAlive = 0;
-    let curSlots = 0;
-    for (const r of a.replicas.values()) {
-      if (r.revision !== cur) {
-        if (r.state !== 'stopped') oldAlive++;
-        if (r.state === 'ready') stale++;
-      } else {
-        if (r.state === 'ready') updated++;
-        if (isSlot(r)) curSlots++;
-      }
-    }
-    const done = oldAlive === 0 && updated >= a.requested && curSlots === a.requested;
+    const { done } = rolloutState(a);
     const from = a.stable?.revision;
     if (from !== undefined && from !== cur) {
-      const key = `${cur}|${updated}|${stale}|${a.requested}|${done}|${halted}`;
-      if (key !== a.lastProgressKey) {
-        a.lastProgressKey = key;
-        const message = halted ? this.status(a.name)?.message : undefined;
-        this.rolloutsSubject.next({
-          api: a.name,
-          revision: cur,
-          fromRevision: from,
-          t: now,
-          updated,
-          stale,
-          requested: a.requested,
-          done,
-          halted,
-          ...(message ? { message } : {}),
-        });
+      const key = done ? 'done' : halted ? 'halted' : '';
+      if (key !== a.lastRolloutNote) {
+        a.lastRolloutNote = key;
         if (done) this.log.info({ api: a.name, from, to: cur }, 'rollout done');
         else if (halted) this.log.warn({ api: a.name, from, to: cur }, 'rollout halted: new revision keeps crashing');
       }
     }
     if (done) {
+      a.lastRolloutNote = undefined;
       a.stable = { revision: cur, spec: a.current.spec };
       for (const rev of [...a.revisions.keys()]) {
         if (rev !== cur) {
@@ -593,8 +405,6 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       state: 'pending',
       lines: new LineRing(this.cfg.logLinesPerReplica),
       stopRequested: false,
-      probing: false,
-      probeFailures: 0,
     });
   }
 
@@ -646,7 +456,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     try {
       const launch = this.launcher.launch({ spec, revision: r.revision, replicaId: r.id, specFile: rev.file, env: contract });
       const base = this.cfg.inheritEnv ? envOf(process.env) : {};
-      r.proc = new ReplicaProcess(
+      r.supervisor = new ReplicaSupervisor(
         {
           command: launch.command,
           args: launch.args,
@@ -655,21 +465,25 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
           env: { ...base, ...launch.env, ...spec.predictor.env, ...contract },
           cwd: launch.cwd ?? spec.projectDir,
         },
+        this.cfg,
+        this.scheduler,
         {
-          onLine: (line) => this.onLine(a, r, line),
-          onListening: (address) => this.onListening(a, r, address),
-          onEvent: (event) => this.onReplicaEvent(a, r, event),
-          onExit: (exit) => this.onExit(a, r, exit),
+          line: (line) => this.onLine(a, r, line),
+          listening: (address) => this.onListening(r, address),
+          readiness: (ready) => this.onReadiness(a, r, ready),
+          event: (event) => this.onReplicaEvent(a, r, event),
+          exit: (exit) => this.onExit(a, r, exit),
         },
       );
+      r.pid = r.supervisor.pid;
     } catch (err) {
       // The launcher could not describe a process: as good as a replica that could not start.
       const error = err instanceof Error ? err : new Error(String(err));
       queueMicrotask(() => this.onExit(a, r, { code: null, signal: null, error }));
       return;
     }
-    this.log.info({ api: a.name, replica: r.id, revision: r.revision, pid: r.proc.pid, gpus: gpuIndexes }, 'replica started');
-    this.spawnsSubject.next({ api: a.name, replica: r.id, revision: r.revision, child: r.proc.child });
+    this.log.info({ api: a.name, replica: r.id, revision: r.revision, pid: r.pid, gpus: gpuIndexes }, 'replica started');
+    this.spawnsSubject.next({ api: a.name, replica: r.id, revision: r.revision, child: r.supervisor.child });
   }
 
   private onLine(a: ApiEntry, r: Rec, line: string): void {
@@ -706,80 +520,50 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     }
   }
 
-  private onListening(a: ApiEntry, r: Rec, address: ReplicaAddress): void {
+  private onListening(r: Rec, address: ReplicaAddress): void {
     if (r.stopRequested || (r.state !== 'starting' && r.state !== 'ready')) return;
     r.address = address;
     this.emit();
-    this.probeLoop(a, r);
   }
 
-  private probeable(r: Rec): boolean {
-    return !this.closed && !r.stopRequested && (r.state === 'starting' || r.state === 'ready') && r.address !== undefined && !!r.proc?.running;
-  }
-
-  private probeLoop(a: ApiEntry, r: Rec): void {
-    if (r.probing) return;
-    r.probing = true;
-    const tick = async (): Promise<void> => {
-      r.probeTimer = undefined;
-      if (!this.probeable(r)) {
-        r.probing = false;
-        return;
-      }
-      const ok = await probeReady(r.address!, this.cfg.probeTimeoutMs);
-      if (!this.probeable(r)) {
-        r.probing = false;
-        return;
-      }
-      if (ok) {
-        r.probeFailures = 0;
-        if (r.state === 'starting') {
-          r.state = 'ready';
-          r.readyAt = this.clock.now();
-          this.log.info({ api: a.name, replica: r.id }, 'replica ready');
-          this.reconcile(a);
-          this.emit();
-        }
-      } else if (r.state === 'ready' && ++r.probeFailures >= this.cfg.probeFailureThreshold) {
-        r.probeFailures = 0;
-        r.state = 'starting';
-        r.readyAt = undefined;
-        this.log.warn({ api: a.name, replica: r.id, failures: this.cfg.probeFailureThreshold }, 'replica not ready');
-        this.reconcile(a);
-        this.emit();
-      }
-      r.probeTimer = setTimeout(() => void tick(), this.cfg.probeIntervalMs);
-    };
-    void tick();
+  /** The supervisor's probes took the replica into service (`true`) or out of it (`false`). */
+  private onReadiness(a: ApiEntry, r: Rec, ready: boolean): void {
+    if (this.closed || r.stopRequested) return;
+    if (ready) {
+      r.state = 'ready';
+      r.readyAt = this.clock.now();
+      this.log.info({ api: a.name, replica: r.id }, 'replica ready');
+    } else {
+      r.state = 'starting';
+      r.readyAt = undefined;
+      this.log.warn({ api: a.name, replica: r.id, failures: this.cfg.probeFailureThreshold }, 'replica not ready');
+    }
+    this.reconcile(a);
+    this.emit();
   }
 
   /** Takes a slot away: forgets it when no process runs, else SIGTERM → SIGKILL in the background. */
   private stopReplica(a: ApiEntry, r: Rec): void {
     if (r.stopRequested) return;
     r.stopRequested = true;
-    clearTimeout(r.probeTimer);
-    clearTimeout(r.replaceTimer);
-    if (r.state === 'pending' || r.state === 'crashed' || r.state === 'stopped' || !r.proc) {
+    r.replaceTimer?.unsubscribe();
+    const supervisor = r.supervisor;
+    if (r.state === 'pending' || r.state === 'crashed' || r.state === 'stopped' || !supervisor) {
       a.replicas.delete(r.id);
       return;
     }
-    const wasReady = r.state === 'ready';
     r.state = 'terminating';
-    const proc = r.proc;
-    this.log.info({ api: a.name, replica: r.id, pid: proc.pid }, 'stopping replica');
-    r.stopping = (async () => {
-      if (wasReady && this.cfg.drainDelayMs > 0) await new Promise((res) => setTimeout(res, this.cfg.drainDelayMs));
-      const exit = await proc.stop(this.cfg.stopGracePeriodMs);
+    this.log.info({ api: a.name, replica: r.id, pid: r.pid }, 'stopping replica');
+    r.stopping = supervisor.stop().then((exit) => {
       if (exit === null) {
-        this.log.error({ api: a.name, replica: r.id, pid: proc.pid }, 'replica still running after SIGKILL');
+        this.log.error({ api: a.name, replica: r.id, pid: r.pid }, 'replica still running after SIGKILL');
         a.replicas.delete(r.id);
         this.emit();
       }
-    })();
+    });
   }
 
   private onExit(a: ApiEntry, r: Rec, exit: ReplicaExit): void {
-    clearTimeout(r.probeTimer);
     this.placement.release(r.id);
     r.exit = exit;
     if (r.stopRequested || this.closed || a.removing) {
@@ -805,10 +589,10 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     const lastLogLines = r.lines.lines(this.cfg.lastLogLines);
     r.state = 'crashed';
     a.lastCrash = { revision: r.revision, t: now, lines: lastLogLines, reason };
-    const crashLooping = crashes >= this.cfg.crashLoopThreshold;
+    const crashLooping = crashes >= this.rule.threshold;
     this.log.warn({ api: a.name, replica: r.id, reason, crashes, restartInMs: delay, crashLooping }, 'replica crashed');
     this.apiLine(a, `[orchestrator] replica ${r.id} crashed (${firstLine(reason)}); replacing it in ${formatDuration(delay)}`);
-    r.replaceTimer = setTimeout(() => {
+    r.replaceTimer = this.scheduler.schedule(() => {
       r.replaceTimer = undefined;
       if (a.replicas.get(r.id) !== r) return;
       a.replicas.delete(r.id);
@@ -820,24 +604,11 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
     }, delay);
     this.scheduleWindowCheck(a);
     this.emit();
-    this.crashesSubject.next({
-      api: a.name,
-      replica: r.id,
-      revision: r.revision,
-      t: now,
-      exitCode: exit.code,
-      signal: exit.signal,
-      reason,
-      restartInMs: delay,
-      crashesInWindow: crashes,
-      crashLooping,
-      lastLogLines,
-    });
   }
 
   /** Re-plans when the oldest crash leaves the window, since that can end a crash loop (and a halted rollout). */
   private scheduleWindowCheck(a: ApiEntry): void {
-    clearTimeout(a.windowTimer);
+    a.windowTimer?.unsubscribe();
     const now = this.clock.now();
     let next: number | undefined;
     for (const w of a.crashes.values()) {
@@ -845,7 +616,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
       if (e !== undefined && (next === undefined || e < next)) next = e;
     }
     if (next === undefined) return;
-    a.windowTimer = setTimeout(
+    a.windowTimer = this.scheduler.schedule(
       () => {
         if (this.closed || a.removing) return;
         this.reconcile(a);
@@ -861,22 +632,7 @@ export class LocalOrchestrator implements OrchestratorTarget, AsyncDisposable {
   private emit(): void {
     if (this.replicasSubject.closed) return;
     const list: ReplicaInfo[] = [];
-    for (const a of this.apis.values()) {
-      for (const r of a.replicas.values()) {
-        list.push({
-          id: r.id,
-          api: r.api,
-          revision: r.revision,
-          state: r.state,
-          createdAt: r.createdAt,
-          ...(r.address && (r.state === 'starting' || r.state === 'ready' || r.state === 'terminating') ? { address: r.address } : {}),
-          ...(r.proc?.pid !== undefined ? { pid: r.proc.pid } : {}),
-          ...(r.readyAt !== undefined ? { readyAt: r.readyAt } : {}),
-          ...(r.pendingReason !== undefined ? { pendingReason: r.pendingReason } : {}),
-          ...(r.exit && r.state === 'crashed' ? { exitCode: r.exit.code, signal: r.exit.signal, crashReason: crashReasonOf(r.exit, r.lines.lines(CRASH_REASON_LINES)) } : {}),
-        });
-      }
-    }
+    for (const a of this.apis.values()) for (const r of a.replicas.values()) list.push(replicaInfo(r));
     this.replicasSubject.next(list);
   }
 }

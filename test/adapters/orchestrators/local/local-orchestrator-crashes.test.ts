@@ -1,41 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ReplicaCrash } from '../../../../adapters/orchestrators/local/local-orchestrator.js';
 import { apiSpecFixture } from '../../../harness/api-spec-fixture.js';
-import { latest, ofApi, pidAlive, replicaRequest, startTestOrchestrator, waitFor } from '../../../harness/local-orchestrator-harness.js';
+import { crashedReplicas, latest, ofApi, pidAlive, replacementDelaysMs, replicaRequest, startTestOrchestrator, waitFor } from '../../../harness/local-orchestrator-harness.js';
 
 describe('LocalOrchestrator crash handling (real child processes)', () => {
   test('kill -9 of a replica: crashed event, replaced after a backoff that doubles per crash', async () => {
     const t = await startTestOrchestrator();
-    const crashes: ReplicaCrash[] = [];
-    const sub = t.orch.crashes$().subscribe((c) => crashes.push(c));
     try {
       await t.orch.apply({ spec: apiSpecFixture({ name: 'kill' }), revision: 'kill000000', replicas: 2 });
       const ready = await waitFor('2 ready', () => ofApi(latest(t), 'kill', 'ready').length === 2 && ofApi(latest(t), 'kill', 'ready'));
       const victim = ready[0];
       process.kill(victim.pid!, 'SIGKILL');
 
-      const first = await waitFor('crash event', () => crashes[0]);
+      const first = await waitFor('crashed in replicas$', () => crashedReplicas(t, 'kill')[0]);
       assert.deepEqual(
-        { ...first, t: 0, lastLogLines: [] },
-        {
-          api: 'kill',
-          replica: victim.id,
-          revision: 'kill000000',
-          t: 0,
-          exitCode: null,
-          signal: 'SIGKILL',
-          reason: 'killed by SIGKILL',
-          restartInMs: 100,
-          crashesInWindow: 1,
-          crashLooping: false,
-          lastLogLines: [],
-        },
+        { id: first.id, revision: first.revision, exitCode: first.exitCode, signal: first.signal, pid: first.pid },
+        { id: victim.id, revision: 'kill000000', exitCode: null, signal: 'SIGKILL', pid: victim.pid },
       );
-      assert.ok(first.lastLogLines.includes(`fake replica ${victim.id} starting (pid ${victim.pid})`), first.lastLogLines.join('\n'));
-      const crashedInfo = t.lists.flatMap((l) => l).find((r) => r.id === victim.id && r.state === 'crashed');
-      assert.ok(crashedInfo, 'replicas$ showed the replica as crashed');
-      assert.equal(crashedInfo.signal, 'SIGKILL');
+      // A bare signal says little: the reason carries the replica's last output.
+      assert.match(first.crashReason ?? '', /^killed by SIGKILL; last output:\n/);
+      assert.ok(first.crashReason?.includes(`fake replica ${victim.id} starting (pid ${victim.pid})`), first.crashReason);
+      assert.deepEqual(replacementDelaysMs(t, 'kill'), [100]);
+      assert.equal(t.orch.status('kill')?.failed, 1);
+      assert.ok(t.orch.status('kill')?.lastLogLines.includes(`fake replica ${victim.id} starting (pid ${victim.pid})`));
 
       const replaced = await waitFor('replacement ready', () => {
         const now = ofApi(latest(t), 'kill', 'ready');
@@ -51,17 +38,14 @@ describe('LocalOrchestrator crash handling (real child processes)', () => {
 
       // A second crash of the same revision, this time an exit code: twice the delay.
       await replicaRequest(replacement.address, 'POST', '/crash').catch(() => undefined);
-      const second = await waitFor('second crash event', () => crashes[1]);
-      assert.equal(second.replica, replacement.id);
-      assert.equal(second.reason, 'exit code 1');
+      const second = await waitFor('second crash in replicas$', () => crashedReplicas(t, 'kill')[1]);
+      assert.equal(second.id, replacement.id);
       assert.equal(second.exitCode, 1);
-      assert.equal(second.restartInMs, 200);
-      assert.equal(second.crashesInWindow, 2);
-      assert.ok(second.lastLogLines.includes(`fake replica ${replacement.id}: told to crash`));
+      assert.equal(second.signal, null);
       // replicas$ (what the daemon's replica.crashed event carries) says why, not only the exit code.
-      const secondInfo = t.lists.flatMap((l) => l).find((r) => r.id === replacement.id && r.state === 'crashed');
-      assert.match(secondInfo?.crashReason ?? '', new RegExp(`^exit code 1; last output:\\n[^]*fake replica ${replacement.id}: told to crash`));
-      assert.ok((secondInfo?.crashReason ?? '').length <= 2049);
+      assert.match(second.crashReason ?? '', new RegExp(`^exit code 1; last output:\\n[^]*fake replica ${replacement.id}: told to crash`));
+      assert.ok((second.crashReason ?? '').length <= 2049);
+      assert.deepEqual(replacementDelaysMs(t, 'kill'), [100, 200]);
 
       await waitFor('2 ready after second crash', () => ofApi(latest(t), 'kill', 'ready').length === 2);
       const s = t.orch.status('kill')!;
@@ -71,7 +55,6 @@ describe('LocalOrchestrator crash handling (real child processes)', () => {
       assert.ok(s.lastLogLines.includes(`fake replica ${replacement.id}: told to crash`));
       assert.equal(s.message, undefined);
     } finally {
-      sub.unsubscribe();
       await t.close();
     }
     for (const pid of t.pids) assert.equal(pidAlive(pid), false, `pid ${pid} still running`);
@@ -79,8 +62,6 @@ describe('LocalOrchestrator crash handling (real child processes)', () => {
 
   test('a replica that crashes on start crash-loops: status says so with its last log lines', async () => {
     const t = await startTestOrchestrator();
-    const crashes: ReplicaCrash[] = [];
-    const sub = t.orch.crashes$().subscribe((c) => crashes.push(c));
     try {
       const spec = apiSpecFixture({ name: 'loop', predictor: { env: { FAKE_CRASH_ON_START: '1', FAKE_EXIT_CODE: '3' } } });
       await t.orch.apply({ spec, revision: 'loop000000', replicas: 1 });
@@ -88,21 +69,16 @@ describe('LocalOrchestrator crash handling (real child processes)', () => {
       assert.equal(s.upToDate, 0);
       assert.ok(s.failed >= 3);
       assert.match(s.message ?? '', /^replicas keep crashing \(\d+ crashes in 1m, last: exit code 3\)$/);
+      const crashes = crashedReplicas(t, 'loop');
       const last = crashes[crashes.length - 1];
-      assert.ok(s.lastLogLines.includes(`Error: predictor failed to load in ${last.replica}`), s.lastLogLines.join('\n'));
-      assert.ok(s.lastLogLines.includes(`fake replica ${last.replica}: loading predictor`));
-      assert.deepEqual(
-        crashes.slice(0, 3).map((c) => [c.restartInMs, c.crashesInWindow, c.crashLooping]),
-        [
-          [100, 1, false],
-          [200, 2, false],
-          [400, 3, true],
-        ],
-      );
+      assert.ok(s.lastLogLines.includes(`Error: predictor failed to load in ${last.id}`), s.lastLogLines.join('\n'));
+      assert.ok(s.lastLogLines.includes(`fake replica ${last.id}: loading predictor`));
+      // The backoff doubles per crash in the window (base 100 ms).
+      assert.deepEqual(replacementDelaysMs(t, 'loop').slice(0, 3), [100, 200, 400]);
+      assert.ok(crashes.every((c) => c.exitCode === 3 && c.signal === null));
       // Each crash is a new process, replaced under a new id.
-      assert.equal(new Set(crashes.map((c) => c.replica)).size, crashes.length);
+      assert.equal(new Set(crashes.map((c) => c.pid)).size, crashes.length);
     } finally {
-      sub.unsubscribe();
       await t.close();
     }
     for (const pid of t.pids) assert.equal(pidAlive(pid), false, `pid ${pid} still running`);
@@ -110,16 +86,13 @@ describe('LocalOrchestrator crash handling (real child processes)', () => {
 
   test('a replica that cannot start at all (missing working folder) is a crash with the reason', async () => {
     const t = await startTestOrchestrator();
-    const crashes: ReplicaCrash[] = [];
-    const sub = t.orch.crashes$().subscribe((c) => crashes.push(c));
     try {
       const spec = apiSpecFixture({ name: 'nostart', projectDir: '/nonexistent/myelin-test-project' });
       await t.orch.apply({ spec, revision: 'nostart000', replicas: 1 });
-      const c = await waitFor('crash event', () => crashes[0]);
-      assert.match(c.reason, /^could not start: .*ENOENT/);
+      const c = await waitFor('crashed in replicas$', () => crashedReplicas(t, 'nostart')[0]);
+      assert.match(c.crashReason ?? '', /^could not start: .*ENOENT/);
       assert.equal(c.exitCode, null);
     } finally {
-      sub.unsubscribe();
       await t.close();
     }
   });

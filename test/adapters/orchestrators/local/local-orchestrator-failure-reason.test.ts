@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ReplicaCrash } from '../../../../adapters/orchestrators/local/local-orchestrator.js';
 import { MAX_FAILURE_BYTES, MAX_FAILURE_LINES, boundFailureMessage, failureMessageOf } from '../../../../adapters/orchestrators/local/replica-launcher.js';
 import { apiSpecFixture } from '../../../harness/api-spec-fixture.js';
-import { pidAlive, startTestOrchestrator, waitFor } from '../../../harness/local-orchestrator-harness.js';
+import { crashedReplicas, pidAlive, startTestOrchestrator, waitFor } from '../../../harness/local-orchestrator-harness.js';
 
 const TRACEBACK = [
   'Traceback (most recent call last):',
@@ -61,15 +60,13 @@ describe('boundFailureMessage: a failure message is kept whole but bounded', () 
 describe('LocalOrchestrator: the reason a replica gives for not starting (real child processes)', () => {
   test('myelin.replica.failed then exit 1: the crash reason and the crash-loop status carry the message', async () => {
     const t = await startTestOrchestrator();
-    const crashes: ReplicaCrash[] = [];
-    const sub = t.orch.crashes$().subscribe((c) => crashes.push(c));
     try {
       const spec = apiSpecFixture({ name: 'pyfail', predictor: { env: { FAKE_FAIL_MESSAGE: TRACEBACK } } });
       await t.orch.apply({ spec, revision: 'pyfail0000', replicas: 1 });
       const s = await waitFor('crash loop', () => t.orch.status('pyfail')?.crashLooping && t.orch.status('pyfail'));
-      const first = crashes[0];
+      const first = crashedReplicas(t, 'pyfail')[0];
       assert.equal(first.exitCode, 1);
-      assert.equal(first.reason, `predictor failed to start: ${TRACEBACK}`);
+      assert.equal(first.crashReason, `predictor failed to start: ${TRACEBACK}`);
       // A multi-line reason goes last, after the counts.
       const want = `replicas keep crashing (${s.failed} crashes in 1m); last crash: predictor failed to start: ${TRACEBACK}`;
       assert.equal(s.message, want, `want ${JSON.stringify(want)}, got ${JSON.stringify(s.message)}`);
@@ -81,7 +78,6 @@ describe('LocalOrchestrator: the reason a replica gives for not starting (real c
       const note = notes.find((l) => l.startsWith('[orchestrator] replica '));
       assert.match(note ?? '', /crashed \(predictor failed to start: Traceback \(most recent call last\): …\); replacing it in /);
     } finally {
-      sub.unsubscribe();
       await t.close();
     }
     for (const pid of t.pids) assert.equal(pidAlive(pid), false, `pid ${pid} still running`);

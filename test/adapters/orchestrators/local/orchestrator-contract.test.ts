@@ -10,10 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Container } from 'inversify';
 import { pino } from 'pino';
-import { map } from 'rxjs';
 import { MachineComputePlacement } from '../../../../adapters/compute/machine-compute-placement.js';
 import {
-  LocalOrchestrator,
   LocalOrchestratorConfig,
   NodeEntryReplicaLauncher,
   ReplicaLauncher,
@@ -58,7 +56,6 @@ describeOrchestratorTargetContract('local', async () => {
   });
   container.load(localOrchestratorModule);
   const target = container.get<OrchestratorTarget>(OrchestratorTarget);
-  const orch = container.get(LocalOrchestrator);
   await target.start();
 
   // Every process the target reported, so that the checks (and the crash) touch only PIDs it started.
@@ -85,8 +82,6 @@ describeOrchestratorTargetContract('local', async () => {
     },
     // The local target replaces a crashed replica itself, after its backoff.
     restartCrashed: async () => undefined,
-    crashes$: () => orch.crashes$().pipe(map((c) => ({ api: c.api, replica: c.replica, revision: c.revision }))),
-    applyAfterClose: 'rejects',
     async [Symbol.asyncDispose]() {
       await target.close();
       sub.unsubscribe();
