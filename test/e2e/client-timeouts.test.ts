@@ -31,7 +31,7 @@ function stall(url: URL): Promise<string> {
 
 test('the replicas get the timeouts in their environment', async () => {
   const detail = await waitFor('a ready replica', 30_000, async () => {
-    const got = await d.running.daemon.get('slow');
+    const got = await d.get('slow');
     return got.replicas.find((r) => r.state === 'ready' && r.pid !== undefined);
   });
   const environ = (await readFile(`/proc/${detail.pid}/environ`, 'utf8')).split('\0');

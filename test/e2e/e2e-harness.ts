@@ -1,11 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
-import { firstValueFrom, filter, timeout, type Observable } from 'rxjs';
+import { filter, firstValueFrom, Observable, timeout } from 'rxjs';
+import type { ConfigProblem } from '../../core/errors.js';
 import type { EngineEvent } from '../../core/events/engine-event.js';
-import { packProject } from '../../serving/daemon/project-bundle.js';
-import { runDaemon, type DaemonOptions, type RunningDaemon } from '../../serving/daemon/run-daemon.js';
+import { DaemonClient, readLines } from '../../serving/cli/daemon-client.js';
+import type { ApiDetail, ApiSummary, DeployResponse } from '../../serving/daemon/daemon-service.js';
+import { runCli, startDaemonProcess, type CliResult, type DaemonProcess } from '../harness/daemon-process.js';
 
 /** A user-like project (no package.json): a TypeScript predictor that waits `delay_ms`, then answers with its pid. */
 export async function writeSlowProject(dir: string, yaml: string): Promise<void> {
@@ -30,53 +31,169 @@ export class Predictor {
   await writeFile(join(dir, 'myelin.yaml'), yaml);
 }
 
+/** A `myelin` command that exited non-zero: its exit code, output and `-o json` failure document. */
+export class CliFailure extends Error {
+  /** `errors` of the failure document (`{ file, line, col, field, message }` for configuration problems). */
+  readonly problems: readonly ConfigProblem[];
+  constructor(
+    readonly args: readonly string[],
+    readonly result: CliResult,
+    readonly json: { errors?: ConfigProblem[] } | undefined,
+  ) {
+    super(`myelin ${args.join(' ')} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
+    this.problems = json?.errors ?? [];
+  }
+}
+
+/** A real daemon (`myelin up` as a child process), driven over its control API, its gateway and the CLI. */
 export interface E2eDaemon {
-  readonly running: RunningDaemon;
+  readonly process: DaemonProcess;
+  /** The typed HTTP client the CLI uses (token from the state folder). */
+  readonly client: DaemonClient;
+  readonly controlUrl: string;
+  readonly gatewayUrl: string;
+  readonly token: string;
   readonly dir: string;
   readonly stateDir: string;
   readonly logFile: string;
-  deploy(yaml: string): Promise<void>;
+  /**
+   * The shape the in-process harness had (`running.controlUrl`, `running.daemon.get(...)`), answered
+   * over the control API, for callers outside this suite (test/serving/cli/daemon-commands.test.ts,
+   * benchmarks/scale-reaction.bench.ts).
+   */
+  readonly running: {
+    readonly controlUrl: string;
+    readonly gatewayUrl: string;
+    readonly token: string;
+    readonly daemon: {
+      get(api: string): Promise<ApiDetail>;
+      list(): Promise<readonly ApiSummary[]>;
+      events$(scope?: { readonly api?: string; readonly sinceMs?: number }): Observable<EngineEvent>;
+    };
+  };
+  /** `node bin/myelin.mjs <args> --url <control> --state-dir <state>`; resolves with any exit code. */
+  cli(args: readonly string[], options?: { readonly cwd?: string; readonly timeoutMs?: number }): Promise<CliResult>;
+  /** `myelin deploy <project>/myelin.yaml -f --no-wait -o json`; a non-zero exit rejects with a `CliFailure`. */
+  deploy(yaml: string): Promise<DeployResponse>;
+  get(api: string): Promise<ApiDetail>;
+  list(): Promise<readonly ApiSummary[]>;
+  delete(api: string): Promise<void>;
   url(api: string): Promise<string>;
+  /** Retained events newer than `sinceMs` (`GET /v1/events?follow=false`). */
+  recentEvents(scope: { readonly api?: string; readonly sinceMs: number }): Promise<readonly EngineEvent[]>;
+  /** Events over HTTP (`GET /v1/events`, server-sent events), replayed from `sinceMs` (default: when subscribed). */
+  events$(scope?: { readonly api?: string; readonly sinceMs?: number }): Observable<EngineEvent>;
+  /** Stops the daemon (SIGTERM, bounded wait, then SIGKILL) and resolves with how it exited; the folders stay. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   close(): Promise<void>;
 }
 
+/** Timeouts of `myelin up --headers-timeout/--request-timeout`, in ms. */
+export interface E2eDaemonTimeouts {
+  readonly headersTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+}
+
 export async function startE2eDaemon(
-  options: { readonly nats?: string; readonly stateDir?: string; readonly dir?: string; readonly daemon?: Partial<Pick<DaemonOptions, 'headersTimeoutMs' | 'requestTimeoutMs'>> } = {},
+  options: { readonly nats?: string; readonly stateDir?: string; readonly dir?: string; readonly daemon?: E2eDaemonTimeouts } = {},
 ): Promise<E2eDaemon> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'myelin-e2e-')));
   const stateDir = options.stateDir ?? join(dir, 'state');
-  const logFile = join(dir, `daemon-${Date.now()}.log`);
-  const log: Logger = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true }));
-  const running = await runDaemon({
+  const stamp = `${Date.now()}`;
+  const logFile = join(dir, `daemon-${stamp}.log`);
+  // The local orchestrator keeps its defaults (backoff 1 s, probes every 500 ms): `up` has no flags for them.
+  const proc = await startDaemonProcess({
     stateDir,
-    target: 'local',
-    nats: options.nats,
-    host: '127.0.0.1',
-    port: 0,
-    gatewayHost: '127.0.0.1',
-    gatewayPort: 0,
-    log,
-    local: { backoffBaseMs: 200, backoffMaxMs: 2000, stopGracePeriodMs: 10_000, probeIntervalMs: 200 },
-    ...options.daemon,
+    logFile,
+    outFile: join(dir, `daemon-${stamp}.out`),
+    args: [
+      ...(options.nats ? ['--nats', options.nats] : []),
+      ...(options.daemon?.headersTimeoutMs !== undefined ? ['--headers-timeout', `${options.daemon.headersTimeoutMs}ms`] : []),
+      ...(options.daemon?.requestTimeoutMs !== undefined ? ['--request-timeout', options.daemon.requestTimeoutMs === 0 ? '0' : `${options.daemon.requestTimeoutMs}ms`] : []),
+    ],
   });
+  const client = new DaemonClient({ url: proc.controlUrl, stateDir });
   const project = join(dir, 'project');
+  const cli = (args: readonly string[], o: { readonly cwd?: string; readonly timeoutMs?: number } = {}): Promise<CliResult> =>
+    runCli([...args, '--url', proc.controlUrl, '--state-dir', stateDir], { cwd: o.cwd ?? dir, timeoutMs: o.timeoutMs });
+  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  // Replicas drain for up to the orchestrator's default grace period (30 s) before their SIGKILL.
+  const stop = (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => (stopping ??= proc.stop(60_000));
+  const get = (api: string): Promise<ApiDetail> => client.json<ApiDetail>('GET', `/v1/apis/${encodeURIComponent(api)}`);
+  const list = async (): Promise<readonly ApiSummary[]> => (await client.json<{ apis: ApiSummary[] }>('GET', '/v1/apis')).apis;
   return {
-    running,
+    process: proc,
+    client,
+    controlUrl: proc.controlUrl,
+    gatewayUrl: proc.gatewayUrl,
+    token: proc.token,
     dir,
     stateDir,
     logFile,
+    running: { controlUrl: proc.controlUrl, gatewayUrl: proc.gatewayUrl, token: proc.token, daemon: { get, list, events$: (f) => httpEvents$(client, f) } },
+    cli,
     async deploy(yaml: string) {
-      await import('node:fs/promises').then((fs) => fs.mkdir(project, { recursive: true }));
+      await mkdir(project, { recursive: true });
       await writeSlowProject(project, yaml);
-      await running.daemon.deploy(await packProject(project, 'myelin.yaml'), { force: true });
+      const args = ['deploy', join(project, 'myelin.yaml'), '--force', '--no-wait', '-o', 'json'];
+      const r = await cli(args, { cwd: project });
+      let json: unknown;
+      try {
+        json = JSON.parse(r.stdout);
+      } catch {
+        json = undefined;
+      }
+      if (r.code !== 0) throw new CliFailure(args, r, json as { errors?: ConfigProblem[] } | undefined);
+      if (json === undefined) throw new Error(`myelin deploy -o json printed no JSON: ${r.stdout}\n${r.stderr}`);
+      return json as DeployResponse;
+    },
+    get,
+    list,
+    async delete(api) {
+      await client.json('DELETE', `/v1/apis/${encodeURIComponent(api)}`);
     },
     async url(api: string) {
-      return (await running.daemon.get(api)).url;
+      return (await get(api)).url;
     },
+    async recentEvents(scope) {
+      const q = new URLSearchParams({ since: String(scope.sinceMs), follow: 'false', ...(scope.api ? { api: scope.api } : {}) });
+      return (await client.json<{ events: EngineEvent[] }>('GET', `/v1/events?${q}`)).events;
+    },
+    events$: (f) => httpEvents$(client, f),
+    stop,
     async close() {
-      await running.stop();
+      await stop();
     },
   };
+}
+
+/**
+ * The server-sent-event stream `GET /v1/events?api=&since=` as an observable: each subscription opens
+ * its own request (aborted on unsubscribe). `sinceMs` defaults to the time of subscribing, so nothing
+ * is missed while the request connects. Errors when the request fails; completes when the stream ends.
+ */
+export function httpEvents$(client: DaemonClient, scope: { readonly api?: string; readonly sinceMs?: number } = {}): Observable<EngineEvent> {
+  return new Observable<EngineEvent>((subscriber) => {
+    const abort = new AbortController();
+    const q = new URLSearchParams({ since: String(scope.sinceMs ?? Date.now()), ...(scope.api ? { api: scope.api } : {}) });
+    void (async () => {
+      try {
+        const res = await client.request('GET', `/v1/events?${q}`, undefined, abort.signal);
+        for await (const line of readLines(res)) {
+          if (line.startsWith('data: ')) subscriber.next(JSON.parse(line.slice(6)) as EngineEvent);
+        }
+        subscriber.complete();
+      } catch (err) {
+        if (!abort.signal.aborted) subscriber.error(err);
+      }
+    })();
+    return () => abort.abort();
+  });
+}
+
+/** The first event matching `pred` (from now on, or replayed from `sinceMs`), within `ms`. */
+export function nextEvent(events$: Observable<EngineEvent>, pred: (e: EngineEvent) => boolean, ms: number): Promise<EngineEvent> {
+  return firstValueFrom(events$.pipe(filter(pred), timeout(ms)));
 }
 
 export async function removeDir(dir: string): Promise<void> {
@@ -92,11 +209,6 @@ export async function waitFor<T>(what: string, ms: number, check: () => T | unde
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** The first event matching `pred` (from now on, or replayed from `sinceMs`), within `ms`. */
-export function nextEvent(events$: Observable<EngineEvent>, pred: (e: EngineEvent) => boolean, ms: number): Promise<EngineEvent> {
-  return firstValueFrom(events$.pipe(filter(pred), timeout(ms)));
 }
 
 export interface LoadResult {

@@ -4,8 +4,7 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { after, before, test } from 'node:test';
-import { ConfigError } from '../../core/errors.js';
-import { removeDir, startE2eDaemon, type E2eDaemon } from './e2e-harness.js';
+import { CliFailure, removeDir, startE2eDaemon, type E2eDaemon } from './e2e-harness.js';
 
 let d: E2eDaemon;
 before(async () => {
@@ -27,8 +26,11 @@ test('cpu and gpu beyond the machine refuse the deploy at their lines; nothing i
     cpu: ${cores + 1}
     gpu: 1
 `;
+  // `myelin deploy -o json`: exit 1 and `{ errors: [{ file, line, col, field, message }] }` (a ConfigError).
   await assert.rejects(d.deploy(yaml), (err: unknown) => {
-    assert.ok(err instanceof ConfigError, String(err));
+    assert.ok(err instanceof CliFailure, String(err));
+    assert.equal(err.result.code, 1, err.message);
+    assert.ok(err.problems.length > 0 && err.problems.every((p) => p.line !== undefined && p.field), JSON.stringify(err.json));
     const byField = Object.fromEntries(err.problems.map((p) => [p.field, p]));
     assert.match(byField['compute.cpu'].message, new RegExp(`^no instance can satisfy the requested cpu quantity - requested ${cores + 1} cpu but this machine only has ${cores} cpu$`));
     assert.deepEqual([byField['compute.cpu'].line, byField['compute.cpu'].col], [7, 5]);
@@ -36,7 +38,7 @@ test('cpu and gpu beyond the machine refuse the deploy at their lines; nothing i
     assert.match(byField['compute.gpu'].message, /requested 1 gpu but this machine only has 0 gpu/);
     return true;
   });
-  await assert.rejects(d.running.daemon.get('too-big'));
+  await assert.rejects(d.get('too-big'));
 });
 
 test('compute that fits the machine is accepted; the API view redacts env values (issue 11, #7)', async () => {
@@ -50,12 +52,12 @@ test('compute that fits the machine is accepted; the API view redacts env values
   compute:
     cpu: 100m
 `);
-  const detail = await d.running.daemon.get('fits');
+  const detail = await d.get('fits');
   assert.equal(detail.name, 'fits');
   const env = (detail.spec as { predictor: { env: Record<string, string> } }).predictor.env;
   assert.equal(env.API_KEY, '<redacted>');
   // Over the control API as well.
-  const res = await fetch(`${d.running.controlUrl}/v1/apis/fits`, { headers: { authorization: `Bearer ${d.running.token}` } });
+  const res = await fetch(`${d.controlUrl}/v1/apis/fits`, { headers: { authorization: `Bearer ${d.token}` } });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   assert.doesNotMatch(text, /s3cr3t-value/);

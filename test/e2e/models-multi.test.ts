@@ -8,7 +8,8 @@ import { packProject } from '../../serving/daemon/project-bundle.js';
 import type { RunningDaemon } from '../../serving/daemon/run-daemon.js';
 import { irisModel } from '../harness/model-builders.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from '../harness/s3-server.js';
-import { removeDir, waitFor, startE2eDaemon } from './e2e-harness.js';
+import { removeDir, waitFor } from './e2e-harness.js';
+import { startInProcessDaemon } from './in-process-daemon.js';
 
 // A multi-model ONNX API whose models live in S3 (s3rver reached through AWS_ENDPOINT_URL), with
 // numbered versions, a memory cache smaller than its model set, and a version added and one removed
@@ -37,7 +38,7 @@ before(async () => {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
-  running = (await startE2eDaemon({ dir })).running;
+  running = (await startInProcessDaemon({ dir })).running;
   gateway = running.gatewayUrl;
 });
 after(async () => {

@@ -14,7 +14,8 @@ import { packProject } from '../../serving/daemon/project-bundle.js';
 import type { RunningDaemon } from '../../serving/daemon/run-daemon.js';
 import { irisModel } from '../harness/model-builders.js';
 import { S3RVER_CREDENTIALS, spawnS3Server, type S3TestServer } from '../harness/s3-server.js';
-import { removeDir, waitFor, startE2eDaemon } from './e2e-harness.js';
+import { removeDir, waitFor } from './e2e-harness.js';
+import { startInProcessDaemon } from './in-process-daemon.js';
 
 // Cortex 0.25's test/onnx/iris-classifier project, its three files unchanged (test/fixtures/
 // cortex-onnx-iris-s3/), with its model where Cortex had it: s3://cortex-examples/onnx/iris-classifier/,
@@ -73,7 +74,7 @@ before(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
   process.env.AWS_REGION = 'us-east-1';
   stateDir = join(dir, 'state');
-  running = (await startE2eDaemon({ dir, stateDir })).running;
+  running = (await startInProcessDaemon({ dir, stateDir })).running;
   process.env.MYELIN_STATE_DIR = stateDir; // the CLI commands read the daemon's token there
 });
 after(async () => {
