@@ -47,6 +47,20 @@ export interface ApiDeployment {
   readonly revision: string;
   /** Desired replicas (decided by the autoscaler, clamped to [min, max]). */
   readonly replicas: number;
+  /**
+   * The stored project bundle the replicas run (targets whose replicas do not share the daemon's
+   * disk fetch it: a Kubernetes pod's init container runs `myelin fetch-project`). Absent: the
+   * replicas read `spec.projectDir` directly (the local target).
+   */
+  readonly project?: ProjectRef;
+}
+
+/** A deployed project as the daemon stores it (content-addressed) and serves it to pods. */
+export interface ProjectRef {
+  /** The bundle's content id: the folder name under the daemon's projects store and the URL's last segment. */
+  readonly id: string;
+  /** Per-API bearer token that lets this API's pods (and nothing else) download the bundle. */
+  readonly token: string;
 }
 
 /** Counts the daemon shows for an API (reference/cortex.md §8). */

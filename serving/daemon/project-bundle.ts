@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { ConfigError, EngineError } from '../../core/errors.js';
@@ -191,4 +192,52 @@ export async function unpackProject(root: string, bundle: ProjectBundle): Promis
     throw err;
   }
   return dest;
+}
+
+/** Media type of an encoded bundle (`GET /v1/projects/<id>`, the ConfigMap key `project.bundle`). */
+export const BUNDLE_MEDIA_TYPE = 'application/vnd.myelin.project+gzip';
+
+/**
+ * A bundle as bytes, for the wire and for a ConfigMap's `binaryData`: gzip of its JSON
+ * (`{ configFile, files: [{ path, data (base64), mode? }] }`, files sorted by path so the same project
+ * gives the same bytes).
+ */
+export function encodeBundle(bundle: ProjectBundle): Buffer {
+  const files = [...bundle.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return gzipSync(Buffer.from(JSON.stringify({ configFile: bundle.configFile, files })), { level: 9 });
+}
+
+/** Reads `encodeBundle`'s bytes back, checked like an upload (`BundleError` on anything else). */
+export function decodeBundle(bytes: Buffer, maxBytes = MAX_PROJECT_BYTES * 2): ProjectBundle {
+  let json: unknown;
+  try {
+    json = JSON.parse(gunzipSync(bytes, { maxOutputLength: maxBytes }).toString('utf8'));
+  } catch (err) {
+    throw new BundleError(`not an encoded project bundle: ${(err as Error).message}`, { cause: err });
+  }
+  checkBundle(json);
+  return json;
+}
+
+/**
+ * The bundle stored in `<root>/<id>/` by `unpackProject`, read back (for pods that fetch it). The
+ * config file is found again by `configFile`. Throws when the folder is missing.
+ */
+export async function readStoredProject(root: string, id: string, configFile: string): Promise<ProjectBundle> {
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new BundleError(`not a project id: ${JSON.stringify(id)}`);
+  const dir = resolve(root, id);
+  const files: BundleFile[] = [];
+  async function walk(d: string): Promise<void> {
+    const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        const st = await lstat(p);
+        files.push({ path: relative(dir, p).split(sep).join('/'), data: (await readFile(p)).toString('base64'), mode: st.mode & 0o777 });
+      }
+    }
+  }
+  await walk(dir);
+  return { configFile, files };
 }
