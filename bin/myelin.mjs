@@ -1,11 +1,8 @@
 #!/usr/bin/env node
-// Entry point: loads the TypeScript sources through tsx (no build step), then runs the CLI.
-process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
-// onnxruntime: no telemetry database under ~/.cache, no /tmp/mat-debug-<pid>.log (docs/predictors.md).
-process.env.ORT_DISABLE_TELEMETRY ??= '1';
+// The CLI from the TypeScript sources (a clone; no build needed): registers tsx, then runs serving/cli/bin.ts.
+// The npm package runs the compiled dist/serving/cli/bin.js instead (package.json "bin").
 // tsx reads the tsconfig of the working folder, which is the user's project: point it at ours (decorators).
 process.env.TSX_TSCONFIG_PATH ??= (await import('node:url')).fileURLToPath(new URL('../tsconfig.json', import.meta.url));
 const { register } = await import('tsx/esm/api');
 register();
-const { main } = await import('../serving/cli/main.ts');
-await main(process.argv);
+await import('../serving/cli/bin.ts');

@@ -15,15 +15,14 @@ import { modelFormatOf, modelSources } from '../../core/predictor/model-tree.js'
 import type { Predictor } from '../../core/predictor/predictor-contract.js';
 import { JavascriptModelClient } from './javascript-model-client.js';
 
-/** File extensions a javascript predictor may have; `.ts`/`.mts`/`.cts` need tsx registered in the thread. */
+/** File extensions a javascript predictor may have; `.ts`/`.mts`/`.cts` are compiled by tsx as they load. */
 export const JAVASCRIPT_PREDICTOR_EXTENSIONS: readonly string[] = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
 
 /**
  * `predictor.type: javascript` (alias `typescript`): loads a `.ts`/`.js`/`.mjs` file exporting a
  * `Predictor` class (named or default export), constructs it with `{ config, log }` (config deep-copied
  * per instance), awaits its optional `init()`, and calls `predict({ payload, query, headers })`.
- * TypeScript files load with no build step because tsx is registered in every thread that loads
- * predictors (bin/myelin.mjs, the replica child entry and the predictor worker entry do it).
+ * TypeScript files load with no build step: the `UserModuleImporter` compiles them with tsx's `tsImport`.
  * `load` throws `PredictorError` (code `ENG_PREDICTOR_LOAD`) naming the file when it cannot be used.
  */
 @injectable()

@@ -1,10 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createRequire } from 'node:module';
+import { PACKAGE_VERSION } from '../../adapters/fs/package-root.js';
 import { DEFAULT_GATEWAY_PORT } from '../../core/config/api-spec.js';
 import { parseDuration } from '../../core/config/quantities.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../package.json') as { version: string };
+const version = PACKAGE_VERSION;
 
 /** Parses a whole number in [min, max] for an option, with commander's usual error otherwise. */
 export function intArg(min: number, max: number): (value: string) => number {

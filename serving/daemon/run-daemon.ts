@@ -1,8 +1,8 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { ContainerModule, type Container } from 'inversify';
 import type { Logger } from 'pino';
 import { DEFAULT_GATEWAY_PORT } from '../../core/config/api-spec.js';
+import { entryFile, linkPackageInto } from '../../adapters/fs/package-root.js';
 import { nodeProjectFileSystem } from '../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../core/config/load-api-specs.js';
 import { ScalingPolicyRegistry } from '../../core/contribution/scaling-policy-registry.js';
@@ -108,11 +108,11 @@ async function daemonPidInUse(pidFile: string): Promise<number | undefined> {
 
 /** Predictor types of the predictor plugins a replica loads (`plugins/predictor-<kind>/`). */
 function builtinPredictorKinds(): string[] {
-  return builtinPredictorModules().map((u) => /predictor-([a-z0-9-]+)-module\.ts$/.exec(u)?.[1] ?? '').filter((k) => k !== '');
+  return builtinPredictorModules().map((u) => /predictor-([a-z0-9-]+)-module\.[jt]s$/.exec(u)?.[1] ?? '').filter((k) => k !== '');
 }
 
-/** The replica process entry the local orchestrator runs (serving/replica/replica-entry.mjs). */
-export const REPLICA_ENTRY = fileURLToPath(new URL('../replica/replica-entry.mjs', import.meta.url));
+/** The replica process entry the local orchestrator runs: compiled `replica-entry.js`, or from the sources the `replica-entry.mjs` shim (tsx). */
+export const REPLICA_ENTRY = entryFile(import.meta.url, '../replica/replica-entry');
 
 /**
  * Composition root of the daemon (`myelin up`): loads the ContainerModules of the chosen target and
@@ -123,6 +123,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const log = o.log;
   const store = new StateStore(o.stateDir);
   await store.init();
+  // Predictors unpacked under the state folder import 'myelin' as this installation.
+  linkPackageInto(o.stateDir);
   // One daemon per state folder: a second one would restore every API again and start duplicate replicas.
   const other = await daemonPidInUse(store.pidFile);
   if (other !== undefined) {

@@ -11,10 +11,12 @@ import { createContainer } from '../composition/composition-root.js';
 import { replicaModelModules } from './replica-model-provider.js';
 
 const PLUGINS_DIR = new URL('../../plugins/', import.meta.url);
+/** `.ts` from the sources, `.js` in the compiled package: the plugin modules are this module's siblings. */
+const MODULE_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /**
  * Module specifiers (file URLs) of the predictor plugins shipped in this repository: every
- * `plugins/predictor-<kind>/predictor-<kind>-module.ts` (SG 1.1), found at run time so a new
+ * `plugins/predictor-<kind>/predictor-<kind>-module.ts` (`.js` when compiled; SG 1.1), found at run time so a new
  * predictor plugin needs no edit here. Each exports a `ContainerModule` binding a
  * `PredictorBackendContribution`; plugins must import heavy libraries (onnxruntime, tfjs) lazily in
  * `load`, since every replica and worker loads every predictor module.
@@ -24,7 +26,7 @@ export function builtinPredictorModules(): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && d.name.startsWith('predictor-'))
-    .map((d) => new URL(`${d.name}/${d.name}-module.ts`, PLUGINS_DIR))
+    .map((d) => new URL(`${d.name}/${d.name}-module${MODULE_EXT}`, PLUGINS_DIR))
     .filter((u) => existsSync(fileURLToPath(u)))
     .map((u) => u.href)
     .sort();

@@ -12,8 +12,8 @@ function post(m: WorkerMessage): void {
 }
 
 /**
- * Body of one predictor worker thread (loaded by `predictor-worker-entry.mjs`, which registers tsx
- * first): builds the predictor registry from the replica's plugin modules, constructs this thread's
+ * Body of one predictor worker thread (loaded by `predictor-worker-entry.js`, or from the sources by the
+ * `.mjs` shim that registers tsx first): builds the predictor registry from the replica's plugin modules, constructs this thread's
  * predictor instance through it, reports `ready` (or `load-failed`, then throws so the worker ends),
  * and returns piscina's task handler. Logs go to the replica as lines; an unhandled rejection in
  * predictor code is logged, never fatal.

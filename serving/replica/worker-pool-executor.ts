@@ -1,6 +1,8 @@
 import type { ModelStats } from '../../core/ports/predictor-backend.js';
 import { sumModelStats } from './replica-metrics.js';
 import { randomUUID } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { entryFile } from '../../adapters/fs/package-root.js';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina, type PiscinaTask } from 'piscina';
 import { pino } from 'pino';
@@ -12,7 +14,8 @@ import type { ExecutorEvents, PredictOutcome, PredictTask, PredictorExecutor } f
 import { isWorkerMessage, type ControlMessage, type PredictorWorkerData, type WorkerMessage } from './predictor-worker-protocol.js';
 import { slotsPerInstance } from './request-batcher.js';
 
-const WORKER_ENTRY = new URL('./predictor-worker-entry.mjs', import.meta.url).href;
+/** The worker thread's entry: compiled `predictor-worker-entry.js`, or the source shim that registers tsx. */
+const WORKER_ENTRY = pathToFileURL(entryFile(import.meta.url, 'predictor-worker-entry')).href;
 
 type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
 type PoolWorker = Parameters<Balancer>[1][number];

@@ -1,7 +1,4 @@
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-const { version } = require('../../../package.json') as { version: string };
+import { PACKAGE_VERSION as version } from '../../fs/package-root.js';
 
 /** Token of the daemon's options for the `kubernetes` target; optional (every field has a default). */
 export const KubernetesOrchestratorOptions = Symbol('KubernetesOrchestratorOptions');

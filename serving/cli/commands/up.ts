@@ -3,7 +3,7 @@ import { openSync, closeSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { CLI_ENTRY, FROM_SOURCES } from '../../../adapters/fs/package-root.js';
 import { DEFAULT_PYTHON, PYTHON_ENV } from '../../../core/predictor/python-predictor.js';
 import { createRootLogger } from '../../composition/logger.js';
 import { defaultStateDir } from '../../daemon/state-store.js';
@@ -34,7 +34,9 @@ export interface UpOptions {
   readonly stderr: Writable;
 }
 
-const BIN = fileURLToPath(new URL('../../../bin/myelin.mjs', import.meta.url));
+const BIN = CLI_ENTRY;
+/** How the printed hints name the CLI: `myelin` when installed, `node bin/myelin.mjs` in a clone. */
+const CLI_NAME = FROM_SOURCES ? 'node bin/myelin.mjs' : 'myelin';
 
 /**
  * The daemon's Python interpreter: `--python`, else `$MYELIN_PYTHON`, else `python3` (looked up on
@@ -105,7 +107,7 @@ async function quickstart(options: UpOptions, url: string, stateDir: string): Pr
   const detail = (await get({ url, stateDir, api, output: 'json', watch: false, stdout: devNull() })) as { url: string };
   options.stdout.write(
     `\nTry it:\n  curl -X POST ${detail.url} -H 'content-type: application/json' -d @${options.sample}\n` +
-      `  node bin/myelin.mjs get ${api}\n\nThe daemon keeps running; stop it with Ctrl-C (or \`node bin/myelin.mjs down\` from another shell).\n`,
+      `  ${CLI_NAME} get ${api}\n\nThe daemon keeps running; stop it with Ctrl-C (or \`${CLI_NAME} down\` from another shell).\n`,
   );
 }
 
