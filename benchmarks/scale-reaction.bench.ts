@@ -10,15 +10,25 @@
  *
  *   node --import tsx benchmarks/scale-reaction.bench.ts [--runs 1]
  *
+ * The daemon and its replicas run the compiled package (dist/, built when missing), as users run them;
+ * `--sources` runs them from the TypeScript sources through tsx instead.
+ *
  * Prints a table and writes benchmarks/results/scale-reaction.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScalingDecidedEvent } from '../core/events/engine-event.js';
-import { nextEvent, removeDir, startE2eDaemon, startLoad, waitFor } from '../test/e2e/e2e-harness.js';
 
+// Set before the harness is imported: it reads the CLI to run once.
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+if (!process.argv.includes('--sources')) {
+  process.env.MYELIN_CLI = join(ROOT, 'dist/serving/cli/bin.js');
+  if (!existsSync(process.env.MYELIN_CLI)) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+}
+const { nextEvent, removeDir, startE2eDaemon, startLoad, waitFor } = await import('../test/e2e/e2e-harness.js');
 const argRuns = process.argv.indexOf('--runs');
 const RUNS = argRuns > 0 ? Number(process.argv[argRuns + 1]) : 1;
 

@@ -4,7 +4,8 @@
  * ajv validator itself for explanations, and the UTF-8 JSON codec the NATS transport puts on the wire.
  * Every function here is pure and synchronous; none throws on bad input.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import sampleSchema from '../../config-schemas/metric-sample.schema.json' with { type: 'json' };
 import { MAX_METRIC_SAMPLE_BYTES, type MetricSample, type MonitoringSample } from './metric-sample.js';
 
@@ -23,7 +24,10 @@ export type DecodeResult<T> =
  * schema once and keeps the function.
  */
 export function newWireAjv(): Ajv {
-  return new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  // Loaded on first use (a sync require: ajv is CommonJS): a replica, which only explains a sample it
+  // got wrong, starts ~30 ms sooner without it (benchmarks/replica-start.bench.ts).
+  const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+  return new AjvClass({ allErrors: true, strict: true, allowUnionTypes: true });
 }
 
 let schemaValidator: ValidateFunction<MetricSample> | undefined;

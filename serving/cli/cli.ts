@@ -186,10 +186,38 @@ export function buildCli(): Command {
     .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')
     .option('--python <path>', 'Python interpreter for requirements.txt virtualenvs and Python predictors (default: $MYELIN_PYTHON, else python3 on PATH)')
     .addOption(new Option('--log-format <format>', 'the daemon log on stderr: readable lines (pretty) or pino JSON; auto is pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
+    .option('--in-cluster', "with --target kubernetes: use the pod's service account (the daemon runs in the cluster, see myelin render --daemon)", false)
+    .option('--namespace <namespace>', "with --target kubernetes: namespace of the APIs' objects (default: the kubeconfig's, else default)")
+    .option('--image <image>', 'with --target kubernetes: the replica image (default: myelin/replica:<version>)')
     .addOption(stateDirOption())
-    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json' }) => {
+    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json'; inCluster: boolean; namespace?: string; image?: string }) => {
       const { up } = await import('./commands/up.js');
       await up({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
+    .command('render')
+    .description('print the Kubernetes manifests of a configuration (what the kubernetes target applies), or with --daemon the in-cluster control plane')
+    .argument('[file]', 'configuration file or folder (default: myelin.yaml, else cortex.yaml); not read with --daemon')
+    .option('--image <image>', 'replica image, and the daemon image with --daemon (default: myelin/replica:<version>)')
+    .option('--namespace <namespace>', 'namespace written into every object', 'default')
+    .option('--daemon', 'print the control plane: ServiceAccount, Role, RoleBinding, NATS, the daemon and its Services', false)
+    .option('--nats <url>', 'with --daemon: NATS the daemon uses instead of the bundled one; else MYELIN_NATS_URL of the replicas')
+    .action(async (file: string | undefined, o: { image?: string; namespace: string; daemon: boolean; nats?: string }) => {
+      const { render } = await import('./commands/render.js');
+      await render({ file, cwd: process.cwd(), image: o.image, namespace: o.namespace, daemon: o.daemon, nats: o.nats, stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
+    .command('fetch-project')
+    .description("download an API's project from the daemon (or a mounted ConfigMap) into a folder: the init container of a Kubernetes pod")
+    .addOption(new Option('--url <url>', 'the project URL on the daemon, http://<daemon>:8889/v1/projects/<id>?api=<name> (default: $MYELIN_PROJECT_URL)'))
+    .addOption(new Option('--token <token>', "the API's project token (default: $MYELIN_PROJECT_TOKEN)"))
+    .addOption(new Option('--from <dir>', 'read <dir>/project.bundle (a mounted ConfigMap) instead of the daemon'))
+    .requiredOption('--dest <dir>', 'where the files go: a missing or empty folder (an emptyDir mount is written into directly)')
+    .action(async (o: { url?: string; token?: string; from?: string; dest: string }) => {
+      const { fetchProject } = await import('./commands/fetch-project.js');
+      await fetchProject({ url: o.url, token: o.token, from: o.from, dest: o.dest, stdout: process.stdout });
     });
 
   program

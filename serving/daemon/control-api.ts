@@ -6,7 +6,7 @@ import type { Subscription } from 'rxjs';
 import { ConfigError, EngineError } from '../../core/errors.js';
 import type { DaemonService } from './daemon-service.js';
 import type { ProjectBundle } from './project-bundle.js';
-import { BundleError, checkBundle, MAX_PROJECT_BYTES } from './project-bundle.js';
+import { BUNDLE_MEDIA_TYPE, BundleError, checkBundle, MAX_PROJECT_BYTES } from './project-bundle.js';
 import { RequirementsError } from './python-env-cache.js';
 
 /** An API that does not exist (404 on the control API). */
@@ -23,6 +23,16 @@ export class ConflictError extends EngineError {
   }
 }
 
+/** The deployed projects, for `GET /v1/projects/<id>?api=<name>` (the daemon). */
+export interface ProjectSource {
+  /** The bundle id of the project `api` runs now; undefined when it is not deployed. */
+  deployedProject(api: string): string | undefined;
+  /** True when `token` is `api`'s project token (`project-tokens.ts`), compared in constant time. */
+  checkProjectToken(api: string, token: string): boolean;
+  /** The encoded bundle (`encodeBundle`) of a deployed project; `NotFoundError` otherwise. */
+  encodedProject(id: string): Promise<Buffer>;
+}
+
 export interface ControlApiOptions {
   readonly host: string;
   readonly port: number;
@@ -37,6 +47,8 @@ export interface ControlApiOptions {
   readonly tokenFile?: string;
   /** More Prometheus text served after the service's own on `GET /metrics` (the gateway's series). */
   readonly extraMetrics?: () => Promise<string>;
+  /** Serves `GET /v1/projects/<id>?api=<name>` to pods; absent, that route is 404. */
+  readonly projects?: ProjectSource;
 }
 
 /** True when a Host header names a loopback host (with or without a port); absent counts as loopback (HTTP/1.0). */
@@ -61,7 +73,8 @@ const MAX_DEPLOY_BODY = Math.ceil((MAX_PROJECT_BYTES * 4) / 3) + 1024 * 1024;
  * The daemon's control API: HTTP + JSON on 127.0.0.1:8889 by default.
  * Routes: `GET /healthz`, `POST /v1/deploy`, `GET /v1/apis`, `GET|DELETE /v1/apis/<name>`,
  * `POST /v1/apis/<name>/refresh`, `GET /v1/apis/<name>/logs?follow=1&tail=N` (text, streamed),
- * `GET /v1/events?api=&since=<ms>` (server-sent events), `GET /metrics` (Prometheus), `POST /v1/shutdown`.
+ * `GET /v1/events?api=&since=<ms>` (server-sent events), `GET /metrics` (Prometheus), `POST /v1/shutdown`,
+ * `GET /v1/projects/<id>?api=<name>` (the encoded project bundle, for pods; the daemon token or the API's project token).
  * Errors are JSON `{ error, code, problems? }` with 400 (invalid config, a requirements.txt that cannot be installed), 401, 404, 409 or 500.
  */
 export class ControlApi {
@@ -118,9 +131,11 @@ export class ControlApi {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz') return this.json(res, 200, { ok: true });
-    if ((this.options.token === undefined || isLoopbackHost(this.options.host)) && !isLoopbackHostHeader(req.headers.host)) {
+    const projectRoute = /^\/v1\/projects\/([^/]+)$/.exec(path);
+    if (projectRoute && this.options.projects && (method === 'GET' || method === 'HEAD')) return this.project(req, res, method, projectRoute[1], url, this.options.projects);
+    if (!this.hostAllowed(req)) {
       // Bound to loopback (or without a token), a foreign Host is a DNS-rebinding page: refuse it before anything else.
-      return this.json(res, 403, { error: `refusing Host ${JSON.stringify(req.headers.host ?? '')}: the control API answers loopback names only`, code: 'ENG_FORBIDDEN' });
+      return this.refuseHost(req, res);
     }
     if (method !== 'GET' && method !== 'HEAD' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       // Browsers send text/plain or form POSTs cross-origin without asking: only JSON changes anything here.
@@ -128,7 +143,7 @@ export class ControlApi {
     }
     if (!this.authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer');
-      return this.json(res, 401, { error: `missing or wrong bearer token (the daemon's token is in ${this.options.tokenFile ?? '<state-dir>/token'}; the CLI reads it from there or from MYELIN_TOKEN)`, code: 'ENG_UNAUTHORIZED' });
+      return this.json(res, 401, { error: this.unauthorizedMessage(), code: 'ENG_UNAUTHORIZED' });
     }
     const svc = this.options.service;
     if (path === '/metrics' && method === 'GET') {
@@ -174,6 +189,60 @@ export class ControlApi {
       if (sub === 'logs' && method === 'GET') return this.logs(req, res, name, url);
     }
     return this.json(res, 404, { error: `no route for ${method} ${path}`, code: 'ENG_NOT_FOUND' });
+  }
+
+  /**
+   * `GET /v1/projects/<id>?api=<name>`: the encoded bundle `<name>` runs, for its pods' init container
+   * (`myelin fetch-project`). Authorized by the daemon token or by `<name>`'s project token, which
+   * grants this route and that API's current project only.
+   *
+   * The one route that may answer a non-loopback Host with a project token: pods reach the daemon by
+   * an address of this machine or a cluster Service name, never `localhost`, and the daemon then listens
+   * on that interface (`--host`). The foreign-Host refusal exists against DNS rebinding: a web page that
+   * makes the browser send its requests here. Such a page cannot know a project token (an HMAC of the
+   * daemon's secret), so a request bearing a valid one is not that attack; and what the token opens is
+   * read-only, one API's project files, which its pods get anyway. Every other route, and this one with
+   * the daemon token, keeps the refusal.
+   */
+  private async project(req: IncomingMessage, res: ServerResponse, method: string, id: string, url: URL, projects: ProjectSource): Promise<void> {
+    const api = url.searchParams.get('api') ?? '';
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const byProjectToken = api !== '' && bearer !== undefined && projects.checkProjectToken(api, bearer);
+    if (!byProjectToken && !this.hostAllowed(req)) return this.refuseHost(req, res);
+    if (!byProjectToken && !this.authorized(req)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return this.json(res, 401, {
+        error: api === '' ? this.unauthorizedMessage() : `missing or wrong bearer token for the project of ${api} (the daemon's token, or the project token the daemon gave ${api}'s pods as MYELIN_PROJECT_TOKEN)`,
+        code: 'ENG_UNAUTHORIZED',
+      });
+    }
+    if (api === '') return this.json(res, 400, { error: 'expected ?api=<name>: the API whose project this is', code: 'ENG_BAD_REQUEST' });
+    const deployed = projects.deployedProject(api);
+    if (deployed === undefined) return this.json(res, 404, { error: `api ${api} is not deployed`, code: 'ENG_NOT_FOUND' });
+    if (deployed !== id) return this.json(res, 404, { error: `api ${api} does not run project ${id} (it runs ${deployed})`, code: 'ENG_NOT_FOUND' });
+    const etag = `"${id}"`;
+    // Content-addressed: the same id is the same bytes, so a pod that has them asks with If-None-Match.
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { etag });
+      res.end();
+      return;
+    }
+    const bytes = await projects.encodedProject(id);
+    res.writeHead(200, { 'content-type': BUNDLE_MEDIA_TYPE, 'content-length': bytes.length, etag, 'cache-control': 'private, immutable' });
+    res.end(method === 'HEAD' ? undefined : bytes);
+  }
+
+  /** False for a foreign Host where the control API answers loopback names only (see `handle`). */
+  private hostAllowed(req: IncomingMessage): boolean {
+    return !((this.options.token === undefined || isLoopbackHost(this.options.host)) && !isLoopbackHostHeader(req.headers.host));
+  }
+
+  private refuseHost(req: IncomingMessage, res: ServerResponse): void {
+    this.json(res, 403, { error: `refusing Host ${JSON.stringify(req.headers.host ?? '')}: the control API answers loopback names only`, code: 'ENG_FORBIDDEN' });
+  }
+
+  private unauthorizedMessage(): string {
+    return `missing or wrong bearer token (the daemon's token is in ${this.options.tokenFile ?? '<state-dir>/token'}; the CLI reads it from there or from MYELIN_TOKEN)`;
   }
 
   private async logs(req: IncomingMessage, res: ServerResponse, name: string, url: URL): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Observable, Subscription } from 'rxjs';
 import type { ApiSpec } from '../../core/config/api-spec.js';
@@ -11,17 +11,18 @@ import type { MetricSample } from '../../core/metrics/metric-sample.js';
 import type { EventBus } from '../../core/ports/event-bus.js';
 import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import type { ModelDownloadProgress, ModelProvider } from '../../core/ports/model-provider.js';
-import type { OrchestratorTarget, ReplicaInfo } from '../../core/ports/orchestrator-target.js';
+import type { ApiDeployment, OrchestratorTarget, ReplicaInfo } from '../../core/ports/orchestrator-target.js';
 import type { ApiAutoscaler, AutoscalerFactory, AutoscalerTickView } from './api-autoscaler.js';
 import { apiDetail, apiSummary, emptyMonitoring, mergeMonitoring, unrestoredDetail, unrestoredSummary, type ApiSummaryInput, type RequestCounters } from './api-views.js';
-import { ConflictError, NotFoundError } from './control-api.js';
+import { ConflictError, NotFoundError, type ProjectSource } from './control-api.js';
 import { DaemonMetrics } from './daemon-metrics.js';
 import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult, MonitoringView } from './daemon-service.js';
 import { diffReplicaEvents } from './diff-replica-events.js';
 import { diffStatusEvents, NO_STATUS, type StatusMemory } from './diff-status-events.js';
 import { EventHistory } from './event-history.js';
 import { checkOnnxBatching, describeDownload, discoverApiModels, FieldLocator, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
-import { projectId as projectIdOf, unpackProject, type ProjectBundle } from './project-bundle.js';
+import { projectId as projectIdOf, readEncodedProject, storeEncodedBundle, unpackProject, type ProjectBundle } from './project-bundle.js';
+import { isProjectToken, projectToken } from './project-tokens.js';
 import { preparePython, type PreparedPython } from './python-dependencies.js';
 import type { PythonEnvCache } from './python-env-cache.js';
 import { revisionOf, specIdOf } from './revision.js';
@@ -65,6 +66,11 @@ export interface DaemonDeps {
   readonly log: Logger;
   /** Called when a client asks the daemon to stop (`myelin down`). */
   readonly onShutdown: () => void;
+  /**
+   * Keys the per-API project tokens (`project-tokens.ts`): the control API's token. Default: the
+   * store's `token()`, which is what `runDaemon` gives the control API.
+   */
+  readonly projectSecret?: string;
 }
 
 /** Everything the daemon knows about one deployed API. */
@@ -88,7 +94,7 @@ interface ApiState {
  * applies its decisions to the orchestrator, routes the gateway, and turns everything that happens
  * into events (EventBus + bounded history for the control API).
  */
-export class Daemon implements DaemonService {
+export class Daemon implements DaemonService, ProjectSource {
   private readonly apis = new Map<string, ApiState>();
   /** Stored APIs that could not be restored at start: listed with status `error` until redeployed or deleted. */
   private readonly unrestored = new Map<string, { readonly stored: StoredApi; readonly reason: string }>();
@@ -102,6 +108,8 @@ export class Daemon implements DaemonService {
   /** Aborts background model downloads (restored APIs) on close. */
   private readonly closing = new AbortController();
   private readonly background = new Set<Promise<void>>();
+  /** Keys the project tokens; set in `start()` before any API is installed. */
+  private projectSecret = '';
 
   constructor(private readonly deps: DaemonDeps) {
     this.log = deps.log.child({ component: 'daemon/daemon' });
@@ -110,6 +118,7 @@ export class Daemon implements DaemonService {
   /** Starts following replicas, samples and events, then restores every stored API. */
   async start(): Promise<void> {
     await this.deps.store.init();
+    this.projectSecret = this.deps.projectSecret ?? (await this.deps.store.token());
     this.subs.push(
       this.deps.orchestrator.replicas$().subscribe((list) => this.onReplicas(list)),
       this.deps.metrics.samples$().subscribe({ next: (s) => this.onSample(s), error: (err) => this.log.error({ err }, 'metrics transport failed') }),
@@ -155,7 +164,8 @@ export class Daemon implements DaemonService {
     }
     for (const n of names) {
       const dir = join(this.deps.store.projectsDir, n);
-      if (used.has(dir)) continue;
+      // `<id>.bundle` (the encoded upload pods download) lives and goes with its folder `<id>`.
+      if (used.has(dir) || (n.endsWith('.bundle') && used.has(dir.slice(0, -'.bundle'.length)))) continue;
       try {
         await rm(dir, { recursive: true, force: true });
       } catch (err) {
@@ -206,6 +216,8 @@ export class Daemon implements DaemonService {
 
   private async deployNow(bundle: ProjectBundle, options: { readonly force: boolean }): Promise<DeployResponse> {
     const projectDir = await unpackProject(this.deps.store.projectsDir, bundle);
+    // The upload as pods download it (GET /v1/projects/<id>), beside its folder; collected with it.
+    await storeEncodedBundle(this.deps.store.projectsDir, bundle);
     // Stored as loaded: a config in a subfolder of the project is found again after a restart.
     const configFile = bundle.configFile;
     // Paths in the uploaded config resolve inside the unpacked project; errors name the user's file.
@@ -361,7 +373,7 @@ export class Daemon implements DaemonService {
     cur.specId = specId;
     cur.autoscaler.reconfigure(spec);
     cur.autoscaler.setReplicas(replicas);
-    await this.deps.orchestrator.apply({ spec, revision, replicas });
+    await this.deps.orchestrator.apply(this.deployment(spec, revision, replicas, projectDir));
     this.emit({ v: 1, type: 'api.deployed', api: spec.name, t: now, revision, action: changedRevision ? 'updated' : 'reconfigured' });
     return changedRevision
       ? { api: spec.name, action: 'updated', revision, endpoint: spec.networking.endpoint, message: `updating ${spec.name} (RealtimeAPI): rolling to revision ${revision}` }
@@ -392,6 +404,36 @@ export class Daemon implements DaemonService {
     }
   }
 
+  /**
+   * What the orchestrator is given for an API: with the stored project it runs (its bundle id, the
+   * last segment of the project folder) and the token its pods download it with.
+   */
+  private deployment(spec: ApiSpec, revision: string, replicas: number, projectDir: string): ApiDeployment {
+    return { spec, revision, replicas, project: { id: basename(projectDir), token: projectToken(this.projectSecret, spec.name) } };
+  }
+
+  // ---------------------------------------------------------------- projects for pods (ProjectSource)
+
+  deployedProject(api: string): string | undefined {
+    const a = this.apis.get(api);
+    return a ? basename(a.stored.projectDir) : undefined;
+  }
+
+  checkProjectToken(api: string, presented: string): boolean {
+    return this.projectSecret !== '' && isProjectToken(this.projectSecret, api, presented);
+  }
+
+  encodedProject(id: string): Promise<Buffer> {
+    // Any deployed API with that project tells the config file (for a project stored before `.bundle` files).
+    const a = [...this.apis.values()].find((x) => basename(x.stored.projectDir) === id);
+    if (!a) return Promise.reject(new NotFoundError(`project ${id} is not deployed`));
+    return readEncodedProject(this.deps.store.projectsDir, id, a.stored.configFile).catch((err: unknown) => {
+      // Replaced and collected between the lookup and the read.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`project ${id} is not deployed`);
+      throw err;
+    });
+  }
+
   /** Starts serving an API: gateway route (unless `routed`), autoscaler, replicas. */
   private async install(spec: ApiSpec, stored: StoredApi, restoredState: unknown, routed = false): Promise<void> {
     if (!routed) await this.route(spec, stored.configFile);
@@ -415,7 +457,7 @@ export class Daemon implements DaemonService {
     };
     this.apis.set(spec.name, state);
     this.prometheus.addApi(spec.name);
-    await this.deps.orchestrator.apply({ spec, revision: stored.revision, replicas });
+    await this.deps.orchestrator.apply(this.deployment(spec, stored.revision, replicas, stored.projectDir));
     this.updateStatus(state);
   }
 
@@ -450,7 +492,7 @@ export class Daemon implements DaemonService {
       a.stored = { ...a.stored, deploymentNonce: nonce, revision, lastUpdated: now };
       a.specId = specIdOf(a.spec, revision);
       await this.deps.store.putApi(a.stored);
-      await this.deps.orchestrator.apply({ spec: a.spec, revision, replicas: a.stored.replicas });
+      await this.deps.orchestrator.apply(this.deployment(a.spec, revision, a.stored.replicas, a.stored.projectDir));
       return { api: name, action: 'updated', revision, endpoint: a.spec.networking.endpoint, message: `restarting ${name}: rolling to revision ${revision}` };
     });
   }

@@ -3,6 +3,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { ConfigError, EngineError } from '../../core/errors.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** One file of a project as it travels from the CLI to the daemon. */
 export interface BundleFile {
@@ -174,24 +175,52 @@ export async function unpackProject(root: string, bundle: ProjectBundle): Promis
   const tmp = `${dest}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
   try {
-    for (const f of bundle.files) {
-      const p = join(tmp, ...f.path.split('/'));
-      try {
-        await mkdir(join(p, '..'), { recursive: true });
-        await writeFile(p, Buffer.from(f.data, 'base64'), { mode: (f.mode ?? 0o644) & 0o755 });
-      } catch (err) {
-        // Whatever checkBundle did not foresee (a file system with shorter names, say) is still the upload's fault.
-        const reason = BUNDLE_FS_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
-        if (reason) throw new BundleError(`cannot write ${JSON.stringify(f.path)} from the project: ${reason} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
-        throw err;
-      }
-    }
+    await writeBundleFiles(tmp, bundle);
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
   return dest;
+}
+
+/**
+ * Writes a checked bundle's files into `dest` directly (not through a temporary folder: a pod's
+ * `emptyDir` mount cannot be renamed onto). `dest` must be missing or an empty folder; it is created
+ * when missing. The same checks and the same modes as `unpackProject`. Returns the files and bytes written.
+ */
+export async function unpackProjectInto(dest: string, bundle: ProjectBundle): Promise<{ readonly files: number; readonly bytes: number }> {
+  checkBundle(bundle);
+  let existing: string[] = [];
+  try {
+    existing = await readdir(dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  // A mount point may hold the file system's own `lost+found`; anything else would be mixed with the project.
+  if (existing.some((n) => n !== 'lost+found')) throw new EngineError('ENG_DEST_NOT_EMPTY', `${dest} is not empty (it holds ${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', ...' : ''})`);
+  await mkdir(dest, { recursive: true });
+  return writeBundleFiles(dest, bundle);
+}
+
+/** Writes every file of a checked bundle under `dir`; file-system errors the bundle causes become `BundleError`. */
+async function writeBundleFiles(dir: string, bundle: ProjectBundle): Promise<{ readonly files: number; readonly bytes: number }> {
+  let bytes = 0;
+  for (const f of bundle.files) {
+    const p = join(dir, ...f.path.split('/'));
+    try {
+      await mkdir(join(p, '..'), { recursive: true });
+      const data = Buffer.from(f.data, 'base64');
+      bytes += data.length;
+      await writeFile(p, data, { mode: (f.mode ?? 0o644) & 0o755 });
+    } catch (err) {
+      // Whatever checkBundle did not foresee (a file system with shorter names, say) is still the upload's fault.
+      const reason = BUNDLE_FS_ERRORS[(err as NodeJS.ErrnoException).code ?? ''];
+      if (reason) throw new BundleError(`cannot write ${JSON.stringify(f.path)} from the project: ${reason} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+      throw err;
+    }
+  }
+  return { files: bundle.files.length, bytes };
 }
 
 /** Media type of an encoded bundle (`GET /v1/projects/<id>`, the ConfigMap key `project.bundle`). */
@@ -220,8 +249,10 @@ export function decodeBundle(bytes: Buffer, maxBytes = MAX_PROJECT_BYTES * 2): P
 }
 
 /**
- * The bundle stored in `<root>/<id>/` by `unpackProject`, read back (for pods that fetch it). The
- * config file is found again by `configFile`. Throws when the folder is missing.
+ * The bundle stored in `<root>/<id>/` by `unpackProject`, read back (for pods that fetch it, when the
+ * project was stored before `<id>.bundle` was). The config file is found again by `configFile`.
+ * Dot-files, `node_modules` and `__pycache__` folders are left out (an upload never holds them; a
+ * local Python replica writes `__pycache__` into the project). Throws when the folder is missing.
  */
 export async function readStoredProject(root: string, id: string, configFile: string): Promise<ProjectBundle> {
   if (!/^[0-9a-f]{16}$/.test(id)) throw new BundleError(`not a project id: ${JSON.stringify(id)}`);
@@ -230,6 +261,8 @@ export async function readStoredProject(root: string, id: string, configFile: st
   async function walk(d: string): Promise<void> {
     const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
     for (const e of entries) {
+      // What an upload never holds (packProject skips it) and what running the project adds (Python's bytecode).
+      if (e.name.startsWith('.') || SKIP_DIRS.has(e.name) || (e.isDirectory() && e.name === '__pycache__')) continue;
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
       else if (e.isFile()) {
@@ -240,4 +273,38 @@ export async function readStoredProject(root: string, id: string, configFile: st
   }
   await walk(dir);
   return { configFile, files };
+}
+
+/** `<root>/<id>.bundle`: the encoded bundle beside its unpacked folder, what pods download. */
+export function storedBundleFile(root: string, id: string): string {
+  return resolve(root, `${id}.bundle`);
+}
+
+/**
+ * Stores `encodeBundle(bundle)` as `<root>/<bundleId>.bundle` (atomically: a temporary file renamed into
+ * place; once: an existing file with that id is kept, the id being the content's). Returns its path.
+ */
+export async function storeEncodedBundle(root: string, bundle: ProjectBundle): Promise<string> {
+  const file = storedBundleFile(root, bundleId(bundle));
+  try {
+    if ((await lstat(file)).isFile()) return file;
+  } catch {
+    // not there yet
+  }
+  await writeFileAtomic(file, encodeBundle(bundle), 0o600);
+  return file;
+}
+
+/**
+ * The encoded bytes of the stored project `id`: `<root>/<id>.bundle`, or for a project stored before
+ * those files existed, its folder read back (`readStoredProject`) and encoded.
+ */
+export async function readEncodedProject(root: string, id: string, configFile: string): Promise<Buffer> {
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new BundleError(`not a project id: ${JSON.stringify(id)}`);
+  try {
+    return await readFile(storedBundleFile(root, id));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return encodeBundle(await readStoredProject(root, id, configFile));
 }

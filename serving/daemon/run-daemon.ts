@@ -239,9 +239,11 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     clock,
     log,
     onShutdown: () => void stop(),
+    // The project tokens pods download their API's project with derive from the control API's token.
+    projectSecret: token,
   });
   await daemon.start().finally(() => gateway.setRestoring(false));
-  const control = new ControlApi({ host: o.host, port: o.port, service: daemon, log, token, tokenFile: store.tokenFile, extraMetrics: () => gateway.metrics() });
+  const control = new ControlApi({ host: o.host, port: o.port, service: daemon, projects: daemon, log, token, tokenFile: store.tokenFile, extraMetrics: () => gateway.metrics() });
   let controlAddr;
   try {
     controlAddr = await control.start();

@@ -6,8 +6,7 @@ import { PredictorError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { IpcMetricsTransport } from '../../adapters/transport/local/ipc-metrics-transport.js';
-import { localReplicaTransportModule } from '../../adapters/transport/local/local-module.js';
-import { NatsTransportConfig, natsReplicaTransportModule, type NatsTransportOptions } from '../../adapters/transport/nats/nats-module.js';
+import type { NatsTransportOptions } from '../../adapters/transport/nats/nats-options.js';
 import { createContainer } from '../composition/composition-root.js';
 import { createRootLogger } from '../composition/logger.js';
 import { installProcessGuards } from './process-guards.js';
@@ -138,7 +137,7 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
   const level = config.spec.predictor.logLevel;
   if (level !== undefined) log.level = level === 'warning' ? 'warn' : level;
   const ipc = IpcMetricsTransport.available(process);
-  const transport = replicaTransport(env, log, ipc);
+  const transport = await replicaTransport(env, log, ipc);
   await transport?.start();
 
   let replica: Replica | undefined;
@@ -227,14 +226,19 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
  * straight to NATS; else over the IPC channel to the daemon; a replica run by hand has no transport.
  * The transport comes from its kind's ContainerModule, as in the daemon.
  */
-function replicaTransport(env: NodeJS.ProcessEnv, log: Logger, ipc: boolean): MetricsTransport | undefined {
+async function replicaTransport(env: NodeJS.ProcessEnv, log: Logger, ipc: boolean): Promise<MetricsTransport | undefined> {
   const natsUrl = env.MYELIN_NATS_URL;
   if (!natsUrl && !ipc) return undefined;
-  const nats: NatsTransportOptions = { servers: natsUrl?.split(',') ?? [], ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}) };
-  const wiring = new ContainerModule(({ bind }) => {
-    if (natsUrl) bind(NatsTransportConfig).toConstantValue(nats);
-  });
-  const container = createContainer({ logger: log as PinoLogger, modules: [wiring, natsUrl ? natsReplicaTransportModule : localReplicaTransportModule] });
+  // Only the chosen kind is imported: a replica on the local transport never loads the NATS client.
+  let transportModule: ContainerModule;
+  const modules: ContainerModule[] = [];
+  if (natsUrl) {
+    const { NatsTransportConfig, natsReplicaTransportModule } = await import('../../adapters/transport/nats/nats-module.js');
+    const nats: NatsTransportOptions = { servers: natsUrl.split(','), ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}) };
+    modules.push(new ContainerModule(({ bind }) => void bind(NatsTransportConfig).toConstantValue(nats)));
+    transportModule = natsReplicaTransportModule;
+  } else transportModule = (await import('../../adapters/transport/local/local-replica-module.js')).localReplicaTransportModule;
+  const container = createContainer({ logger: log as PinoLogger, modules: [...modules, transportModule] });
   return container.get<MetricsTransport>(MetricsTransport);
 }
 

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { entryFile } from '../../adapters/fs/package-root.js';
 import { BroadcastChannel } from 'node:worker_threads';
-import { Piscina, type PiscinaTask } from 'piscina';
+import type { Piscina, PiscinaTask } from 'piscina';
 import { pino } from 'pino';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import { PredictorError } from '../../core/errors.js';
@@ -51,6 +51,8 @@ export class WorkerPoolExecutor implements PredictorExecutor {
   private readonly modelStatsByThread = new Map<number, ModelStats>();
   readonly mode = 'worker-threads' as const;
   private pool: Piscina | undefined;
+  /** piscina's class, imported by `start` (an in-thread replica never loads it). */
+  private Pool: typeof Piscina | undefined;
   private readonly channel: BroadcastChannel;
   private readonly channelName = `myelin-predictor-${randomUUID()}`;
   /** threadId → model description, for workers whose instance is constructed. */
@@ -82,7 +84,8 @@ export class WorkerPoolExecutor implements PredictorExecutor {
     this.channel.unref();
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const Pool = (this.Pool = (await import('piscina')).Piscina);
     const workerData: PredictorWorkerData = {
       spec: this.options.spec,
       moduleSpecifiers: this.options.moduleSpecifiers,
@@ -91,7 +94,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
       logBindings: this.options.log.bindings(),
     };
     const done = new Promise<void>((resolve, reject) => (this.startWaiter = { resolve, reject }));
-    const pool = new Piscina({
+    const pool = new Pool({
       filename: WORKER_ENTRY,
       minThreads: this.threads,
       maxThreads: this.threads,
@@ -129,7 +132,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
       debug: task.debug,
       seq,
       // Read by the load balancer (pick) to remember which thread got the prediction; not cloned.
-      [Piscina.queueOptionsSymbol]: { seq },
+      [this.Pool!.queueOptionsSymbol]: { seq },
     }).then(run.onOutcome, run.onPoolError);
     return run.promise;
   }
@@ -196,7 +199,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
         if (usage === 0) break;
       }
     }
-    const seq = ((task as unknown as Record<symbol, unknown>)[Piscina.queueOptionsSymbol] as { seq?: number } | null)?.seq;
+    const seq = ((task as unknown as Record<symbol, unknown>)[this.Pool!.queueOptionsSymbol] as { seq?: number } | null)?.seq;
     if (best && seq !== undefined) this.assigned.set(seq, best.id);
     return best;
   }

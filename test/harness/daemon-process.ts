@@ -6,8 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** bin/myelin.mjs: what a user runs. */
-export const MYELIN_BIN = fileURLToPath(new URL('../../bin/myelin.mjs', import.meta.url));
+/**
+ * The CLI the tests and benchmarks run: bin/myelin.mjs (the sources, through tsx), or `$MYELIN_CLI`, e.g.
+ * dist/serving/cli/bin.js for the compiled package (benchmarks/scale-reaction.bench.ts does so).
+ */
+export const MYELIN_BIN = process.env.MYELIN_CLI || fileURLToPath(new URL('../../bin/myelin.mjs', import.meta.url));
 
 /**
  * The environment of the daemon and of the CLI: this one, without the variables that would point a

@@ -3,12 +3,15 @@
  * `kubernetes` orchestrator's tests (DESIGN.md "Test strategy", SG 9.4). It serves only what the
  * adapter and the kubectl checks use, and behaves like a real API server there:
  *
- * - discovery: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/apps/v1` (legacy discovery; kubectl
+ * - discovery: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/apps/v1`, `/apis/rbac.authorization.k8s.io/v1` (legacy discovery; kubectl
  *   falls back to it when the aggregated form is not offered);
  * - apps/v1 deployments: create, get, list, replace (PUT, resourceVersion precondition), patch
  *   (merge, strategic-merge treated as merge, JSON patch), delete (garbage-collects its pods), and
  *   the `scale` subresource (get, replace, patch);
  * - core/v1 services: create, get, list, replace, delete;
+ * - core/v1 secrets, configmaps, serviceaccounts and rbac.authorization.k8s.io/v1 roles and
+ *   rolebindings: stored only (create, get, list, watch, replace, patch, delete), with a
+ *   Secret's `stringData` folded into `data`;
  * - core/v1 pods: get, list, delete (graceful: `deletionTimestamp`, then gone), `log` (tail, follow,
  *   previous);
  * - list and watch with `labelSelector` and `fieldSelector`; `watch=true` streams JSON lines
@@ -66,11 +69,15 @@ export interface FakeKubeRequest {
   readonly body?: unknown;
 }
 
-type Plural = 'pods' | 'services' | 'deployments';
+export type Plural = 'pods' | 'services' | 'deployments' | 'secrets' | 'configmaps' | 'serviceaccounts' | 'roles' | 'rolebindings';
+
+const RBAC_GROUP = 'rbac.authorization.k8s.io';
+/** Kinds the fake only stores (create, get, list, watch, replace, patch, delete), with no behaviour of their own. */
+const PLAIN_VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] as const;
 
 interface ResourceType {
   readonly plural: Plural;
-  readonly group: '' | 'apps';
+  readonly group: '' | 'apps' | typeof RBAC_GROUP;
   readonly kind: string;
   readonly singular: string;
   readonly shortNames: readonly string[];
@@ -95,7 +102,33 @@ const RESOURCES: Readonly<Record<Plural, ResourceType>> = {
     shortNames: ['deploy'],
     verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
   },
+  secrets: { plural: 'secrets', group: '', kind: 'Secret', singular: 'secret', shortNames: [], verbs: PLAIN_VERBS },
+  configmaps: { plural: 'configmaps', group: '', kind: 'ConfigMap', singular: 'configmap', shortNames: ['cm'], verbs: PLAIN_VERBS },
+  serviceaccounts: { plural: 'serviceaccounts', group: '', kind: 'ServiceAccount', singular: 'serviceaccount', shortNames: ['sa'], verbs: PLAIN_VERBS },
+  roles: { plural: 'roles', group: RBAC_GROUP, kind: 'Role', singular: 'role', shortNames: [], verbs: PLAIN_VERBS },
+  rolebindings: { plural: 'rolebindings', group: RBAC_GROUP, kind: 'RoleBinding', singular: 'rolebinding', shortNames: [], verbs: PLAIN_VERBS },
 };
+
+/**
+ * The RBAC attributes of a request to the fake, as the API server's authorizer sees them: API group
+ * (`''` for core), resource (`plural` or `plural/subresource`) and verb (`get`, `list`, `watch`,
+ * `create`, `update`, `patch`, `delete`, `deletecollection`). Undefined for non-resource paths
+ * (discovery, `/version`).
+ */
+export function requestAttributes(r: Pick<FakeKubeRequest, 'method' | 'path' | 'query'>): { group: string; resource: string; verb: string; namespace?: string } | undefined {
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/([a-z]+))?\/?$/.exec(r.path);
+  if (!m) return undefined;
+  const [, group = '', namespace, plural, name, sub] = m;
+  const watch = /(?:^|[?&])watch=(?:true|1)(?:&|$)/.test(r.query);
+  const verb =
+    r.method === 'GET' ? (name === undefined ? (watch ? 'watch' : 'list') : 'get')
+    : r.method === 'POST' ? 'create'
+    : r.method === 'PUT' ? 'update'
+    : r.method === 'PATCH' ? 'patch'
+    : r.method === 'DELETE' ? (name === undefined ? 'deletecollection' : 'delete')
+    : r.method.toLowerCase();
+  return { group, resource: sub ? `${plural}/${sub}` : plural, verb, ...(namespace ? { namespace } : {}) };
+}
 
 const apiVersionOf = (t: ResourceType): string => (t.group ? `${t.group}/v1` : 'v1');
 
@@ -146,7 +179,7 @@ export class FakeKubeApi {
   /** Every request received, in order. */
   readonly requests: FakeKubeRequest[] = [];
 
-  private readonly store: Record<Plural, Map<string, KubeObject>> = { pods: new Map(), services: new Map(), deployments: new Map() };
+  private readonly store = Object.fromEntries(Object.keys(RESOURCES).map((k) => [k, new Map<string, KubeObject>()])) as Record<Plural, Map<string, KubeObject>>;
   private rv = 0;
   private readonly history: StoredEvent[] = [];
   private readonly watchers = new Set<Watcher>();
@@ -452,7 +485,7 @@ export class FakeKubeApi {
       if (discovery) return sendJson(res, 200, discovery);
     }
     const m =
-      /^\/(?:api\/v1|apis\/(apps)\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|deployments)(?:\/([^/]+))?(?:\/(scale|log))?$/.exec(path);
+      /^\/(?:api\/v1|apis\/(apps|rbac\.authorization\.k8s\.io)\/v1)(?:\/namespaces\/([^/]+))?\/(pods|services|deployments|secrets|configmaps|serviceaccounts|roles|rolebindings)(?:\/([^/]+))?(?:\/(scale|log))?$/.exec(path);
     if (!m) throw new KubeStatusError(404, 'NotFound', 'the server could not find the requested resource');
     const [, group = '', namespace, plural, name, sub] = m as unknown as [string, string | undefined, string | undefined, Plural, string | undefined, string | undefined];
     const type = RESOURCES[plural];
@@ -536,12 +569,17 @@ export class FakeKubeApi {
         return {
           kind: 'APIGroupList',
           apiVersion: 'v1',
-          groups: [{ name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } }],
+          groups: [
+            { name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } },
+            { name: RBAC_GROUP, versions: [{ groupVersion: `${RBAC_GROUP}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${RBAC_GROUP}/v1`, version: 'v1' } },
+          ],
         };
       case '/api/v1':
-        return resourceList('v1', [RESOURCES.pods, RESOURCES.services]);
+        return resourceList('v1', [RESOURCES.pods, RESOURCES.services, RESOURCES.secrets, RESOURCES.configmaps, RESOURCES.serviceaccounts]);
       case '/apis/apps/v1':
         return resourceList('apps/v1', [RESOURCES.deployments]);
+      case `/apis/${RBAC_GROUP}/v1`:
+        return resourceList(`${RBAC_GROUP}/v1`, [RESOURCES.roles, RESOURCES.rolebindings]);
       default:
         return undefined;
     }
@@ -609,8 +647,10 @@ export class FakeKubeApi {
       obj.status = {};
     } else if (plural === 'services') {
       this.defaultService(obj);
-    } else {
+    } else if (plural === 'pods') {
       throw methodNotAllowed();
+    } else {
+      this.defaultPlain(plural, obj);
     }
     const out = this.commit(plural, 'ADDED', obj);
     if (plural === 'deployments') {
@@ -650,10 +690,12 @@ export class FakeKubeApi {
       }
       obj.status = current.status;
       obj.metadata.generation = (current.metadata.generation ?? 1) + (canonicalJson(obj.spec) === canonicalJson(current.spec) ? 0 : 1);
-    } else {
+    } else if (plural === 'services') {
       obj.spec = { ...obj.spec, clusterIP: current.spec.clusterIP, clusterIPs: current.spec.clusterIPs };
       this.defaultService(obj);
       obj.status = current.status;
+    } else {
+      this.defaultPlain(plural, obj);
     }
     const out = this.commit(plural, 'MODIFIED', obj, current);
     if (plural === 'deployments') {
@@ -730,6 +772,25 @@ export class FakeKubeApi {
     s.template.spec.restartPolicy ??= 'Always';
     s.template.spec.terminationGracePeriodSeconds ??= 30;
     s.template.spec.dnsPolicy ??= 'ClusterFirst';
+  }
+
+  /** Secrets: `stringData` folded into base64 `data`, `type` Opaque; RoleBindings need a `roleRef`; ConfigMap keys are unique across `data` and `binaryData`. */
+  private defaultPlain(plural: Plural, obj: KubeObject): void {
+    const name = obj.metadata.name;
+    if (plural === 'secrets') {
+      obj.type ??= 'Opaque';
+      if (obj.stringData) {
+        obj.data = { ...obj.data };
+        for (const [k, v] of Object.entries(obj.stringData as Record<string, string>)) obj.data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+        delete obj.stringData;
+      }
+    } else if (plural === 'configmaps') {
+      for (const k of Object.keys(obj.binaryData ?? {})) {
+        if (obj.data && k in obj.data) throw invalid('ConfigMap', name, `data[${k}]: Invalid value: "${k}": duplicate of key present in binaryData`);
+      }
+    } else if (plural === 'rolebindings') {
+      if (!obj.roleRef?.name || !obj.roleRef?.kind) throw invalid('RoleBinding', name, 'roleRef: Required value');
+    }
   }
 
   private defaultService(svc: KubeObject): void {

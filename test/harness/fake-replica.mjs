@@ -7,6 +7,7 @@
 // Behaviour, from the environment (set through the spec's predictor.env or the launcher):
 //   FAKE_READY_DELAY_MS      /healthz/ready answers 503 until this long after start (default 0)
 //   FAKE_START_UNREADY=1     /healthz/ready answers 503 until POST /ready
+//   FAKE_SEND_READY=1        sends { type: 'myelin.replica.ready' } over IPC once ready (FAKE_READY_DELAY_MS)
 //   FAKE_CRASH_ON_START=1    write a few lines, then exit with FAKE_EXIT_CODE (default 3) at once
 //   FAKE_FAIL_MESSAGE        send { type: 'myelin.replica.failed', message: FAKE_FAIL_MESSAGE } over IPC,
 //                            then exit with code 1 (what replica-main does when the predictor cannot start)
@@ -99,6 +100,8 @@ function start() {
     const { port } = server.address();
     console.log(`fake replica ${id} listening on ${port}`);
     process.send?.({ type: 'myelin.replica.listening', port });
+    // As replica-main does once its predictor is loaded (FAKE_SEND_READY=1): the orchestrator probes at once.
+    if (env.FAKE_SEND_READY === '1') setTimeout(() => process.send?.({ type: 'myelin.replica.ready' }), readyDelayMs);
   });
 
   if (env.FAKE_CRASH_AFTER_MS !== undefined) {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1Deployment, V1EnvVar, V1Secret, V1Service, V1Volume } from '@kubernetes/client-node';
 import type { ApiSpec, IntOrPercent } from '../../../core/config/api-spec.js';
-import type { ApiDeployment } from '../../../core/ports/orchestrator-target.js';
+import { rebaseSpec } from '../../../core/config/rebase-spec.js';
+import { OrchestratorError } from '../../../core/errors.js';
+import type { ApiDeployment, ProjectRef } from '../../../core/ports/orchestrator-target.js';
 
 /** Label on every object and pod: the API's name (the Deployment's selector). */
 export const API_LABEL = 'myelin.dev/api';
@@ -17,6 +19,35 @@ export const REPLICA_PORT = 8888;
 /** Env var carrying the resolved ApiSpec as JSON; the replica reads it at start. */
 export const API_SPEC_ENV = 'MYELIN_API_SPEC';
 
+/** Where a pod finds its project: the init container writes it here (an `emptyDir`), the replica runs in it. */
+export const PROJECT_MOUNT = '/project';
+/** Where the ConfigMap holding the encoded bundle is mounted (mode `config-map`). */
+export const BUNDLE_MOUNT = '/bundle';
+/** The key of the encoded bundle in the ConfigMap (what `myelin fetch-project --from DIR` reads). */
+export const BUNDLE_KEY = 'project.bundle';
+/** The init container that fetches the project. */
+export const FETCH_CONTAINER_NAME = 'fetch-project';
+/** The key of the project token in the API's Secret. */
+export const PROJECT_TOKEN_KEY = 'token';
+/** The env vars `myelin fetch-project` reads (serving/cli/commands/fetch-project.ts). */
+export const PROJECT_URL_ENV = 'MYELIN_PROJECT_URL';
+export const PROJECT_TOKEN_ENV = 'MYELIN_PROJECT_TOKEN';
+/**
+ * Largest encoded bundle put in a ConfigMap: Kubernetes refuses objects over 1 MiB, and the rest of
+ * the object (and some headroom) must fit too.
+ */
+export const MAX_CONFIG_MAP_BUNDLE_BYTES = 900 * 1024;
+
+/**
+ * How an API's pods get their project (an init container `fetch-project` writes it into an
+ * `emptyDir` at `/project`):
+ * - `daemon`: downloaded from the daemon at `url` (`<daemonUrl>/v1/projects/<id>?api=<name>`) with
+ *   the API's token from the Secret `api-<name>-project` (what the kubernetes target applies);
+ * - `config-map`: read from the ConfigMap `api-<name>-project` mounted at `/bundle` (what
+ *   `myelin render` prints, so the output needs nothing from the daemon's disk).
+ */
+export type ProjectDelivery = { readonly kind: 'daemon'; readonly url: string } | { readonly kind: 'config-map' };
+
 /** What the manifests need besides the deployment itself (resolved daemon options). */
 export interface ManifestOptions {
   readonly namespace: string;
@@ -27,6 +58,21 @@ export interface ManifestOptions {
   readonly terminationGracePeriodSeconds: number;
   /** More environment for every replica container, e.g. `MYELIN_NATS_URL` so pods publish samples to NATS. */
   readonly replicaEnv?: Readonly<Record<string, string>>;
+}
+
+/** The default daemon URL pods fetch their project from: the `myelin` Service of the namespace. */
+export function defaultDaemonUrl(namespace: string): string {
+  return `http://myelin.${namespace}.svc:8889`;
+}
+
+/** `<daemonUrl>/v1/projects/<id>?api=<name>`: where an API's init container downloads its project. */
+export function projectUrl(daemonUrl: string, project: Pick<ProjectRef, 'id'>, api: string): string {
+  return `${daemonUrl.replace(/\/+$/, '')}/v1/projects/${encodeURIComponent(project.id)}?api=${encodeURIComponent(api)}`;
+}
+
+/** `api-<name>-project`: the Secret (project token) and the ConfigMap (encoded bundle) of an API. */
+export function projectObjectName(api: string): string {
+  return `${objectName(api)}-project`;
 }
 
 /** `api-<name>`: the Deployment's and the Service's name (a DNS-1035 label, so at most 63 characters). */
@@ -64,9 +110,14 @@ export function specId(spec: ApiSpec, revision: string): string {
  * RollingUpdate maxSurge/maxUnavailable, readiness `GET /healthz/ready` and liveness
  * `GET /healthz/live` on 8888. The pod template carries the revision, so a new revision changes the
  * template and Kubernetes rolls; anything else (replicas, strategy, annotations) does not.
+ *
+ * With a `delivery`, the pod gets its project from an init container (see `ProjectDelivery`), the
+ * replica runs in `/project` and `MYELIN_API_SPEC` holds the spec rebased there (model URLs are
+ * left as they are: the replica downloads them itself). Without, the spec is passed as it is.
  */
-export function deploymentManifest(d: ApiDeployment, o: ManifestOptions): V1Deployment {
-  const { spec, revision } = d;
+export function deploymentManifest(d: ApiDeployment, o: ManifestOptions, delivery?: ProjectDelivery): V1Deployment {
+  const { revision } = d;
+  const spec = delivery ? rebaseSpec(d.spec, d.spec.projectDir, PROJECT_MOUNT) : d.spec;
   const api = spec.name;
   const c = spec.compute;
   const requests: Record<string, string> = { cpu: cpuQuantity(c.cpuMillis) };
@@ -74,7 +125,7 @@ export function deploymentManifest(d: ApiDeployment, o: ManifestOptions): V1Depl
   if (c.memBytes !== null) requests.memory = limits.memory = memoryQuantity(c.memBytes);
   if (c.gpu > 0) requests['nvidia.com/gpu'] = limits['nvidia.com/gpu'] = String(c.gpu);
   if (c.inf > 0) requests['aws.amazon.com/neuron'] = limits['aws.amazon.com/neuron'] = String(c.inf);
-  const env = [
+  const env: V1EnvVar[] = [
     { name: API_SPEC_ENV, value: JSON.stringify(spec) },
     { name: 'MYELIN_API', value: api },
     { name: 'MYELIN_REVISION', value: revision },
@@ -99,7 +150,7 @@ export function deploymentManifest(d: ApiDeployment, o: ManifestOptions): V1Depl
       name: objectName(api),
       namespace: o.namespace,
       labels,
-      annotations: { [SPEC_ID_ANNOTATION]: specId(spec, revision), [REVISION_LABEL]: revision },
+      annotations: { [SPEC_ID_ANNOTATION]: specId(d.spec, revision), [REVISION_LABEL]: revision },
     },
     spec: {
       replicas: d.replicas,
@@ -112,12 +163,14 @@ export function deploymentManifest(d: ApiDeployment, o: ManifestOptions): V1Depl
         metadata: { labels: { ...labels, [REVISION_LABEL]: revision } },
         spec: {
           terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
+          ...(delivery ? { initContainers: [fetchProjectContainer(api, o, delivery)], volumes: projectVolumes(api, delivery) } : {}),
           containers: [
             {
               name: CONTAINER_NAME,
               image: o.image,
               ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
               command: [...o.command],
+              ...(delivery ? { workingDir: PROJECT_MOUNT, volumeMounts: [{ name: PROJECT_VOLUME, mountPath: PROJECT_MOUNT }] } : {}),
               env,
               ports: [{ name: 'http', containerPort: REPLICA_PORT, protocol: 'TCP' }],
               resources: Object.keys(limits).length ? { requests, limits } : { requests },
@@ -155,5 +208,74 @@ export function serviceManifest(api: string, o: Pick<ManifestOptions, 'namespace
       selector: { [API_LABEL]: api },
       ports: [{ name: 'http', port: REPLICA_PORT, targetPort: REPLICA_PORT, protocol: 'TCP' }],
     },
+  };
+}
+
+const PROJECT_VOLUME = 'project';
+const BUNDLE_VOLUME = 'bundle';
+
+/** The command prefix of the image's CLI: the replica command minus its last word (`['myelin']` by default). */
+export function commandPrefix(command: readonly string[]): string[] {
+  return command.length > 1 ? command.slice(0, -1) : ['myelin'];
+}
+
+/** The init container `fetch-project`: same image, `myelin fetch-project --dest /project` (`--from /bundle` for a ConfigMap). */
+export function fetchProjectContainer(api: string, o: ManifestOptions, delivery: ProjectDelivery): V1Container {
+  const fromConfigMap = delivery.kind === 'config-map';
+  return {
+    name: FETCH_CONTAINER_NAME,
+    image: o.image,
+    ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
+    command: [...commandPrefix(o.command), 'fetch-project', '--dest', PROJECT_MOUNT, ...(fromConfigMap ? ['--from', BUNDLE_MOUNT] : [])],
+    ...(delivery.kind === 'daemon'
+      ? {
+          env: [
+            { name: PROJECT_URL_ENV, value: delivery.url },
+            { name: PROJECT_TOKEN_ENV, valueFrom: { secretKeyRef: { name: projectObjectName(api), key: PROJECT_TOKEN_KEY } } },
+          ],
+        }
+      : {}),
+    volumeMounts: [
+      { name: PROJECT_VOLUME, mountPath: PROJECT_MOUNT },
+      ...(fromConfigMap ? [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT, readOnly: true }] : []),
+    ],
+  };
+}
+
+/** The pod's volumes: the `emptyDir` the project is written to, and the bundle's ConfigMap in mode `config-map`. */
+export function projectVolumes(api: string, delivery: ProjectDelivery): V1Volume[] {
+  return [
+    { name: PROJECT_VOLUME, emptyDir: {} },
+    ...(delivery.kind === 'config-map' ? [{ name: BUNDLE_VOLUME, configMap: { name: projectObjectName(api) } }] : []),
+  ];
+}
+
+/** The Secret `api-<name>-project` holding the API's project token (key `token`), read by its init container. */
+export function projectSecretManifest(api: string, token: string, o: Pick<ManifestOptions, 'namespace'>): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: projectObjectName(api), namespace: o.namespace, labels: { [API_LABEL]: api, [MANAGED_BY_LABEL]: MANAGED_BY } },
+    type: 'Opaque',
+    data: { [PROJECT_TOKEN_KEY]: Buffer.from(token, 'utf8').toString('base64') },
+  };
+}
+
+/**
+ * The ConfigMap `api-<name>-project` holding the encoded project bundle (`encodeBundle`) under
+ * `project.bundle`. Throws `OrchestratorError` when the bundle is larger than
+ * `MAX_CONFIG_MAP_BUNDLE_BYTES` (Kubernetes refuses objects over 1 MiB).
+ */
+export function projectConfigMapManifest(api: string, encodedBundle: Uint8Array, o: Pick<ManifestOptions, 'namespace'>): V1ConfigMap {
+  if (encodedBundle.byteLength > MAX_CONFIG_MAP_BUNDLE_BYTES) {
+    throw new OrchestratorError(
+      `kubernetes: the project of api ${api} is ${Math.ceil(encodedBundle.byteLength / 1024)} KiB compressed, more than a ConfigMap can hold (${MAX_CONFIG_MAP_BUNDLE_BYTES / 1024} KiB; Kubernetes refuses objects over 1 MiB): move large files (models) to s3:// or https:// URLs, or deploy through the daemon`,
+    );
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: projectObjectName(api), namespace: o.namespace, labels: { [API_LABEL]: api, [MANAGED_BY_LABEL]: MANAGED_BY } },
+    binaryData: { [BUNDLE_KEY]: Buffer.from(encodedBundle).toString('base64') },
   };
 }

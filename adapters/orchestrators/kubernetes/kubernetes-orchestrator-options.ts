@@ -14,6 +14,13 @@ export interface KubernetesOrchestratorOptions {
   readonly server?: string;
   /** Bearer token sent to `server` (ignored with a kubeconfig, which carries its own credentials). */
   readonly token?: string;
+  /**
+   * Running inside the cluster (`myelin up --in-cluster`): the client uses the pod's service account
+   * (`KubeConfig.loadFromCluster()`: token, CA and namespace under
+   * /var/run/secrets/kubernetes.io/serviceaccount, server from `KUBERNETES_SERVICE_HOST`/`_PORT`).
+   * `server` still wins when given.
+   */
+  readonly inCluster?: boolean;
   /** Kubeconfig file; default `KubeConfig.loadFromDefault()` ($KUBECONFIG, ~/.kube/config, or in-cluster service account). */
   readonly kubeconfigPath?: string;
   /** Kubeconfig context to use instead of the current one. */
@@ -35,6 +42,12 @@ export interface KubernetesOrchestratorOptions {
    * false: workloads in a cluster outlive the daemon, which finds them again on its next start.
    */
   readonly removeOnClose?: boolean;
+  /**
+   * The daemon's control API as pods reach it: an API's init container downloads its project from
+   * `<daemonUrl>/v1/projects/<id>?api=<name>`. Default `http://myelin.<namespace>.svc:8889` (the
+   * `myelin` Service of `myelin render --daemon`).
+   */
+  readonly daemonUrl?: string;
   /** More environment for every replica container (the daemon sets `MYELIN_NATS_URL` with `--nats`). */
   readonly replicaEnv?: Readonly<Record<string, string>>;
 }

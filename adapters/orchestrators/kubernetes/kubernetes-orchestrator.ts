@@ -23,10 +23,15 @@ import {
   CONTAINER_NAME,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  defaultDaemonUrl,
   deploymentManifest,
   objectName,
+  projectObjectName,
+  projectSecretManifest,
+  projectUrl,
   serviceManifest,
   type ManifestOptions,
+  type ProjectDelivery,
 } from './kubernetes-manifests.js';
 import {
   DEFAULT_REPLICA_COMMAND,
@@ -35,8 +40,12 @@ import {
 } from './kubernetes-orchestrator-options.js';
 import { deploymentRevision, podView, replicaStatus, type PodView } from './pod-replicas.js';
 
-/** Builds the client configuration from the options: an explicit server URL, a kubeconfig file, or the defaults. */
-function loadKubeConfig(o: KubernetesOrchestratorOptions): KubeConfig {
+/**
+ * Builds the client configuration from the options: an explicit server URL, the pod's service
+ * account (`inCluster`), a kubeconfig file, or the defaults. `clusterPathPrefix` is put before the
+ * service account's paths (tests).
+ */
+export function loadKubeConfig(o: KubernetesOrchestratorOptions, clusterPathPrefix = ''): KubeConfig {
   const kc = new KubeConfig();
   if (o.server) {
     // client-node 1.x refuses plain http unless TLS verification is "skipped" (there is no TLS to verify).
@@ -44,6 +53,11 @@ function loadKubeConfig(o: KubernetesOrchestratorOptions): KubeConfig {
       { name: 'myelin', server: o.server.replace(/\/+$/, ''), skipTLSVerify: o.server.startsWith('http:') },
       { name: 'myelin', ...(o.token ? { token: o.token } : {}) },
     );
+  } else if (o.inCluster) {
+    if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
+      throw new Error('--in-cluster needs KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (set in every pod by Kubernetes)');
+    }
+    kc.loadFromCluster(clusterPathPrefix);
   } else if (o.kubeconfigPath) kc.loadFromFile(o.kubeconfigPath);
   else kc.loadFromDefault();
   if (o.context) kc.setCurrentContext(o.context);
@@ -75,15 +89,20 @@ function kubeError(what: string, err: unknown): OrchestratorError {
 }
 
 /**
- * The `kubernetes` orchestrator target: each API is one apps/v1 Deployment `api-<name>` and one
- * core/v1 Service `api-<name>` (port 8888) in one namespace, and nothing else.
+ * The `kubernetes` orchestrator target: each API is one apps/v1 Deployment `api-<name>`, one
+ * core/v1 Service `api-<name>` (port 8888) and, when it runs a stored project, one Secret
+ * `api-<name>-project`, in one namespace, and nothing else. What it may call is
+ * `CONTROL_PLANE_RULES` (control-plane-manifests.ts), checked by a test.
  *
  * - `apply` creates or replaces the Deployment (and creates the Service when missing). A new
  *   revision changes the pod template, and Kubernetes rolls it out within the spec's maxSurge /
  *   maxUnavailable; the same revision keeps the running template, so autoscaling or networking
  *   changes never restart pods (the pods keep the spec of their revision in `MYELIN_API_SPEC`).
  * - `scale` merge-patches `spec.replicas` through the `scale` subresource; the template is untouched.
- * - `remove` deletes the Deployment (its pods go with it, in the background) and the Service.
+ * - With `ApiDeployment.project`, `apply` first creates or replaces the Secret `api-<name>-project`
+ *   (the API's project token), and the pods' init container downloads the project from the daemon
+ *   (`daemonUrl`) into `/project`; see `ProjectDelivery`.
+ * - `remove` deletes the Deployment (its pods go with it, in the background), the Service and the Secret.
  * - `replicas$` and `status` come from a list-then-watch of the Deployments and pods labelled
  *   `app.kubernetes.io/managed-by=myelin`, which resumes after a dropped connection and lists again
  *   after 410 Expired. Pod addresses are pod IPs, reachable from inside the cluster.
@@ -106,6 +125,7 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
   private readonly manifest: ManifestOptions;
+  private readonly daemonUrl: string;
   private readonly deployments: KubeListWatch<V1Deployment>;
   private readonly pods: KubeListWatch<V1Pod>;
   private readonly replicasSubject = new BehaviorSubject<readonly ReplicaInfo[]>([]);
@@ -133,7 +153,8 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     } catch (err) {
       throw new OrchestratorError(`kubernetes: cannot load the cluster configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    this.namespace = this.options.namespace ?? this.kc.getContextObject(this.kc.getCurrentContext())?.namespace ?? 'default';
+    this.namespace = this.options.namespace ?? this.kc.getContextObject(this.kc.getCurrentContext())?.namespace?.trim() ?? 'default';
+    this.daemonUrl = this.options.daemonUrl ?? defaultDaemonUrl(this.namespace);
     this.apps = this.kc.makeApiClient(AppsV1Api);
     this.core = this.kc.makeApiClient(CoreV1Api);
     this.manifest = {
@@ -236,7 +257,13 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     const api = deployment.spec.name;
     const name = objectName(api);
     if (name.length > 63) throw new OrchestratorError(`kubernetes: api name "${api}" is too long (at most 59 characters, so that "${name}" is a valid Service name)`);
-    const body = deploymentManifest(deployment, this.manifest);
+    let delivery: ProjectDelivery | undefined;
+    if (deployment.project) {
+      // The Secret first: the init container of the first pod reads the token from it.
+      await this.applySecret(api, deployment.project.token);
+      delivery = { kind: 'daemon', url: projectUrl(this.daemonUrl, deployment.project, api) };
+    }
+    const body = deploymentManifest(deployment, this.manifest, delivery);
     let written: V1Deployment | undefined;
     // Read, then create or replace with the read resourceVersion; a concurrent writer (409) makes us read again.
     for (let attempt = 1; !written; attempt++) {
@@ -272,6 +299,23 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     await this.ensureService(api);
   }
 
+  /** Creates the Secret `api-<name>-project` with the API's project token, or replaces it when it exists. */
+  private async applySecret(api: string, token: string): Promise<void> {
+    const name = projectObjectName(api);
+    const body = projectSecretManifest(api, token, this.manifest);
+    try {
+      await this.core.createNamespacedSecret({ namespace: this.namespace, body });
+      this.log.info({ api }, 'project secret created');
+    } catch (err) {
+      if (httpStatus(err) !== 409) throw kubeError(`creating secret ${name}`, err);
+      try {
+        await this.core.replaceNamespacedSecret({ name, namespace: this.namespace, body });
+      } catch (e) {
+        throw kubeError(`replacing secret ${name}`, e);
+      }
+    }
+  }
+
   private async ensureService(api: string): Promise<void> {
     const name = objectName(api);
     try {
@@ -303,7 +347,7 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     this.log.info({ api, replicas }, 'deployment scaled');
   }
 
-  /** Deletes the API's Deployment (its pods terminate gracefully afterwards) and Service; what is already gone is fine. Works after `close`. */
+  /** Deletes the API's Deployment (its pods terminate gracefully afterwards), Service and project Secret; what is already gone is fine. Works after `close`. */
   async remove(api: string): Promise<void> {
     const name = objectName(api);
     const deletes = [
@@ -312,6 +356,9 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
       }),
       this.core.deleteNamespacedService({ name, namespace: this.namespace }).catch((err: unknown) => {
         if (httpStatus(err) !== 404) throw kubeError(`deleting service ${name}`, err);
+      }),
+      this.core.deleteNamespacedSecret({ name: projectObjectName(api), namespace: this.namespace }).catch((err: unknown) => {
+        if (httpStatus(err) !== 404) throw kubeError(`deleting secret ${projectObjectName(api)}`, err);
       }),
     ];
     await Promise.all(deletes);

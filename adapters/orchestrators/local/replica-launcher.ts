@@ -49,6 +49,11 @@ export const REPLICA_ENV = {
 
 /** IPC message type a replica sends once it listens. */
 export const REPLICA_LISTENING = 'myelin.replica.listening';
+/**
+ * IPC message type a replica sends once its predictor is loaded: a hint to probe now rather than at the
+ * next probe interval (the probe stays the judge of readiness).
+ */
+export const REPLICA_READY = 'myelin.replica.ready';
 /** IPC message type of a metric sample from a replica. */
 export const REPLICA_METRICS = 'myelin.metrics';
 /** IPC message type a replica sends when its predictor cannot start, just before it exits with code 1. */
@@ -102,6 +107,11 @@ export function metricSampleOf(msg: unknown): unknown {
 }
 
 /** The event in a `myelin.replica.event` message (unchecked), or null when `msg` is not one. */
+/** True for a replica's `myelin.replica.ready` message. */
+export function isReadyMessage(msg: unknown): boolean {
+  return typeof msg === 'object' && msg !== null && (msg as Record<string, unknown>).type === REPLICA_READY;
+}
+
 export function replicaEventOf(msg: unknown): unknown {
   if (typeof msg !== 'object' || msg === null) return null;
   const m = msg as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ReplicaAddress } from '../../../core/ports/orchestrator-target.js';
 import { LineSplitter } from './line-ring.js';
-import { failureMessageOf, listeningAddressOf, replicaEventOf } from './replica-launcher.js';
+import { failureMessageOf, isReadyMessage, listeningAddressOf, replicaEventOf } from './replica-launcher.js';
 
 /** How a replica process ended. */
 export interface ReplicaExit {
@@ -26,6 +26,8 @@ export interface ReplicaProcessSpawn {
 export interface ReplicaProcessHandlers {
   onLine(line: string, stream: 'stdout' | 'stderr'): void;
   onListening(address: ReplicaAddress): void;
+  /** The replica said its predictor is loaded (`myelin.replica.ready`). */
+  onReadyHint?(): void;
   /** A `myelin.replica.event` message's event, unchecked (the caller validates and attributes it). */
   onEvent?(event: unknown): void;
   /** Called exactly once, after the last output line was delivered. */
@@ -66,6 +68,7 @@ export class ReplicaProcess {
     this.child.on('message', (msg) => {
       const address = listeningAddressOf(msg);
       if (address) handlers.onListening(address);
+      if (isReadyMessage(msg)) handlers.onReadyHint?.();
       failure = failureMessageOf(msg) ?? failure;
       const event = replicaEventOf(msg);
       if (event !== null) handlers.onEvent?.(event);

@@ -63,6 +63,7 @@ export class ReplicaSupervisor {
     this.process = new ReplicaProcess(spawn, {
       onLine: (line) => listener.line(line),
       onListening: (address) => this.onListening(address),
+      onReadyHint: () => this.onReadyHint(),
       onEvent: (event) => listener.event(event),
       onExit: (exit) => this.onExit(exit),
     });
@@ -104,6 +105,16 @@ export class ReplicaSupervisor {
     if (this.phaseNow !== 'starting' && this.phaseNow !== 'ready') return;
     this.addressNow = address;
     this.listener.listening(address);
+    this.startProbing();
+  }
+
+  /**
+   * The replica says its predictor is loaded: probe now instead of at the next interval (up to
+   * `probeIntervalMs` sooner in service; the probe's 200 still decides). A probe in flight is left alone.
+   */
+  private onReadyHint(): void {
+    if (this.phaseNow !== 'starting' || !this.probeTimer || !this.probeable()) return;
+    this.cancelProbe();
     this.startProbing();
   }
 

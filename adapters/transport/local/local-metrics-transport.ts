@@ -7,11 +7,9 @@ import type { Logger } from '../../../core/ports/logger.js';
 import type { ChildMetricsSink, IpcMessageSource, MetricsTransport, TransportStats } from '../../../core/ports/metrics-transport.js';
 
 /** The IPC message a local replica sends its samples in (see `IpcMetricsTransport`). */
-export interface IpcMetricsMessage {
-  readonly type: 'myelin.metrics';
-  readonly sample: MetricSample;
-}
-export const IPC_METRICS_MESSAGE_TYPE = 'myelin.metrics';
+import { IPC_METRICS_MESSAGE_TYPE } from './ipc-metrics-message.js';
+
+export { IPC_METRICS_MESSAGE_TYPE, type IpcMetricsMessage } from './ipc-metrics-message.js';
 
 interface Topic {
   readonly subject: Subject<MetricSample>;

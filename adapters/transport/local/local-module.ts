@@ -3,19 +3,12 @@ import { Clock } from '../../../core/clock.js';
 import { EventBus } from '../../../core/ports/event-bus.js';
 import { Logger } from '../../../core/ports/logger.js';
 import { ChildMetricsSink, MetricsTransport } from '../../../core/ports/metrics-transport.js';
-import { IpcMetricsTransport } from './ipc-metrics-transport.js';
 import { DEFAULT_EVENT_HISTORY, LocalEventBus } from './local-event-bus.js';
 import { LocalMetricsTransport } from './local-metrics-transport.js';
+import { LocalTransportConfig } from './local-replica-module.js';
 
-/** Settings of the `local` transports (all optional). */
-export interface LocalTransportConfig {
-  /** Events kept for `events$({ sinceMs })` replay; default 10 000. */
-  readonly eventHistory?: number;
-  /** Replica side: samples waiting on the IPC channel before new ones are dropped; default 64. */
-  readonly ipcMaxPending?: number;
-}
-/** Token for `LocalTransportConfig`; optional. */
-export const LocalTransportConfig = Symbol('LocalTransportConfig');
+// The replica side lives in its own module (a replica must not load rxjs or the daemon's side).
+export { LocalTransportConfig, localReplicaTransportModule } from './local-replica-module.js';
 
 /**
  * The `local` kind, daemon side (the embedded default, SG 1.1): `MetricsTransport` and `ChildMetricsSink`
@@ -35,18 +28,4 @@ export const localTransportModule = new ContainerModule(({ bind }) => {
     })
     .inSingletonScope();
   bind(EventBus).toService(LocalEventBus);
-});
-
-/**
- * The `local` kind, replica side: a replica process started by the daemon with an IPC channel publishes
- * its samples to the daemon over that channel (`IpcMetricsTransport`). Binds only `MetricsTransport`;
- * replicas publish no events.
- */
-export const localReplicaTransportModule = new ContainerModule(({ bind }) => {
-  bind(MetricsTransport)
-    .toDynamicValue((ctx) => {
-      const config = ctx.get<LocalTransportConfig>(LocalTransportConfig, { optional: true }) ?? {};
-      return new IpcMetricsTransport(ctx.get<Logger>(Logger), ctx.get<Clock>(Clock), process, config.ipcMaxPending);
-    })
-    .inSingletonScope();
 });

@@ -12,6 +12,12 @@ import { ExitError } from '../exit-error.js';
 export interface UpOptions {
   readonly target: 'local' | 'kubernetes';
   readonly nats?: string;
+  /** `--in-cluster` (kubernetes target): the pod's service account. */
+  readonly inCluster?: boolean;
+  /** `--namespace` (kubernetes target). */
+  readonly namespace?: string;
+  /** `--image` (kubernetes target): the replica image. */
+  readonly image?: string;
   readonly stateDir?: string;
   readonly host: string;
   readonly port: number;
@@ -74,6 +80,7 @@ export async function up(options: UpOptions): Promise<void> {
     requestTimeoutMs: options.requestTimeout,
     log,
     python,
+    kubernetes: { ...(options.inCluster ? { inCluster: true } : {}), ...(options.namespace ? { namespace: options.namespace } : {}), ...(options.image ? { image: options.image } : {}) },
   });
   options.stdout.write(
     `myelin daemon is up (target ${options.target}, transport ${options.nats ? `nats ${options.nats}` : 'local'})\n` +
@@ -124,6 +131,9 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
     ...(options.headersTimeout !== undefined ? ['--headers-timeout', `${options.headersTimeout}ms`] : []),
     ...(options.requestTimeout !== undefined ? ['--request-timeout', options.requestTimeout === 0 ? '0' : `${options.requestTimeout}ms`] : []),
     ...(options.nats ? ['--nats', options.nats] : []),
+    ...(options.inCluster ? ['--in-cluster'] : []),
+    ...(options.namespace ? ['--namespace', options.namespace] : []),
+    ...(options.image ? ['--image', options.image] : []),
     '--python', daemonPython(options.python, process.env, options.cwd),
   ];
   const fd = openSync(logFile, 'a');

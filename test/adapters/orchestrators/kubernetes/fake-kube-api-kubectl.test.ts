@@ -5,8 +5,9 @@
  * Left out on purpose: client-side validation (`kubectl create/apply` without `--validate=false`)
  * downloads the OpenAPI document, which the fake does not serve; the default table output of
  * `kubectl get` asks for server-side `Table` rendering, which the fake does not do (it answers the
- * plain list, which kubectl accepts only for `-o json|yaml|name|jsonpath`); `kubectl apply` needs
- * server-side apply or the OpenAPI document for its three-way merge.
+ * plain list, which kubectl accepts only for `-o json|yaml|name|jsonpath`). Client-side
+ * `kubectl apply --validate=false` works (render.test.ts pipes `myelin render` into it); server-side
+ * apply does not.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

@@ -22,7 +22,8 @@ import {
   kubernetesOrchestratorModule,
 } from '../../../../adapters/orchestrators/kubernetes/kubernetes-orchestrator-module.js';
 import { apiSpecFixture, type ApiSpecOverrides } from '../../../harness/api-spec-fixture.js';
-import { FakeKubeApi, type FakeKubeApiOptions, type KubeObject } from '../../../harness/fake-kube-api.js';
+import { FakeKubeApi, requestAttributes, type FakeKubeApiOptions, type KubeObject } from '../../../harness/fake-kube-api.js';
+import { CONTROL_PLANE_RULES, controlPlaneManifests, rulesAllow } from '../../../../adapters/orchestrators/kubernetes/control-plane-manifests.js';
 import { waitFor } from './wait-for.js';
 
 const log = pino({ level: 'silent' });
@@ -483,7 +484,7 @@ test('errors from the API server become OrchestratorErrors with its message', as
   );
 });
 
-test('every request fits the RBAC Role documented in docs/kubernetes.md', async () => {
+test('every request fits CONTROL_PLANE_RULES (the rendered Role, and the one in docs/kubernetes.md), and every rule is used', async () => {
   const docs = await readFile(new URL('../../../../docs/kubernetes.md', import.meta.url), 'utf8');
   const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(docs)?.[1];
   assert.ok(yamlBlock, 'docs/kubernetes.md has a yaml block');
@@ -491,14 +492,20 @@ test('every request fits the RBAC Role documented in docs/kubernetes.md', async 
     .map((d) => d.toJS() as KubeObject)
     .find((d) => d.kind === 'Role');
   assert.ok(role, 'the yaml block has a Role');
-  const allowed = new Set<string>();
-  for (const rule of role.rules as KubeObject[]) {
-    for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) allowed.add(`${g}|${res}|${v}`);
-  }
+  const triples = (rules: readonly KubeObject[]): string[] => {
+    const out = new Set<string>();
+    for (const rule of rules) for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) out.add(`${g}|${res}|${v}`);
+    return [...out].sort();
+  };
+  const allowed = new Set(triples(CONTROL_PLANE_RULES as unknown as KubeObject[]));
+  assert.deepEqual(triples(role.rules as KubeObject[]), [...allowed].sort(), 'the Role in docs/kubernetes.md is CONTROL_PLANE_RULES');
+  const rendered = controlPlaneManifests({ namespace: 'ml' }).find((o) => o.kind === 'Role') as KubeObject;
+  assert.deepEqual(triples(rendered.rules as KubeObject[]), [...allowed].sort(), 'render --daemon prints CONTROL_PLANE_RULES');
 
   await using r = await rig();
-  await r.orch.apply(deployment('r1', 1));
-  await r.orch.apply(deployment('r1', 2));
+  const project = { id: 'p1', token: 't1' };
+  await r.orch.apply({ ...deployment('r1', 1), project });
+  await r.orch.apply({ ...deployment('r1', 2), project });
   await r.orch.scale('iris', 2);
   const pod = podsOf(r.fake)[0].metadata.name;
   r.fake.markPodReady(pod);
@@ -512,12 +519,10 @@ test('every request fits the RBAC Role documented in docs/kubernetes.md', async 
 
   const used = new Set<string>();
   for (const q of r.fake.requests) {
-    const m = /^\/(?:api\/v1|apis\/(apps)\/v1)\/namespaces\/[^/]+\/(\w+)(?:\/([^/]+)(?:\/(\w+))?)?$/.exec(q.path);
-    assert.ok(m, `unexpected request path ${q.path}`);
-    const [, group = '', resource, name, sub] = m;
-    const verb =
-      q.method === 'GET' ? (name ? 'get' : q.query.includes('watch=true') ? 'watch' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[q.method];
-    used.add(`${group}|${sub ? `${resource}/${sub}` : resource}|${verb}`);
+    const a = requestAttributes(q);
+    assert.ok(a && a.namespace === 'default', `unexpected request ${q.method} ${q.path}`);
+    assert.ok(rulesAllow(CONTROL_PLANE_RULES, a.group, a.resource, a.verb), `${q.method} ${q.path}${q.query} is not allowed by CONTROL_PLANE_RULES`);
+    used.add(`${a.group}|${a.resource}|${a.verb}`);
   }
   const missing = [...used].filter((u) => !allowed.has(u));
   assert.deepEqual(missing, [], 'requests not allowed by the documented Role');
