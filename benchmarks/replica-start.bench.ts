@@ -11,8 +11,9 @@
  *   daemon, `myelin replica` and the package run it, with an IPC channel as the local orchestrator gives it;
  * - `replica (sources, tsx)`: the same replica from the TypeScript sources through tsx (a clone's
  *   tests), to show what compiling saves;
- * - `replica (dist) + predictor.ts`: examples/iris-onnx as a user deploys it, a TypeScript predictor
- *   wrapping the model (tsx compiles that one file).
+ * - `replica (dist) + predictor.ts`: examples/iris-onnx as the daemon runs it, a TypeScript predictor
+ *   wrapping the model (tsx compiles that one file), from a copy of the project in a folder where
+ *   `node_modules/myelin` links to this package (as the daemon's state folder does), in that folder.
  * Start time is measured from just before spawn to the first 200 answer to the sample, polling with a
  * fresh connection every 5 ms; RSS is /proc/<pid>/status VmRSS after `--idle` seconds of no traffic.
  * Medians over rounds are reported, and the ratios to the baseline's medians. Loopback only; every
@@ -24,11 +25,12 @@
  * makes it; built here when missing).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { linkPackageInto } from '../adapters/fs/package-root.js';
 import { apiSpecFixture } from '../test/harness/api-spec-fixture.js';
 import { arg, median, table, writeResults } from './harness/bench-util.js';
 import { OwnedProcesses, spawnReplica } from './harness/server-processes.js';
@@ -94,12 +96,23 @@ async function freePort(): Promise<number> {
 
 function specFile(dir: string, name: string, withPredictor: boolean): string {
   const file = join(dir, `${name}.json`);
+  const project = withPredictor ? projectCopy(dir) : join(ROOT, 'examples/iris-onnx');
   const predictor = withPredictor
-    ? { type: 'onnx' as const, path: join(ROOT, 'examples/iris-onnx/predictor.ts'), modelPath: MODEL, config: { labels: ['setosa', 'versicolor', 'virginica'] } }
+    ? { type: 'onnx' as const, path: join(project, 'predictor.ts'), modelPath: join(project, 'model/iris.onnx'), config: { labels: ['setosa', 'versicolor', 'virginica'] } }
     : { type: 'onnx' as const, modelPath: MODEL };
   const spec = apiSpecFixture({ name: `start-${name}`, predictor });
-  writeFileSync(file, JSON.stringify({ ...spec, projectDir: join(ROOT, 'examples/iris-onnx') }));
+  writeFileSync(file, JSON.stringify({ ...spec, projectDir: project }));
   return file;
+}
+
+/** examples/iris-onnx copied under `dir`, which gets `node_modules/myelin` → this package (as the daemon's state folder). */
+function projectCopy(dir: string): string {
+  const project = join(dir, 'projects', 'iris-onnx');
+  if (!existsSync(project)) {
+    cpSync(join(ROOT, 'examples/iris-onnx'), project, { recursive: true });
+    linkPackageInto(dir);
+  }
+  return project;
 }
 
 const VARIANTS: readonly Variant[] = [
@@ -125,7 +138,7 @@ const VARIANTS: readonly Variant[] = [
   {
     name: 'replica (dist) + predictor.ts',
     body: SAMPLE,
-    start: (dir, port) => spawnReplica(specFile(dir, 'dist-predictor', true), { entry: DIST_ENTRY, env: { MYELIN_PORT: String(port) } }),
+    start: (dir, port) => spawnReplica(specFile(dir, 'dist-predictor', true), { entry: DIST_ENTRY, env: { MYELIN_PORT: String(port) }, cwd: projectCopy(dir) }),
   },
 ];
 

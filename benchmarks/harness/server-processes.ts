@@ -133,13 +133,13 @@ export class OwnedProcesses {
  * Starts the serving replica through its real entry (serving/replica/replica-entry.mjs) on a free port,
  * with an IPC channel as the local orchestrator gives it and stdout piped (for `awaitServer`).
  * `executor` sets MYELIN_EXECUTOR (unset: the replica's own choice, e.g. the Python bridge's workers);
- * `entry` runs another entry, e.g. the compiled dist/serving/replica/replica-entry.js.
+ * `entry` runs another entry, e.g. the compiled dist/serving/replica/replica-entry.js; `cwd` its working folder.
  */
-export function spawnReplica(specFile: string, options: { readonly executor?: string; readonly env?: NodeJS.ProcessEnv; readonly entry?: string } = {}): ChildProcess {
+export function spawnReplica(specFile: string, options: { readonly executor?: string; readonly env?: NodeJS.ProcessEnv; readonly entry?: string; readonly cwd?: string } = {}): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, MYELIN_PORT: '0', ...options.env, MYELIN_SPEC_FILE: specFile, MYELIN_LOG_LEVEL: 'warn' };
   if (options.executor) env.MYELIN_EXECUTOR = options.executor;
   else delete env.MYELIN_EXECUTOR;
-  const proc = spawn(process.execPath, [options.entry ?? REPLICA_ENTRY], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env });
+  const proc = spawn(process.execPath, [options.entry ?? REPLICA_ENTRY], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, ...(options.cwd ? { cwd: options.cwd } : {}) });
   // The IPC metric samples are read and dropped, as the daemon would read them.
   proc.on('message', () => {});
   return proc;
