@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { linkPackageInto } from '../adapters/fs/package-root.js';
 import { apiSpecFixture } from '../test/harness/api-spec-fixture.js';
+import { freePort } from '../test/harness/gateway-replicas.js';
 import { arg, median, table, writeResults } from './harness/bench-util.js';
 import { OwnedProcesses, spawnReplica } from './harness/server-processes.js';
 
@@ -80,19 +81,6 @@ interface Variant {
 }
 
 const owned = new OwnedProcesses();
-
-/** A free loopback port (bound and released). */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function specFile(dir: string, name: string, withPredictor: boolean): string {
   const file = join(dir, `${name}.json`);
