@@ -15,8 +15,13 @@ export const NATS_PORT = 4222;
 export const CONTROL_PORT = 8889;
 /** Label on every control-plane object (and the daemon's and NATS's pods, their selectors). */
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';
-/** Where the daemon keeps its state (projects, token) in its pod: an `emptyDir`. */
-export const DAEMON_STATE_DIR = '/var/lib/myelin';
+/** The daemon pod's volume (an `emptyDir`; a PersistentVolumeClaim for production, docs/kubernetes.md). */
+export const DAEMON_VOLUME_DIR = '/var/lib/myelin';
+/**
+ * The daemon's state folder (projects, APIs, token), a subfolder of the volume: the daemon makes it
+ * its own (mode 0700), which it could not do to the volume's root, owned by root while the image runs as `node`.
+ */
+export const DAEMON_STATE_DIR = `${DAEMON_VOLUME_DIR}/state`;
 
 /** One RBAC rule: the API groups, resources (`plural` or `plural/subresource`) and verbs it allows. */
 export interface ControlPlaneRule {
@@ -118,6 +123,8 @@ export function controlPlaneManifests(o: ControlPlaneOptions): KubernetesObject[
                 '--gateway-host', '0.0.0.0',
                 '--gateway-port', String(DEFAULT_GATEWAY_PORT),
                 '--nats', natsUrl,
+                // API pods run the same image as the daemon.
+                '--image', image,
                 '--namespace', ns,
                 '--state-dir', DAEMON_STATE_DIR,
                 '--log-format', 'json',
@@ -128,7 +135,7 @@ export function controlPlaneManifests(o: ControlPlaneOptions): KubernetesObject[
               ],
               readinessProbe: { httpGet: { path: '/healthz', port: CONTROL_PORT }, periodSeconds: 2, failureThreshold: 3 },
               livenessProbe: { httpGet: { path: '/healthz', port: CONTROL_PORT }, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 3 },
-              volumeMounts: [{ name: 'state', mountPath: DAEMON_STATE_DIR }],
+              volumeMounts: [{ name: 'state', mountPath: DAEMON_VOLUME_DIR }],
             },
           ],
           volumes: [{ name: 'state', emptyDir: {} }],
