@@ -2,9 +2,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Subscription } from 'rxjs';
+import { filter, type Subscription } from 'rxjs';
 import { ConfigError, EngineError } from '../../core/errors.js';
 import type { DaemonService } from './daemon-service.js';
+import { currentEventId, eventId, eventsAfter } from './event-history.js';
 import type { ProjectBundle } from './project-bundle.js';
 import { BUNDLE_MEDIA_TYPE, BundleError, checkBundle, MAX_PROJECT_BYTES } from './project-bundle.js';
 import { RequirementsError } from './python-env-cache.js';
@@ -73,7 +74,7 @@ const MAX_DEPLOY_BODY = Math.ceil((MAX_PROJECT_BYTES * 4) / 3) + 1024 * 1024;
  * The daemon's control API: HTTP + JSON on 127.0.0.1:8889 by default.
  * Routes: `GET /healthz`, `POST /v1/deploy`, `GET /v1/apis`, `GET|DELETE /v1/apis/<name>`,
  * `POST /v1/apis/<name>/refresh`, `GET /v1/apis/<name>/logs?follow=1&tail=N` (text, streamed),
- * `GET /v1/events?api=&since=<ms>` (server-sent events), `GET /metrics` (Prometheus), `POST /v1/shutdown`,
+ * `GET /v1/events?api=&since=<ms>` (server-sent events with `id:` lines; `Last-Event-ID` resumes after that event), `GET /metrics` (Prometheus), `POST /v1/shutdown`,
  * `GET /v1/projects/<id>?api=<name>` (the encoded project bundle, for pods; the daemon token or the API's project token).
  * Errors are JSON `{ error, code, problems? }` with 400 (invalid config, a requirements.txt that cannot be installed), 401, 404, 409 or 500.
  */
@@ -265,13 +266,23 @@ export class ControlApi {
     if (url.searchParams.get('follow') === 'false') {
       return this.json(res, 200, { events: this.options.service.recentEvents({ api, sinceMs: sinceMs ?? 0 }) });
     }
-    const events$ = this.options.service.events$({ api, sinceMs });
+    // A reconnecting client (EventSource, serving/client) names the last event it got: everything the
+    // history holds after it is replayed, whatever `since` says (an id of an earlier boot: all of it).
+    const lastEventId = req.headers['last-event-id'];
+    const after = typeof lastEventId === 'string' && lastEventId !== '' ? eventsAfter(lastEventId) : undefined;
+    const events$ = after
+      ? this.options.service.events$({ api, sinceMs: 0 }).pipe(filter(after))
+      : this.options.service.events$({ api, sinceMs });
     await this.stream(req, res, 'text/event-stream', (write, end, fail) => {
-      write(': myelin events\n\n');
+      // A live-only stream says where it starts, so a client that drops it before any event resumes there.
+      write(after === undefined && sinceMs === undefined ? `: myelin events\n: position ${currentEventId()}\n\n` : ': myelin events\n\n');
       const heartbeat = setInterval(() => write(': keep-alive\n\n'), 15_000);
       heartbeat.unref();
       const sub = events$.subscribe({
-        next: (e) => write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`),
+        next: (e) => {
+          const id = eventId(e);
+          write(`${id === undefined ? '' : `id: ${id}\n`}event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+        },
         complete: end,
         error: fail,
       });

@@ -30,6 +30,11 @@ export interface DaemonProcessOptions {
   readonly outFile: string;
   /** More `myelin up` arguments (`--nats URL`, `--headers-timeout 1s`, ...). */
   readonly args?: readonly string[];
+  /**
+   * The control API's port (default 0: any free one). A test restarting a daemon passes the port it had,
+   * so clients keep their URL.
+   */
+  readonly port?: number;
   /** How long `up` may take until its banner is printed (restoring APIs included). Default 90 s. */
   readonly startTimeoutMs?: number;
 }
@@ -63,7 +68,7 @@ async function tail(file: string, lines = 15): Promise<string> {
  * that exits or prints nothing in time is ended and the error carries the end of its log.
  */
 export async function startDaemonProcess(o: DaemonProcessOptions): Promise<DaemonProcess> {
-  const args = [MYELIN_BIN, 'up', '--state-dir', o.stateDir, '--host', '127.0.0.1', '--port', '0', '--gateway-host', '127.0.0.1', '--gateway-port', '0', '--log-format', 'json', ...(o.args ?? [])];
+  const args = [MYELIN_BIN, 'up', '--state-dir', o.stateDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--gateway-host', '127.0.0.1', '--gateway-port', '0', '--log-format', 'json', ...(o.args ?? [])];
   // Files, not pipes: the daemon never blocks on (or dies of) a reader that went away.
   const out = openSync(o.outFile, 'a');
   const err = openSync(o.logFile, 'a');

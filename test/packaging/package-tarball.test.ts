@@ -42,14 +42,14 @@ after(async () => {
 test('the tarball ships compiled JavaScript, declarations and maps, not the TypeScript sources', async () => {
   const listed = await run('tar', ['-tzf', tarball], { maxBuffer: 64 * 1024 * 1024 });
   const files = listed.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const f of ['dist/core/index.js', 'dist/core/index.d.ts', 'dist/core/index.js.map', 'dist/serving/cli/bin.js', 'dist/serving/replica/replica-entry.js', 'dist/serving/replica/predictor-worker-entry.js', 'dist/plugins/predictor-python/bridge/myelin_bridge.py', 'Dockerfile', 'package.json']) {
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/core/index.js', 'dist/core/index.d.ts', 'dist/core/index.js.map', 'dist/serving/client/myelin-client.js', 'dist/serving/cli/bin.js', 'dist/serving/replica/replica-entry.js', 'dist/serving/replica/predictor-worker-entry.js', 'dist/plugins/predictor-python/bridge/myelin_bridge.py', 'Dockerfile', 'package.json']) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
   const sources = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
   assert.deepEqual(sources, [], 'no .ts sources in the package');
   const pkg = JSON.parse(await readFile(join(project, 'node_modules/myelin/package.json'), 'utf8')) as { bin: Record<string, string>; exports: Record<string, unknown>; types: string };
   assert.equal(pkg.bin.myelin, 'dist/serving/cli/bin.js');
-  assert.equal(pkg.types, './dist/core/index.d.ts');
+  assert.equal(pkg.types, './dist/index.d.ts');
 });
 
 test('npx myelin runs the compiled CLI of the installed package', async () => {
@@ -64,10 +64,10 @@ test('npx myelin runs the compiled CLI of the installed package', async () => {
   assert.doesNotMatch(binText, /tsx/);
 });
 
-test('a typed predictor importing from myelin type-checks (nodenext, skipLibCheck false) and serves', async () => {
+test('a typed predictor and a client program importing from myelin type-check (nodenext, skipLibCheck false); the predictor serves', async () => {
   await writeFile(
     join(project, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: ['node'] }, include: ['predictor.ts'] }),
+    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: ['node'] }, include: ['predictor.ts', 'client.ts'] }),
   );
   await writeFile(
     join(project, 'predictor.ts'),
@@ -80,6 +80,18 @@ test('a typed predictor importing from myelin type-checks (nodenext, skipLibChec
       '    return { doubled: 2 * Number((payload as { x: unknown }).x) };',
       '  }',
       '}',
+      '',
+    ].join('\n'),
+  );
+  // A program driving the daemon types against the same entry (issue 16's client).
+  await writeFile(
+    join(project, 'client.ts'),
+    [
+      "import { MyelinClient, UnauthorizedError, type EngineEvent } from 'myelin';",
+      '',
+      "const client = new MyelinClient({ url: 'http://127.0.0.1:8889' });",
+      "export const sub = client.events$({ api: 'echo' }).subscribe((e: EngineEvent) => console.log(e.type));",
+      'export const isAuth = (e: unknown): boolean => e instanceof UnauthorizedError;',
       '',
     ].join('\n'),
   );

@@ -1,0 +1,27 @@
+/**
+ * The package's entry (`import … from 'myelin'`): the predictor and plugin contracts of `core/`, and
+ * the typed client of a daemon (`MyelinClient`, serving/client/). Inside a replica, a predictor's
+ * `require('myelin')` gets core's API only (adapters/fs/tsx-user-module-importer.ts), so a replica does
+ * not load the client.
+ */
+export * from './core/index.js';
+export {
+  ApiFailedError,
+  ClientError,
+  ConflictError,
+  MyelinClient,
+  NotFoundError,
+  UnauthorizedError,
+  type ApiDetail,
+  type ApiSummary,
+  type DeployOptions,
+  type DeployOutcome,
+  type DeployProgress,
+  type DeployResponse,
+  type DeployResult,
+  type EventsOptions,
+  type LogsOptions,
+  type MyelinClientOptions,
+  type PredictOptions,
+  type PredictResponse,
+} from './serving/client/index.js';
