@@ -10,6 +10,7 @@ export {
   ClientError,
   ConflictError,
   MyelinClient,
+  natsEvents$,
   NotFoundError,
   UnauthorizedError,
   type ApiDetail,
@@ -22,6 +23,7 @@ export {
   type EventsOptions,
   type LogsOptions,
   type MyelinClientOptions,
+  type NatsEventsOptions,
   type PredictOptions,
   type PredictResponse,
 } from './serving/client/index.js';
