@@ -80,19 +80,5 @@ function describeFetchError(err: unknown): string {
   return cause?.code ?? cause?.message ?? (err as Error).message;
 }
 
-/** Reads a fetch body line by line (logs, server-sent events). */
-export async function* readLines(res: Response): AsyncGenerator<string> {
-  if (!res.body) return;
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
-  buf += decoder.decode();
-  if (buf) yield buf;
-}
+/** Reads a fetch body line by line (logs, server-sent events): the client's own reader. */
+export { readLines } from '../client/myelin-client.js';

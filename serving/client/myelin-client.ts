@@ -466,8 +466,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** A fetch body line by line. */
-async function* readLines(res: Response): AsyncGenerator<string, void, undefined> {
+/** A fetch body line by line (logs, server-sent events); the CLI reads its streams with it too. */
+export async function* readLines(res: Response): AsyncGenerator<string, void, undefined> {
   if (!res.body) return;
   const decoder = new TextDecoder();
   let buf = '';
