@@ -46,10 +46,12 @@ for (const f of exampleFiles) {
   });
 }
 
+// Examples that are programs driving a daemon, not projects to deploy (their own tests run them).
+const PROGRAM_EXAMPLES = new Set(['subscribe-events']);
 // Example projects other parts add under examples/<project>/: each must have a configuration file that validates.
 const exampleProjects = existsSync(join(repo, 'examples'))
   ? readdirSync(join(repo, 'examples'))
-      .filter((d) => statSync(join(repo, 'examples', d)).isDirectory())
+      .filter((d) => statSync(join(repo, 'examples', d)).isDirectory() && !PROGRAM_EXAMPLES.has(d))
       .sort()
   : [];
 for (const d of exampleProjects) {
