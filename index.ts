@@ -5,25 +5,4 @@
  * not load the client.
  */
 export * from './core/index.js';
-export {
-  ApiFailedError,
-  ClientError,
-  ConflictError,
-  MyelinClient,
-  natsEvents$,
-  NotFoundError,
-  UnauthorizedError,
-  type ApiDetail,
-  type ApiSummary,
-  type DeployOptions,
-  type DeployOutcome,
-  type DeployProgress,
-  type DeployResponse,
-  type DeployResult,
-  type EventsOptions,
-  type LogsOptions,
-  type MyelinClientOptions,
-  type NatsEventsOptions,
-  type PredictOptions,
-  type PredictResponse,
-} from './serving/client/index.js';
+export * from './serving/client/index.js';

@@ -1,8 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ConfigError, EngineError, type ConfigProblem } from '../../core/errors.js';
-import { isLoopbackHost } from '../daemon/control-api.js';
-import { defaultStateDir } from '../daemon/state-store.js';
+import { controlToken } from '../client/myelin-client.js';
 import { ExitError } from './exit-error.js';
 
 export const DEFAULT_CONTROL_URL = 'http://127.0.0.1:8889';
@@ -24,17 +21,7 @@ export class DaemonClient {
   }
 
   private token(): Promise<string | undefined> {
-    this.tokenPromise ??= (async () => {
-      if (this.options.token) return this.options.token;
-      if (process.env.MYELIN_TOKEN) return process.env.MYELIN_TOKEN;
-      // The local daemon's token goes to the local daemon only, never to another host named by --url.
-      if (!isLoopbackHost(new URL(this.baseUrl).hostname.replace(/^\[|\]$/g, ''))) return undefined;
-      try {
-        return (await readFile(join(this.options.stateDir ?? defaultStateDir(), 'token'), 'utf8')).trim() || undefined;
-      } catch {
-        return undefined;
-      }
-    })();
+    this.tokenPromise ??= controlToken(this.baseUrl, this.options);
     return this.tokenPromise;
   }
 

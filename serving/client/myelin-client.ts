@@ -367,17 +367,9 @@ export class MyelinClient {
 
   // ------------------------------------------------------------------------------------- HTTP
 
-  private async token(): Promise<string | undefined> {
-    if (this.options.token) return this.options.token;
-    if (process.env.MYELIN_TOKEN) return process.env.MYELIN_TOKEN;
-    // The local daemon's token goes to the local daemon only, never to another host. Read each time:
-    // a daemon restarted on a fresh state folder has a new one.
-    if (!isLoopbackHost(new URL(this.url).hostname.replace(/^\[|\]$/g, ''))) return undefined;
-    try {
-      return (await readFile(join(this.options.stateDir ?? defaultStateDir(), 'token'), 'utf8')).trim() || undefined;
-    } catch {
-      return undefined;
-    }
+  /** Read each time: a daemon restarted on a fresh state folder has a new token. */
+  private token(): Promise<string | undefined> {
+    return controlToken(this.url, this.options);
   }
 
   /** Sends a request to the control API; an answer that is not 2xx rejects with a coded error. */
@@ -464,6 +456,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The bearer token for the control API at `url`: `token`, else `$MYELIN_TOKEN`, else `<stateDir>/token`
+ * (default state folder) when `url` is on loopback: the local daemon's token goes to the local daemon
+ * only, never to another host. The CLI's client uses it too.
+ */
+export async function controlToken(url: string, o: { readonly token?: string; readonly stateDir?: string }): Promise<string | undefined> {
+  if (o.token) return o.token;
+  if (process.env.MYELIN_TOKEN) return process.env.MYELIN_TOKEN;
+  if (!isLoopbackHost(new URL(url).hostname.replace(/^\[|\]$/g, ''))) return undefined;
+  try {
+    return (await readFile(join(o.stateDir ?? defaultStateDir(), 'token'), 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A fetch body line by line (logs, server-sent events); the CLI reads its streams with it too. */

@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Subscription } from 'rxjs';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
-import { ClientError, ConfigError, MyelinClient, NotFoundError, UnauthorizedError, type DeployProgress } from '../../../serving/client/index.js';
+import { ConfigError } from '../../../core/errors.js';
+import { ClientError, MyelinClient, NotFoundError, UnauthorizedError, type DeployProgress } from '../../../serving/client/index.js';
 import { startDaemonProcess, type DaemonProcess } from '../../harness/daemon-process.js';
 
 // The client against a real daemon (`myelin up` as a child process) and a real TypeScript API.
