@@ -1,6 +1,8 @@
 export {
   ApiFailedError,
   ClientError,
+  DEFAULT_CONTROL_URL,
+  DeployTimeoutError,
   MyelinClient,
   UnauthorizedError,
   type ApiDetail,
@@ -10,6 +12,7 @@ export {
   type DeployProgress,
   type DeployResponse,
   type DeployResult,
+  type EventHistoryOptions,
   type EventsOptions,
   type LogsOptions,
   type MyelinClientOptions,

@@ -60,16 +60,37 @@ export class UnauthorizedError extends ClientError {
   }
 }
 
-/** `deploy(..., { wait: true })` saw an API reach `error`. */
+/** `deploy(..., { wait: true })` saw an API reach `error`; the upload itself was accepted (`response`). */
 export class ApiFailedError extends ClientError {
-  constructor(readonly api: ApiSummary) {
+  constructor(
+    readonly api: ApiSummary,
+    /** What the daemon answered to the upload. */
+    readonly response?: DeployResponse,
+    /** The file's APIs as last seen. */
+    readonly apis?: readonly ApiSummary[],
+  ) {
     super('ENG_API_FAILED', `${api.name} is ${api.status}${api.message ? `: ${api.message}` : ''}`);
   }
 }
 
+/** `deploy(..., { wait: true })` gave up waiting (`ENG_DEPLOY_TIMEOUT`); the deploy goes on in the daemon. */
+export class DeployTimeoutError extends ClientError {
+  constructor(
+    message: string,
+    readonly timeoutMs: number,
+    readonly response?: DeployResponse,
+    readonly apis?: readonly ApiSummary[],
+  ) {
+    super('ENG_DEPLOY_TIMEOUT', message);
+  }
+}
+
+/** The control API the client talks to when none is given and `MYELIN_URL` is not set. */
+export const DEFAULT_CONTROL_URL = 'http://127.0.0.1:8889';
+
 export interface MyelinClientOptions {
-  /** The control API, e.g. `http://127.0.0.1:8889`. */
-  readonly url: string;
+  /** The control API, e.g. `http://127.0.0.1:8889`; default `MYELIN_URL`, else http://127.0.0.1:8889. */
+  readonly url?: string;
   /** Bearer token; else `MYELIN_TOKEN`; else `<stateDir>/token` when `url` is a loopback address. */
   readonly token?: string;
   /** The daemon's state folder, for its token (default: the daemon's default state folder). */
@@ -80,8 +101,13 @@ export interface MyelinClientOptions {
 export type DeployProgress =
   /** An API's status changed (while waiting). */
   | { readonly type: 'status'; readonly api: ApiSummary }
-  /** A line of the daemon's preparation (requirements.txt install, model download) while the upload is answered. */
-  | { readonly type: 'output'; readonly event: DeployProgressEvent };
+  /**
+   * A line of the daemon's preparation (requirements.txt install, model download) while the upload is
+   * answered; each line once, even the ones written before the client's event stream connected.
+   */
+  | { readonly type: 'output'; readonly event: DeployProgressEvent }
+  /** The daemon accepted the upload (before `wait` begins). */
+  | { readonly type: 'deployed'; readonly response: DeployResponse };
 
 export interface DeployOptions {
   /** Wait until every API of the file is live and up to date (or one fails). Default false. */
@@ -89,7 +115,12 @@ export interface DeployOptions {
   /** Replace an update in progress. Default false. */
   readonly force?: boolean;
   readonly onProgress?: (p: DeployProgress) => void;
-  /** How long `wait` may take; default 10 minutes (`ClientError` `ENG_DEPLOY_TIMEOUT` then; the deploy goes on). */
+  /**
+   * Report the daemon's preparation lines (`output`) to `onProgress`: it follows the event stream
+   * while the upload is answered. Default true when `onProgress` is given.
+   */
+  readonly followOutput?: boolean;
+  /** How long `wait` may take; default 10 minutes (`DeployTimeoutError` then; the deploy goes on). */
   readonly timeoutMs?: number;
   /** How often `wait` asks for the statuses; default 500 ms. */
   readonly pollMs?: number;
@@ -120,6 +151,8 @@ export interface PredictResponse<T = unknown> {
   readonly status: number;
   /** The body parsed as JSON, or the text when it is not JSON. */
   readonly body: T;
+  /** The body as it came. */
+  readonly text: string;
   readonly headers: Headers;
 }
 
@@ -132,6 +165,20 @@ export interface EventsOptions {
   readonly reconnectDelayMs?: number;
   /** Longest delay between attempts; default 5 s. */
   readonly maxReconnectDelayMs?: number;
+  /**
+   * Reconnect after a dropped connection (default true). With false the stream errors when the daemon
+   * cannot be reached or refuses it, and completes when the connection ends (the daemon stops): what
+   * `myelin events --follow` does.
+   */
+  readonly reconnect?: boolean;
+}
+
+export interface EventHistoryOptions {
+  /** Only this API's events. */
+  readonly api?: string;
+  /** Only events with `t >= since` (ms since the epoch); default: every retained event. */
+  readonly since?: number;
+  readonly signal?: AbortSignal;
 }
 
 interface ErrorPayload {
@@ -143,8 +190,8 @@ interface ErrorPayload {
 /** Drives one myelin daemon over its control API. */
 export class MyelinClient {
   readonly url: string;
-  constructor(private readonly options: MyelinClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+  constructor(private readonly options: MyelinClientOptions = {}) {
+    this.url = (options.url ?? process.env.MYELIN_URL ?? DEFAULT_CONTROL_URL).replace(/\/+$/, '');
   }
 
   /**
@@ -156,25 +203,55 @@ export class MyelinClient {
     const file = await configFileOf(resolve(fileOrFolder));
     const bundle = await packProject(dirname(file), basename(file));
     const onProgress = options.onProgress;
-    const output = onProgress
-      ? this.events$({ since: Date.now() }).subscribe({
-          next: (e) => {
-            if (e.type === 'deploy.progress') onProgress({ type: 'output', event: e });
-          },
-          error: () => undefined,
-        })
-      : undefined;
+    const output = onProgress && options.followOutput !== false ? this.followOutput(Date.now(), (event) => onProgress({ type: 'output', event })) : undefined;
     let response: DeployResponse;
     try {
       response = await this.json<DeployResponse>('POST', '/v1/deploy', { bundle, force: options.force === true }, options.signal);
     } finally {
-      output?.unsubscribe();
+      await output?.stop();
     }
+    onProgress?.({ type: 'deployed', response });
     if (!options.wait) return response;
-    return { ...response, apis: await this.waitLive(response.results.map((r) => r.api), options) };
+    return { ...response, apis: await this.waitLive(response, options) };
   }
 
-  private async waitLive(names: readonly string[], options: DeployOptions): Promise<ApiSummary[]> {
+  /**
+   * Delivers the `deploy.progress` events recorded from `sinceMs` on while an upload is answered: it
+   * follows the event stream, and `stop()` then delivers from the daemon's retained events what the
+   * stream had not (it may connect after the first lines), so each line arrives once.
+   */
+  private followOutput(sinceMs: number, deliver: (e: DeployProgressEvent) => void): { stop(): Promise<void> } {
+    const keyOf = (e: DeployProgressEvent): string => `${e.api}\0${e.t}\0${e.stage}\0${e.line}`;
+    const delivered = new Map<string, number>();
+    const take = (e: EngineEvent): void => {
+      if (e.type !== 'deploy.progress') return;
+      delivered.set(keyOf(e), (delivered.get(keyOf(e)) ?? 0) + 1);
+      deliver(e);
+    };
+    const sub = this.events$({ since: sinceMs, reconnect: false }).subscribe({ next: take, error: () => undefined });
+    return {
+      stop: async () => {
+        sub.unsubscribe();
+        let retained: EngineEvent[];
+        try {
+          retained = await this.eventHistory({ since: sinceMs });
+        } catch {
+          return;
+        }
+        const again = new Map<string, number>();
+        for (const e of retained) {
+          if (e.type !== 'deploy.progress') continue;
+          const k = keyOf(e);
+          const n = (again.get(k) ?? 0) + 1;
+          again.set(k, n);
+          if (n > (delivered.get(k) ?? 0)) take(e);
+        }
+      },
+    };
+  }
+
+  private async waitLive(response: DeployResponse, options: DeployOptions): Promise<ApiSummary[]> {
+    const names = response.results.map((r) => r.api);
     const timeoutMs = options.timeoutMs ?? 600_000;
     const deadline = Date.now() + timeoutMs;
     const last = new Map<string, string>();
@@ -188,11 +265,11 @@ export class MyelinClient {
           options.onProgress?.({ type: 'status', api: a });
         }
         // `compute unavailable` can pass (a rollout frees room as old replicas stop): only `error` ends the wait early.
-        if (a.status === 'error') throw new ApiFailedError(a);
+        if (a.status === 'error') throw new ApiFailedError(a, response, mine);
         if (a.status !== 'live' || a.stale > 0) done = false;
       }
       if (done) return mine;
-      if (Date.now() > deadline) throw new ClientError('ENG_DEPLOY_TIMEOUT', `gave up waiting for ${names.join(', ')} after ${timeoutMs} ms; the deploy goes on`);
+      if (Date.now() > deadline) throw new DeployTimeoutError(`gave up waiting for ${names.join(', ')} after ${timeoutMs} ms; the deploy goes on`, timeoutMs, response, mine);
       await sleep(options.pollMs ?? 500, options.signal);
     }
   }
@@ -209,6 +286,18 @@ export class MyelinClient {
   /** Stops every replica of `api` and forgets it. */
   delete(api: string): Promise<{ deleted: string }> {
     return this.json('DELETE', apiPath(api));
+  }
+
+  /** Asks the daemon to stop gracefully: it drains and stops every replica, then exits. */
+  shutdown(): Promise<unknown> {
+    return this.json('POST', '/v1/shutdown');
+  }
+
+  /** The events the daemon retains (the last 10,000), oldest first, without following. */
+  async eventHistory(options: EventHistoryOptions = {}): Promise<EngineEvent[]> {
+    const q = new URLSearchParams({ since: String(options.since ?? 0), follow: 'false' });
+    if (options.api !== undefined) q.set('api', options.api);
+    return (await this.json<{ events: EngineEvent[] }>('GET', `/v1/events?${q}`, undefined, options.signal)).events;
   }
 
   /** A rolling restart of every replica (a new revision, same spec). */
@@ -265,7 +354,7 @@ export class MyelinClient {
     } catch {
       // not JSON: the text
     }
-    return { status: res.status, body: body as T, headers: res.headers };
+    return { status: res.status, body: body as T, text, headers: res.headers };
   }
 
   /**
@@ -328,6 +417,10 @@ export class MyelinClient {
             res = await this.request('GET', `/v1/events?${q}`, undefined, abort.signal, headers);
           } catch (err) {
             if (abort.signal.aborted) return;
+            if (options.reconnect === false) {
+              subscriber.error(err);
+              return;
+            }
             const status = (err as ClientError).status;
             // The daemon answered and refused (a wrong token, a bad request): retrying will not help.
             if (err instanceof EngineError && !(status === undefined || status >= 500 || status === 429)) {
@@ -353,7 +446,11 @@ export class MyelinClient {
                 subscriber.error(err);
                 return;
               }
-              // The connection dropped: reconnect below.
+              // The connection dropped (a daemon that stops closes it): reconnect below, or complete.
+            }
+            if (options.reconnect === false) {
+              if (!abort.signal.aborted) subscriber.complete();
+              return;
             }
           }
           if (abort.signal.aborted) return;
@@ -384,6 +481,10 @@ export class MyelinClient {
       res = await fetch(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
     } catch (err) {
       if (signal?.aborted) throw err;
+      if ((err as { cause?: { code?: string } }).cause?.code === 'UND_ERR_HEADERS_TIMEOUT') {
+        // fetch waits 5 minutes for an answer; the daemon goes on with the request meanwhile.
+        throw new ClientError('ENG_DAEMON_TIMEOUT', `the myelin daemon at ${this.url} did not answer ${method} ${path.replace(/\?.*$/, '')} within 5 minutes (a long requirements.txt install or model download?); it goes on with it`, { cause: err });
+      }
       throw new ClientError('ENG_DAEMON_UNREACHABLE', `cannot reach the myelin daemon at ${this.url} (${describeFetchError(err)})`, { cause: err });
     }
     if (!res.ok) throw await errorOf(res, `${method} ${path.replace(/\?.*$/, '')}`);

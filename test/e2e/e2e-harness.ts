@@ -1,10 +1,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { filter, firstValueFrom, Observable, timeout } from 'rxjs';
+import { defer, filter, firstValueFrom, type Observable, timeout } from 'rxjs';
 import type { ConfigProblem } from '../../core/errors.js';
 import type { EngineEvent } from '../../core/events/engine-event.js';
-import { DaemonClient, readLines } from '../../serving/cli/daemon-client.js';
+import { MyelinClient } from '../../serving/client/myelin-client.js';
 import type { ApiDetail, ApiSummary, DeployResponse } from '../../serving/daemon/daemon-service.js';
 import { runCli, startDaemonProcess, type CliResult, type DaemonProcess } from '../harness/daemon-process.js';
 
@@ -49,7 +49,7 @@ export class CliFailure extends Error {
 export interface E2eDaemon {
   readonly process: DaemonProcess;
   /** The typed HTTP client the CLI uses (token from the state folder). */
-  readonly client: DaemonClient;
+  readonly client: MyelinClient;
   readonly controlUrl: string;
   readonly gatewayUrl: string;
   readonly token: string;
@@ -112,15 +112,15 @@ export async function startE2eDaemon(
       ...(options.daemon?.requestTimeoutMs !== undefined ? ['--request-timeout', options.daemon.requestTimeoutMs === 0 ? '0' : `${options.daemon.requestTimeoutMs}ms`] : []),
     ],
   });
-  const client = new DaemonClient({ url: proc.controlUrl, stateDir });
+  const client = new MyelinClient({ url: proc.controlUrl, stateDir });
   const project = join(dir, 'project');
   const cli = (args: readonly string[], o: { readonly cwd?: string; readonly timeoutMs?: number } = {}): Promise<CliResult> =>
     runCli([...args, '--url', proc.controlUrl, '--state-dir', stateDir], { cwd: o.cwd ?? dir, timeoutMs: o.timeoutMs });
   let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   // Replicas drain for up to the orchestrator's default grace period (30 s) before their SIGKILL.
   const stop = (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => (stopping ??= proc.stop(60_000));
-  const get = (api: string): Promise<ApiDetail> => client.json<ApiDetail>('GET', `/v1/apis/${encodeURIComponent(api)}`);
-  const list = async (): Promise<readonly ApiSummary[]> => (await client.json<{ apis: ApiSummary[] }>('GET', '/v1/apis')).apis;
+  const get = (api: string): Promise<ApiDetail> => client.get(api);
+  const list = (): Promise<readonly ApiSummary[]> => client.get();
   return {
     process: proc,
     client,
@@ -150,14 +150,13 @@ export async function startE2eDaemon(
     get,
     list,
     async delete(api) {
-      await client.json('DELETE', `/v1/apis/${encodeURIComponent(api)}`);
+      await client.delete(api);
     },
     async url(api: string) {
       return (await get(api)).url;
     },
     async recentEvents(scope) {
-      const q = new URLSearchParams({ since: String(scope.sinceMs), follow: 'false', ...(scope.api ? { api: scope.api } : {}) });
-      return (await client.json<{ events: EngineEvent[] }>('GET', `/v1/events?${q}`)).events;
+      return client.eventHistory({ since: scope.sinceMs, api: scope.api });
     },
     events$: (f) => httpEvents$(client, f),
     stop,
@@ -168,27 +167,12 @@ export async function startE2eDaemon(
 }
 
 /**
- * The server-sent-event stream `GET /v1/events?api=&since=` as an observable: each subscription opens
- * its own request (aborted on unsubscribe). `sinceMs` defaults to the time of subscribing, so nothing
- * is missed while the request connects. Errors when the request fails; completes when the stream ends.
+ * The daemon's events as the client reads them, not reconnecting: each subscription opens its own
+ * request (aborted on unsubscribe). `sinceMs` defaults to the time of subscribing, so nothing is missed
+ * while the request connects. Errors when the request fails; completes when the stream ends.
  */
-export function httpEvents$(client: DaemonClient, scope: { readonly api?: string; readonly sinceMs?: number } = {}): Observable<EngineEvent> {
-  return new Observable<EngineEvent>((subscriber) => {
-    const abort = new AbortController();
-    const q = new URLSearchParams({ since: String(scope.sinceMs ?? Date.now()), ...(scope.api ? { api: scope.api } : {}) });
-    void (async () => {
-      try {
-        const res = await client.request('GET', `/v1/events?${q}`, undefined, abort.signal);
-        for await (const line of readLines(res)) {
-          if (line.startsWith('data: ')) subscriber.next(JSON.parse(line.slice(6)) as EngineEvent);
-        }
-        subscriber.complete();
-      } catch (err) {
-        if (!abort.signal.aborted) subscriber.error(err);
-      }
-    })();
-    return () => abort.abort();
-  });
+export function httpEvents$(client: MyelinClient, scope: { readonly api?: string; readonly sinceMs?: number } = {}): Observable<EngineEvent> {
+  return defer(() => client.events$({ api: scope.api, since: scope.sinceMs ?? Date.now(), reconnect: false }));
 }
 
 /** The first event matching `pred` (from now on, or replayed from `sinceMs`), within `ms`. */

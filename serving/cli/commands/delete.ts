@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { DeployResult } from '../../daemon/daemon-service.js';
-import { DaemonClient, type ClientOptions } from '../daemon-client.js';
+import { daemonClient, withHints, type ClientOptions } from '../daemon-client.js';
 
 export interface ApiCommandOptions extends ClientOptions {
   readonly api: string;
@@ -10,15 +10,13 @@ export interface ApiCommandOptions extends ClientOptions {
 
 /** `myelin delete <api>`: stops every replica and forgets the API. */
 export async function deleteApi(options: ApiCommandOptions): Promise<void> {
-  const client = new DaemonClient(options);
-  const r = await client.json<{ deleted: string }>('DELETE', `/v1/apis/${encodeURIComponent(options.api)}`);
+  const r = await withHints(() => daemonClient(options).delete(options.api));
   options.stdout.write(options.output === 'json' ? `${JSON.stringify(r)}\n` : `deleting ${options.api}\n`);
 }
 
 /** `myelin refresh <api> [--force]`: a rolling restart of every replica (a new revision, same spec). */
 export async function refresh(options: ApiCommandOptions & { readonly force: boolean }): Promise<DeployResult> {
-  const client = new DaemonClient(options);
-  const r = await client.json<DeployResult>('POST', `/v1/apis/${encodeURIComponent(options.api)}/refresh${options.force ? '?force=true' : ''}`);
+  const r = await withHints(() => daemonClient(options).refresh(options.api, { force: options.force }));
   options.stdout.write(options.output === 'json' ? `${JSON.stringify(r)}\n` : `${r.message}\n`);
   return r;
 }

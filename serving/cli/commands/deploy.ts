@@ -4,13 +4,12 @@ import type { Writable } from 'node:stream';
 import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { formatConfigProblem } from '../../../core/errors.js';
-import type { EngineEvent } from '../../../core/events/engine-event.js';
 import { predictorRunsInPython } from '../../../core/predictor/python-predictor.js';
-import type { ApiSummary, DeployResponse } from '../../daemon/daemon-service.js';
+import { ApiFailedError, DeployTimeoutError, type DeployOutcome, type DeployProgress } from '../../client/myelin-client.js';
+import type { DeployResponse } from '../../daemon/daemon-service.js';
 import { prefetches, usesRemoteModels } from '../../daemon/model-preparation.js';
-import { packProject } from '../../daemon/project-bundle.js';
 import { REQUIREMENTS_FILE } from '../../daemon/python-dependencies.js';
-import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
+import { daemonClient, withHints, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
 
 export interface DeployOptions extends ClientOptions {
@@ -23,8 +22,6 @@ export interface DeployOptions extends ClientOptions {
   readonly output: 'table' | 'json';
   readonly stdout: Writable;
   readonly stderr: Writable;
-  /** ms since the epoch (for `deploy.progress` events newer than the request). Default `Date.now`. */
-  readonly now?: () => number;
 }
 
 /** The file `myelin validate` and `myelin deploy` read when none is named: `myelin.yaml`, else `cortex.yaml`. */
@@ -49,117 +46,64 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
   // The same loader the daemon runs: a file that fails here is never uploaded.
   const { specs, warnings } = await loadApiSpecsFromFile(shown, { files: nodeProjectFileSystem, cwd: options.cwd });
   for (const w of warnings) options.stderr.write(`${formatConfigProblem(w)}\n`);
-  const bundle = await packProject(dirname(file), basename(file));
-  const client = new DaemonClient(options);
-  const names = specs.map((s) => s.name);
+  const client = daemonClient(options);
   // Only a Python project with requirements.txt has install output to show, and only remote models
   // the daemon downloads at deploy (not with model caching) have download progress.
   const installs = specs.some(predictorRunsInPython) && existsSync(join(dirname(file), REQUIREMENTS_FILE));
   const downloads = specs.some((s) => usesRemoteModels(s) && prefetches(s));
-  const progress = (installs || downloads) && options.output !== 'json' ? followDeployProgress(client, names, (options.now ?? Date.now)(), options.stdout) : undefined;
-  let response: DeployResponse;
-  try {
-    response = await client.json<DeployResponse>('POST', '/v1/deploy', { bundle, force: options.force });
-  } finally {
-    await progress?.stop();
-  }
-  // The config file's own warnings were printed above by the local check.
-  for (const w of response.warnings) if (w.file !== bundle.configFile) options.stderr.write(`${formatConfigProblem(w)}\n`);
-  if (options.output === 'json' && !options.wait) {
-    options.stdout.write(`${JSON.stringify(response, null, 2)}\n`);
-    return response;
-  }
-  if (options.output !== 'json') for (const r of response.results) options.stdout.write(`${r.message}\n`);
-  if (!options.wait) return response;
-
-  const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+  const names = specs.map((s) => s.name);
   const last = new Map<string, string>();
-  const tty = (options.stdout as { isTTY?: boolean }).isTTY === true;
-  for (;;) {
-    const { apis } = await client.json<{ apis: ApiSummary[] }>('GET', '/v1/apis');
-    const mine = apis.filter((a) => names.includes(a.name));
-    let done = true;
-    for (const a of mine) {
+  const onProgress = (p: DeployProgress): void => {
+    if (p.type === 'output') {
+      if (names.includes(p.event.api)) options.stdout.write(`[${p.event.stage === 'models' ? 'models' : REQUIREMENTS_FILE}] ${p.event.line}\n`);
+    } else if (p.type === 'deployed') {
+      // The config file's own warnings were printed above by the local check.
+      for (const w of p.response.warnings) if (w.file !== basename(file)) options.stderr.write(`${formatConfigProblem(w)}\n`);
+      if (options.output !== 'json') for (const r of p.response.results) options.stdout.write(`${r.message}\n`);
+    } else if (options.output !== 'json') {
+      const a = p.api;
       const line = `${a.name}: ${a.status} (${a.upToDate}/${a.requested} up to date${a.stale ? `, ${a.stale} stale` : ''})${a.message ? ` — ${indentLines(a.message)}` : ''}`;
-      if (options.output !== 'json' && (tty || last.get(a.name) !== line)) {
-        if (last.get(a.name) !== line) options.stdout.write(`${line}\n`);
-        last.set(a.name, line);
-      }
-      // `compute unavailable` can pass (a rollout with max_surge 0 on a full machine frees room as old
-      // replicas stop), so only `error` ends the wait early; the status line shows the rest.
-      if (a.status === 'error') {
-        const see = `see \`myelin get ${a.name}\` and \`myelin logs ${a.name}\``;
-        // A multi-line reason (the end of a Python traceback) is not repeated under the status line
-        // that just showed it; for scripts (-o json) it goes last, indented.
-        const multiLine = a.message?.includes('\n') === true;
-        const why = !multiLine ? `${a.message ? `: ${a.message}` : ''} (${see})` : options.output === 'json' ? ` (${see}): ${indentLines(a.message!)}` : ` (${see}; why is above)`;
-        // With -o json the CLI prints one document: this response, the APIs and `errors` (main.ts).
-        throw new ExitError(1, `error: ${a.name} is ${a.status}${why}`, { json: { ...response, apis: mine } });
-      }
-      if (a.status !== 'live' || a.stale > 0) done = false;
+      if (last.get(a.name) !== line) options.stdout.write(`${line}\n`);
+      last.set(a.name, line);
     }
-    if (done && mine.length === names.length) {
-      if (options.output === 'json') options.stdout.write(`${JSON.stringify({ ...response, apis: mine }, null, 2)}\n`);
-      else for (const a of mine) options.stdout.write(`${a.name} is live at ${a.url}\n`);
-      return response;
+  };
+  let outcome: DeployOutcome;
+  try {
+    outcome = await withHints(() =>
+      client.deploy(file, {
+        force: options.force,
+        wait: options.wait,
+        timeoutMs: options.timeoutMs,
+        onProgress,
+        followOutput: (installs || downloads) && options.output !== 'json',
+      }),
+    );
+  } catch (err) {
+    if (err instanceof ApiFailedError) {
+      const a = err.api;
+      const see = `see \`myelin get ${a.name}\` and \`myelin logs ${a.name}\``;
+      // A multi-line reason (the end of a Python traceback) is not repeated under the status line
+      // that just showed it; for scripts (-o json) it goes last, indented.
+      const multiLine = a.message?.includes('\n') === true;
+      const why = !multiLine ? `${a.message ? `: ${a.message}` : ''} (${see})` : options.output === 'json' ? ` (${see}): ${indentLines(a.message!)}` : ` (${see}; why is above)`;
+      // With -o json the CLI prints one document: this response, the APIs and `errors` (main.ts).
+      throw new ExitError(1, `error: ${a.name} is ${a.status}${why}`, { json: { ...err.response, apis: err.apis } });
     }
-    if (Date.now() > deadline) throw new ExitError(1, `error: gave up waiting after ${(options.timeoutMs ?? 600_000) / 1000}s; the deploy goes on (see \`myelin get\`)`, { json: { ...response, apis: mine } });
-    await new Promise((r) => setTimeout(r, 500));
+    if (err instanceof DeployTimeoutError) {
+      throw new ExitError(1, `error: gave up waiting after ${err.timeoutMs / 1000}s; the deploy goes on (see \`myelin get\`)`, { json: { ...err.response, apis: err.apis } });
+    }
+    throw err;
   }
+  if (options.output === 'json') {
+    options.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+  } else if (outcome.apis) {
+    for (const a of outcome.apis) options.stdout.write(`${a.name} is live at ${a.url}\n`);
+  }
+  const { apis: _apis, ...response } = outcome;
+  return response;
 }
 
 /** Continuation lines of a multi-line message, indented under the first. */
 function indentLines(message: string): string {
   return message.split('\n').join('\n    ');
-}
-
-/**
- * Prints the `deploy.progress` lines of these APIs (the daemon installing requirements.txt, or
- * downloading models) while the
- * deploy request is pending: follows the event stream from `sinceMs`. `stop()` ends the stream, then
- * prints what it had not delivered yet from the daemon's retained events, so each line is printed
- * once whatever the timing of the two connections. A daemon without the stream prints nothing.
- */
-function followDeployProgress(client: DaemonClient, names: readonly string[], sinceMs: number, out: Writable): { stop(): Promise<void> } {
-  const mine = (e: EngineEvent): e is Extract<EngineEvent, { type: 'deploy.progress' }> => e.type === 'deploy.progress' && names.includes(e.api);
-  const keyOf = (e: Extract<EngineEvent, { type: 'deploy.progress' }>): string => `${e.api}\0${e.t}\0${e.line}`;
-  const printed = new Map<string, number>();
-  const print = (e: Extract<EngineEvent, { type: 'deploy.progress' }>): void => {
-    out.write(`[${e.stage === 'models' ? 'models' : REQUIREMENTS_FILE}] ${e.line}\n`);
-  };
-  const abort = new AbortController();
-  const following = (async () => {
-    try {
-      const res = await client.request('GET', `/v1/events?since=${sinceMs}`, undefined, abort.signal);
-      for await (const line of readLines(res)) {
-        if (!line.startsWith('data: ')) continue;
-        const e = JSON.parse(line.slice(6)) as EngineEvent;
-        if (!mine(e)) continue;
-        print(e);
-        printed.set(keyOf(e), (printed.get(keyOf(e)) ?? 0) + 1);
-      }
-    } catch {
-      // Aborted by stop(), or no stream: the catch-up below prints what is missing.
-    }
-  })();
-  return {
-    async stop() {
-      abort.abort();
-      await following;
-      let retained: EngineEvent[];
-      try {
-        retained = (await client.json<{ events: EngineEvent[] }>('GET', `/v1/events?since=${sinceMs}&follow=false`)).events;
-      } catch {
-        return;
-      }
-      const again = new Map<string, number>();
-      for (const e of retained) {
-        if (!mine(e)) continue;
-        const k = keyOf(e);
-        const n = (again.get(k) ?? 0) + 1;
-        again.set(k, n);
-        if (n > (printed.get(k) ?? 0)) print(e);
-      }
-    },
-  };
 }

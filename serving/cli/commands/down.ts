@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { isLoopbackHost } from '../../daemon/control-api.js';
 import { defaultStateDir } from '../../daemon/state-store.js';
-import { DaemonClient, type ClientOptions } from '../daemon-client.js';
+import { daemonClient, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
 
 export interface DownOptions extends ClientOptions {
@@ -30,8 +30,8 @@ export async function down(options: DownOptions): Promise<void> {
   // The pid file names the local daemon: it is not used when --url points to another host, nor when the pid
   // now belongs to another program (a stale file from a daemon that crashed).
   let pid: number | undefined;
-  const client = new DaemonClient({ ...options, stateDir });
-  if (isLoopbackHost(new URL(client.baseUrl).hostname.replace(/^\[|\]$/g, ''))) {
+  const client = daemonClient({ ...options, stateDir });
+  if (isLoopbackHost(new URL(client.url).hostname.replace(/^\[|\]$/g, ''))) {
     try {
       pid = Number.parseInt(await readFile(join(stateDir, 'daemon.pid'), 'utf8'), 10) || undefined;
       if (pid !== undefined && !(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => 'myelin')).includes('myelin')) pid = undefined;
@@ -40,9 +40,9 @@ export async function down(options: DownOptions): Promise<void> {
     }
   }
   try {
-    await client.request('POST', '/v1/shutdown');
+    await client.shutdown();
   } catch (err) {
-    if (pid === undefined || !alive(pid)) throw new ExitError(1, `error: no myelin daemon is running (${client.baseUrl} does not answer and ${join(stateDir, 'daemon.pid')} names no live process)`);
+    if (pid === undefined || !alive(pid)) throw new ExitError(1, `error: no myelin daemon is running (${client.url} does not answer and ${join(stateDir, 'daemon.pid')} names no live process)`);
     // The control API does not answer but the process lives: ask it by signal.
     process.kill(pid, 'SIGTERM');
     void err;

@@ -3,7 +3,7 @@ import { parseDuration } from '../../../core/config/quantities.js';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
 import { SINGLE_MODEL_NAME } from '../../../core/predictor/model-tree.js';
 import { describeDownload } from '../../daemon/model-preparation.js';
-import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
+import { daemonClient, hinted, withHints, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
 
 export interface EventsOptions extends ClientOptions {
@@ -61,11 +61,12 @@ function round(x: number): string {
   return String(Math.round(x * 100) / 100);
 }
 
-/** `myelin events [api] [--follow] [--since 10m] [-o json]`. Returns the number of events printed. */
+/**
+ * `myelin events [api] [--follow] [--since 10m] [-o json]`. Returns the number of events printed.
+ * `--follow` ends when the daemon ends the stream (it stops) or on Ctrl-C.
+ */
 export async function events(options: EventsOptions): Promise<number> {
-  const client = new DaemonClient(options);
-  const q = new URLSearchParams();
-  if (options.api) q.set('api', options.api);
+  const client = daemonClient(options);
   const now = options.now ?? Date.now;
   let sinceMs = 0;
   if (options.since !== undefined) {
@@ -73,25 +74,33 @@ export async function events(options: EventsOptions): Promise<number> {
     if (!since.ok) throw new ExitError(2, `error: --since: ${since.message}`);
     sinceMs = now() - since.value;
   }
-  q.set('since', String(sinceMs));
-  if (!options.follow) q.set('follow', 'false');
-  const res = await client.request('GET', `/v1/events?${q}`, undefined, options.signal);
   let n = 0;
   const print = (e: EngineEvent): void => {
     n++;
     options.stdout.write(options.output === 'json' ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`);
   };
   if (!options.follow) {
-    const { events: list } = (await res.json()) as { events: EngineEvent[] };
-    for (const e of list) print(e);
+    for (const e of await withHints(() => client.eventHistory({ api: options.api, since: sinceMs }))) print(e);
     return n;
   }
-  try {
-    for await (const line of readLines(res)) {
-      if (line.startsWith('data: ')) print(JSON.parse(line.slice(6)) as EngineEvent);
-    }
-  } catch (err) {
-    if ((err as Error).name !== 'AbortError') throw err;
-  }
+  await new Promise<void>((resolve, reject) => {
+    const sub = client.events$({ api: options.api, since: sinceMs, reconnect: false }).subscribe({
+      next: print,
+      error: (err: unknown) => {
+        options.signal?.removeEventListener('abort', stop);
+        reject(hinted(err));
+      },
+      complete: () => {
+        options.signal?.removeEventListener('abort', stop);
+        resolve();
+      },
+    });
+    const stop = (): void => {
+      sub.unsubscribe();
+      resolve();
+    };
+    if (options.signal?.aborted) stop();
+    else options.signal?.addEventListener('abort', stop, { once: true });
+  });
   return n;
 }

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { ApiDetail, ApiSummary } from '../../daemon/daemon-service.js';
-import { DaemonClient, type ClientOptions } from '../daemon-client.js';
+import { daemonClient, withHints, type ClientOptions } from '../daemon-client.js';
 import { formatAge, formatLatency, renderTable, type Column } from '../table.js';
 
 export interface GetOptions extends ClientOptions {
@@ -105,16 +105,17 @@ function fmt(x: number | null | undefined): string {
 
 /** `myelin get [api] [--watch] [-o json]`. Returns what it printed last. */
 export async function get(options: GetOptions): Promise<unknown> {
-  const client = new DaemonClient(options);
+  const client = daemonClient(options);
   const now = options.now ?? Date.now;
-  const once = async (): Promise<{ data: unknown; text: string }> => {
-    if (options.api) {
-      const d = await client.json<ApiDetail>('GET', `/v1/apis/${encodeURIComponent(options.api)}`);
-      return { data: d, text: renderApiDetail(d, now()) };
-    }
-    const { apis } = await client.json<{ apis: ApiSummary[] }>('GET', '/v1/apis');
-    return { data: apis, text: renderApiList(apis, now()) };
-  };
+  const once = (): Promise<{ data: unknown; text: string }> =>
+    withHints(async () => {
+      if (options.api) {
+        const d = await client.get(options.api);
+        return { data: d, text: renderApiDetail(d, now()) };
+      }
+      const apis = await client.get();
+      return { data: apis, text: renderApiList(apis, now()) };
+    });
   let last = await once();
   const print = (r: { data: unknown; text: string }): void => {
     options.stdout.write(options.output === 'json' ? `${JSON.stringify(r.data, null, 2)}\n` : r.text);

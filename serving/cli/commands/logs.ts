@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { DaemonClient, readLines, type ClientOptions } from '../daemon-client.js';
+import { daemonClient, withHints, type ClientOptions } from '../daemon-client.js';
 
 export interface LogsOptions extends ClientOptions {
   readonly api: string;
@@ -11,14 +11,13 @@ export interface LogsOptions extends ClientOptions {
 
 /** `myelin logs <api> [--follow] [--tail N]`: the replicas' output, each line prefixed by its replica. */
 export async function logs(options: LogsOptions): Promise<void> {
-  const client = new DaemonClient(options);
-  const q = new URLSearchParams();
-  if (options.follow) q.set('follow', '1');
-  if (options.tail !== undefined) q.set('tail', String(options.tail));
-  const res = await client.request('GET', `/v1/apis/${encodeURIComponent(options.api)}/logs?${q}`, undefined, options.signal);
-  try {
-    for await (const line of readLines(res)) options.stdout.write(`${line}\n`);
-  } catch (err) {
-    if ((err as Error).name !== 'AbortError') throw err;
-  }
+  const client = daemonClient(options);
+  await withHints(async () => {
+    try {
+      for await (const line of client.logs(options.api, { follow: options.follow, tail: options.tail, signal: options.signal })) options.stdout.write(`${line}\n`);
+    } catch (err) {
+      // Interrupted (Ctrl-C, a test's signal): the lines so far were printed.
+      if (!options.signal?.aborted) throw err;
+    }
+  });
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import type { ApiDetail } from '../../daemon/daemon-service.js';
-import { DaemonClient, type ClientOptions } from '../daemon-client.js';
+import { EngineError } from '../../../core/errors.js';
+import { daemonClient, withHints, type ClientOptions } from '../daemon-client.js';
 import { ExitError } from '../exit-error.js';
 
 export interface PredictOptions extends ClientOptions {
@@ -14,8 +14,6 @@ export interface PredictOptions extends ClientOptions {
 
 /** `myelin predict <api> <json-file|->`: POSTs the JSON to the API's endpoint and prints the response body. */
 export async function predict(options: PredictOptions): Promise<{ status: number; body: string }> {
-  const client = new DaemonClient(options);
-  const detail = await client.json<ApiDetail>('GET', `/v1/apis/${encodeURIComponent(options.api)}`);
   let text: string;
   if (options.file === '-') {
     const chunks: Buffer[] = [];
@@ -28,19 +26,18 @@ export async function predict(options: PredictOptions): Promise<{ status: number
       throw new ExitError(1, `error: cannot read ${options.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
+  let payload: unknown;
   try {
-    JSON.parse(text);
+    payload = JSON.parse(text);
   } catch (err) {
     throw new ExitError(1, `error: ${options.file === '-' ? 'standard input' : options.file} is not valid JSON: ${(err as Error).message}`);
   }
-  let res: Response;
-  try {
-    res = await fetch(detail.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
-  } catch (err) {
-    throw new ExitError(1, `error: cannot reach ${detail.url}: ${(err as Error).message}`);
-  }
-  const body = await res.text();
+  const res = await withHints(() => daemonClient(options).predict(options.api, payload)).catch((err: unknown) => {
+    if (err instanceof EngineError && err.code === 'ENG_API_UNREACHABLE') throw new ExitError(1, `error: ${err.message}`);
+    throw err;
+  });
+  const body = res.text;
   options.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
-  if (!res.ok) throw new ExitError(1, `error: ${options.api} answered HTTP ${res.status}`);
+  if (res.status < 200 || res.status >= 300) throw new ExitError(1, `error: ${options.api} answered HTTP ${res.status}`);
   return { status: res.status, body };
 }

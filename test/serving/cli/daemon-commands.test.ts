@@ -119,6 +119,15 @@ test('deploy validates, uploads, waits until live; get, predict, events, logs, r
   assert.match(ev.text, /cli-api {2}replica\.ready {2}cli-api-/);
   assert.match(ev.text, /cli-api {2}api\.status {2}live/);
 
+  // --follow replays the same events, then goes on until interrupted (the signal: Ctrl-C).
+  const followed = new Capture();
+  const stop = new AbortController();
+  const following = events({ url, api: 'cli-api', follow: true, since: '10m', output: 'json', stdout: followed, signal: stop.signal });
+  await waitFor('the followed replay', 10_000, () => followed.text.split('\n').filter(Boolean).length >= n);
+  stop.abort();
+  assert.ok((await following) >= n);
+  assert.ok(followed.text.split('\n').filter(Boolean).every((l) => (JSON.parse(l) as { api: string }).api === 'cli-api'));
+
   const lines = new Capture();
   await logs({ url, api: 'cli-api', follow: false, stdout: lines });
   assert.match(lines.text, /\[cli-api-[0-9a-f]+-\d+\] /);
@@ -193,7 +202,14 @@ test('a bundle the daemon cannot write answers 400 ENG_BAD_BUNDLE naming the ent
 });
 
 test('without a daemon the commands say how to start one', async () => {
-  await assert.rejects(get({ url: 'http://127.0.0.1:9', output: 'table', watch: false, stdout: new Capture() }), (e: unknown) => e instanceof ExitError && /cannot reach the myelin daemon.*myelin up/.test(e.message));
+  const nowhere = 'http://127.0.0.1:9';
+  const hint = (e: unknown): boolean => e instanceof ExitError && /cannot reach the myelin daemon at http:\/\/127\.0\.0\.1:9 .*myelin up/.test(e.message);
+  await assert.rejects(get({ url: nowhere, output: 'table', watch: false, stdout: new Capture() }), hint);
+  await assert.rejects(events({ url: nowhere, follow: true, output: 'table', stdout: new Capture() }), hint);
+  await assert.rejects(events({ url: nowhere, follow: false, output: 'table', stdout: new Capture() }), hint);
+  await assert.rejects(logs({ url: nowhere, api: 'x', follow: true, stdout: new Capture() }), hint);
+  await assert.rejects(deleteApi({ url: nowhere, api: 'x', output: 'table', stdout: new Capture() }), hint);
+  await assert.rejects(predict({ url: nowhere, api: 'x', file: '-', stdin: Readable.from(['{}']), stdout: new Capture() }), hint);
 });
 
 const exec = promisify(execFile);

@@ -7,7 +7,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { Subscription } from 'rxjs';
 import type { EngineEvent } from '../../../core/events/engine-event.js';
 import { ConfigError } from '../../../core/errors.js';
-import { ClientError, MyelinClient, NotFoundError, UnauthorizedError, type DeployProgress } from '../../../serving/client/index.js';
+import { ClientError, DEFAULT_CONTROL_URL, MyelinClient, NotFoundError, UnauthorizedError, type DeployProgress } from '../../../serving/client/index.js';
 import { startDaemonProcess, type DaemonProcess } from '../../harness/daemon-process.js';
 
 // The client against a real daemon (`myelin up` as a child process) and a real TypeScript API.
@@ -86,6 +86,11 @@ test('deploy (folder) waits until live and reports progress; get lists and detai
   assert.equal(out.apis?.[0].status, 'live');
   const statuses = progress.flatMap((p) => (p.type === 'status' ? [p.api.status] : []));
   assert.equal(statuses.at(-1), 'live', JSON.stringify(statuses));
+  // The upload's answer is reported before the wait's first status.
+  assert.equal(progress.filter((p) => p.type === 'deployed').length, 1);
+  assert.ok(progress.findIndex((p) => p.type === 'deployed') < progress.findIndex((p) => p.type === 'status'));
+  const deployed = progress.find((p) => p.type === 'deployed');
+  assert.deepEqual(deployed?.type === 'deployed' ? deployed.response.results : undefined, out.results);
   const list = await client.get();
   assert.deepEqual(list.map((a) => a.name), [API]);
   const detail = await client.get(API);
@@ -254,9 +259,46 @@ test('the SSE stream carries ids; Last-Event-ID replays exactly what follows, an
   assert.ok(live.comments.some((c) => /^position \S+-\d+$/.test(c)), JSON.stringify(live.comments));
 });
 
+test('eventHistory is the retained events; without reconnect, events$ errors on a daemon that is not there', { timeout: 30_000 }, async () => {
+  assert.deepEqual(await client.eventHistory({ api: API, since: 0 }), await history(0));
+  const later = Date.now() + 60_000;
+  assert.deepEqual(await client.eventHistory({ api: API, since: later }), []);
+  const nowhere = new MyelinClient({ url: 'http://127.0.0.1:9', token: 'x' });
+  const err = await new Promise<unknown>((resolve) => nowhere.events$({ reconnect: false }).subscribe({ error: resolve }));
+  assert.ok(err instanceof ClientError && err.code === 'ENG_DAEMON_UNREACHABLE', String(err));
+  // No url: MYELIN_URL, else the default address.
+  const saved = process.env.MYELIN_URL;
+  process.env.MYELIN_URL = `${daemon.controlUrl}/`;
+  try {
+    assert.equal(new MyelinClient({ stateDir }).url, daemon.controlUrl);
+    assert.deepEqual((await new MyelinClient({ stateDir }).get()).map((a) => a.name), [API]);
+    delete process.env.MYELIN_URL;
+    assert.equal(new MyelinClient().url, DEFAULT_CONTROL_URL);
+  } finally {
+    if (saved === undefined) delete process.env.MYELIN_URL;
+    else process.env.MYELIN_URL = saved;
+  }
+});
+
 test('refresh and delete; a deleted API is NotFoundError', { timeout: 60_000 }, async () => {
   assert.deepEqual(await client.delete(API), { deleted: API });
   await assert.rejects(client.get(API), (e: unknown) => e instanceof NotFoundError);
   await assert.rejects(client.refresh(API), (e: unknown) => e instanceof NotFoundError);
   await assert.rejects(client.delete(API), (e: unknown) => e instanceof NotFoundError);
+});
+
+test('shutdown stops the daemon; a stream without reconnect completes when it ends', { timeout: 60_000 }, async () => {
+  let completed = false;
+  let failed: unknown;
+  const sub = client.events$({ reconnect: false }).subscribe({ complete: () => (completed = true), error: (e) => (failed = e) });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    await client.shutdown();
+    assert.deepEqual(await daemon.exited, { code: 0, signal: null });
+    await waitFor('the stream to complete', 10_000, () => completed || failed !== undefined);
+    assert.equal(failed, undefined);
+    await assert.rejects(client.get(), (e: unknown) => e instanceof ClientError && e.code === 'ENG_DAEMON_UNREACHABLE');
+  } finally {
+    sub.unsubscribe();
+  }
 });
