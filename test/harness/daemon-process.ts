@@ -37,6 +37,8 @@ export interface DaemonProcessOptions {
   readonly port?: number;
   /** How long `up` may take until its banner is printed (restoring APIs included). Default 90 s. */
   readonly startTimeoutMs?: number;
+  /** The CLI to run (default `MYELIN_BIN`), e.g. an installed package's `dist/serving/cli/bin.js`. */
+  readonly bin?: string;
 }
 
 export interface DaemonProcess {
@@ -68,7 +70,7 @@ async function tail(file: string, lines = 15): Promise<string> {
  * that exits or prints nothing in time is ended and the error carries the end of its log.
  */
 export async function startDaemonProcess(o: DaemonProcessOptions): Promise<DaemonProcess> {
-  const args = [MYELIN_BIN, 'up', '--state-dir', o.stateDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--gateway-host', '127.0.0.1', '--gateway-port', '0', '--log-format', 'json', ...(o.args ?? [])];
+  const args = [o.bin ?? MYELIN_BIN, 'up', '--state-dir', o.stateDir, '--host', '127.0.0.1', '--port', String(o.port ?? 0), '--gateway-host', '127.0.0.1', '--gateway-port', '0', '--log-format', 'json', ...(o.args ?? [])];
   // Files, not pipes: the daemon never blocks on (or dies of) a reader that went away.
   const out = openSync(o.outFile, 'a');
   const err = openSync(o.logFile, 'a');

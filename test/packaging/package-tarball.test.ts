@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startDaemonProcess } from '../harness/daemon-process.js';
 import { httpCall, postJson } from '../harness/http-client.js';
+import { NatsServer, natsServerAvailable } from '../harness/nats-server.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -133,5 +135,112 @@ test('a typed predictor and a client program importing from myelin type-check (n
       proc.kill('SIGTERM');
       await exited;
     }
+  }
+});
+
+// Issue 16's check: a TypeScript program written against the installed package deploys, predicts,
+// follows events through a load step, and reads the same decision again from NATS (JetStream replay).
+const PROGRAM = `import { MyelinClient, natsEvents$, type EngineEvent, type ScalingDecidedEvent } from 'myelin';
+
+const [url, nats, stateDir, folder] = process.argv.slice(2);
+const client = new MyelinClient({ url, stateDir });
+const t0 = Date.now();
+const seen: EngineEvent[] = [];
+const sub = client.events$({ api: 'scaler', since: t0 }).subscribe({ next: (e) => seen.push(e), error: (e) => { console.error(e); process.exit(3); } });
+const until = async (what: string, ms: number, check: () => boolean): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+const deployed = await client.deploy(folder, { wait: true });
+const first = await client.predict<{ doubled: number }>('scaler', { x: 21 });
+let stop = false;
+let failed = 0;
+const loops = Array.from({ length: 6 }, async () => {
+  while (!stop) if ((await client.predict('scaler', { x: 1, delay_ms: 150 })).status !== 200) failed++;
+});
+const isUp = (e: EngineEvent): e is ScalingDecidedEvent => e.type === 'scaling.decided' && e.to > e.from;
+try {
+  await until('a scale-up decision', 60_000, () => seen.some(isUp));
+} finally {
+  stop = true;
+  await Promise.all(loops);
+}
+const decision = seen.find(isUp)!;
+const fromNats: EngineEvent[] = [];
+const nsub = natsEvents$({ servers: nats, api: 'scaler', since: t0 }).subscribe((e) => fromNats.push(e));
+await until('the decision from NATS', 20_000, () => fromNats.some((e) => JSON.stringify(e) === JSON.stringify(decision)));
+nsub.unsubscribe();
+sub.unsubscribe();
+console.log(JSON.stringify({ action: deployed.results[0].action, live: deployed.apis?.[0].status, first: first.body, failed, decision, replayed: fromNats.length }));
+process.exit(0);
+`;
+
+const SCALER = `export class Predictor {
+  async predict({ payload }: { payload: { x: number; delay_ms?: number } }) {
+    await new Promise((r) => setTimeout(r, payload.delay_ms ?? 0));
+    return { doubled: 2 * payload.x };
+  }
+}
+`;
+
+test('a program against the installed package deploys, predicts, follows a load step and reads the decision again from NATS', { skip: natsServerAvailable() ? false : 'nats-server is not installed (sudo bash scripts/system-deps.sh)', timeout: 240_000 }, async () => {
+  const folder = join(work, 'scaler');
+  await run('mkdir', ['-p', folder]);
+  await writeFile(join(folder, 'predictor.ts'), SCALER);
+  await writeFile(
+    join(folder, 'myelin.yaml'),
+    [
+      '- name: scaler',
+      '  kind: RealtimeAPI',
+      '  predictor:',
+      '    type: typescript',
+      '    path: predictor.ts',
+      '  compute:',
+      '    cpu: 100m',
+      '  autoscaling:',
+      '    max_replicas: 3',
+      '    target_replica_concurrency: 1',
+      '    tick: 1s',
+      '    window: 2s',
+      '    upscale_stabilization_period: 0s',
+      '',
+    ].join('\n'),
+  );
+  await writeFile(join(project, 'program.ts'), PROGRAM);
+  const tsconfig = { compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: ['node'] }, include: ['program.ts'] };
+  await writeFile(join(project, 'tsconfig.program.json'), JSON.stringify(tsconfig));
+  const tsc = await run(process.execPath, [join(project, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.program.json'], { cwd: project, env, timeout: 120_000 }).then(
+    (r) => ({ code: 0, out: r.stdout + r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+  );
+  assert.deepEqual(tsc, { code: 0, out: '' });
+
+  const nats = await NatsServer.start({ jetstream: true });
+  const stateDir = join(work, 'state');
+  const daemon = await startDaemonProcess({
+    bin: join(project, 'node_modules/myelin/dist/serving/cli/bin.js'),
+    stateDir,
+    logFile: join(work, 'daemon.log'),
+    outFile: join(work, 'daemon.out'),
+    args: ['--nats', nats.url],
+  });
+  try {
+    // tsx is the installed package's own dependency (it loads users' .ts predictors).
+    const r = await run(process.execPath, ['--import', 'tsx', 'program.ts', daemon.controlUrl, nats.url, stateDir, folder], { cwd: project, env, timeout: 180_000 }).catch((e: { stdout: string; stderr: string }) => {
+      throw new Error(`the program failed:\n${e.stdout}\n${e.stderr}`);
+    });
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { action: string; live: string; first: unknown; failed: number; decision: { to: number; from: number; reason: string }; replayed: number };
+    assert.equal(out.action, 'created');
+    assert.equal(out.live, 'live');
+    assert.deepEqual(out.first, { doubled: 42 });
+    assert.equal(out.failed, 0);
+    assert.ok(out.decision.to > out.decision.from && out.decision.reason.length > 0, JSON.stringify(out.decision));
+    assert.ok(out.replayed > 0);
+  } finally {
+    await daemon.stop(60_000);
+    await nats.stop();
   }
 });
