@@ -5,9 +5,10 @@
 # `myelin render --image` and `myelin up --target kubernetes --image` take the tag you push.
 FROM node:20-bookworm-slim
 
-# Python for Cortex's PythonPredictor projects (the bridge needs numpy); the model runtimes ship in the package.
+# Python for Cortex's PythonPredictor projects (the bridge needs numpy; venv for the requirements.txt the
+# init container installs, `fetch-project --python-env`); the model runtimes ship in the package.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-numpy ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-numpy python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 # onnxruntime-node: no CUDA download at install, no telemetry at run time.

@@ -2,6 +2,8 @@ import type { ApiSpec } from '../config/api-spec.js';
 
 /** Environment variable naming the Python interpreter (process env, `predictor.env`, or `myelin up --python`). */
 export const PYTHON_ENV = 'MYELIN_PYTHON';
+/** The file installed into a Python API's virtualenv, at the project's root (as Cortex had it). */
+export const REQUIREMENTS_FILE = 'requirements.txt';
 /** The interpreter used when `MYELIN_PYTHON` is not set: `python3` on PATH. */
 export const DEFAULT_PYTHON = 'python3';
 
@@ -20,4 +22,12 @@ export function predictorRunsInPython(spec: ApiSpec): boolean {
 /** The interpreter a replica runs: `predictor.env.MYELIN_PYTHON`, else the process's, else `python3`. */
 export function pythonInterpreter(spec: ApiSpec, env: NodeJS.ProcessEnv = process.env): string {
   return spec.predictor.env[PYTHON_ENV] || env[PYTHON_ENV] || DEFAULT_PYTHON;
+}
+
+/** A copy of `spec` whose predictor runs `python` (`predictor.env.MYELIN_PYTHON`). */
+export function withPythonInterpreter(spec: ApiSpec, python: string): ApiSpec {
+  return Object.freeze({
+    ...spec,
+    predictor: Object.freeze({ ...spec.predictor, env: Object.freeze({ ...spec.predictor.env, [PYTHON_ENV]: python }) }),
+  });
 }

@@ -215,9 +215,10 @@ export function buildCli(): Command {
     .addOption(new Option('--token <token>', "the API's project token (default: $MYELIN_PROJECT_TOKEN)"))
     .addOption(new Option('--from <dir>', 'read <dir>/project.bundle (a mounted ConfigMap) instead of the daemon'))
     .requiredOption('--dest <dir>', 'where the files go: a missing or empty folder (an emptyDir mount is written into directly)')
-    .action(async (o: { url?: string; token?: string; from?: string; dest: string }) => {
+    .addOption(new Option('--python-env <dir>', "install the project's requirements.txt into a virtualenv under <dir>, linked as <dir>/current (with $MYELIN_PYTHON, else python3)"))
+    .action(async (o: { url?: string; token?: string; from?: string; dest: string; pythonEnv?: string }) => {
       const { fetchProject } = await import('./commands/fetch-project.js');
-      await fetchProject({ url: o.url, token: o.token, from: o.from, dest: o.dest, stdout: process.stdout });
+      await fetchProject({ url: o.url, token: o.token, from: o.from, dest: o.dest, pythonEnv: o.pythonEnv, stdout: process.stdout });
     });
 
   program

@@ -2,11 +2,10 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApiSpec } from '../../core/config/api-spec.js';
 import type { ConfigProblem } from '../../core/errors.js';
-import { PYTHON_ENV, predictorRunsInPython } from '../../core/predictor/python-predictor.js';
+import { predictorRunsInPython, REQUIREMENTS_FILE, withPythonInterpreter } from '../../core/predictor/python-predictor.js';
 import { RequirementsError, type PythonEnvCache } from './python-env-cache.js';
 
-/** The file installed into the project's virtualenv, at the project's root (as Cortex had it). */
-export const REQUIREMENTS_FILE = 'requirements.txt';
+export { REQUIREMENTS_FILE } from '../../core/predictor/python-predictor.js';
 
 /** Files Cortex acted on that myelin does not run; each is a deploy warning for a Python project. */
 export const UNSUPPORTED_DEPENDENCY_FILES: ReadonlyArray<{ readonly file: string; readonly message: string }> = [
@@ -21,7 +20,10 @@ export interface PreparePythonInput {
   readonly specs: readonly ApiSpec[];
   /** The unpacked project folder. */
   readonly projectDir: string;
-  /** Absent where replicas do not run on this machine (`--target kubernetes`): nothing is installed. */
+  /**
+   * Absent where replicas do not run on this machine (`--target kubernetes`): nothing is installed
+   * here; each pod's init container installs the file (`myelin fetch-project --python-env`).
+   */
   readonly envs?: PythonEnvCache;
   /** Each line of the install's output, with the API it is reported under (the first Python API). */
   readonly onLine?: (api: string, line: string) => void;
@@ -53,10 +55,8 @@ export async function preparePython(input: PreparePythonInput): Promise<Prepared
   for (const u of UNSUPPORTED_DEPENDENCY_FILES) if (await isFile(join(input.projectDir, u.file))) await warn(u.file, u.message);
   const requirementsFile = join(input.projectDir, REQUIREMENTS_FILE);
   if (!(await isFile(requirementsFile))) return { specs: input.specs, warnings };
-  if (!input.envs) {
-    await warn(REQUIREMENTS_FILE, 'not installed: replicas do not run on this machine (--target kubernetes), so their image must provide these packages');
-    return { specs: input.specs, warnings };
-  }
+  // Kubernetes: the pods install it (kubernetes-manifests.ts, `fetch-project --python-env`).
+  if (!input.envs) return { specs: input.specs, warnings };
   const reporter = python[0].name;
   const names = python.map((s) => s.name).join(', ');
   let env;
@@ -71,14 +71,6 @@ export async function preparePython(input: PreparePythonInput): Promise<Prepared
     specs: input.specs.map((s) => (predictorRunsInPython(s) ? withPythonInterpreter(s, interpreter) : s)),
     warnings,
   };
-}
-
-/** A copy of `spec` whose predictor runs `python` (`predictor.env.MYELIN_PYTHON`). */
-export function withPythonInterpreter(spec: ApiSpec, python: string): ApiSpec {
-  return Object.freeze({
-    ...spec,
-    predictor: Object.freeze({ ...spec.predictor, env: Object.freeze({ ...spec.predictor.env, [PYTHON_ENV]: python }) }),
-  });
 }
 
 /** How much of a dependency file `firstContentPosition` reads, in bytes. */

@@ -3,6 +3,7 @@ import type { V1ConfigMap, V1Container, V1Deployment, V1EnvVar, V1Secret, V1Serv
 import type { ApiSpec, IntOrPercent } from '../../../core/config/api-spec.js';
 import { rebaseSpec } from '../../../core/config/rebase-spec.js';
 import { OrchestratorError } from '../../../core/errors.js';
+import { predictorRunsInPython, withPythonInterpreter } from '../../../core/predictor/python-predictor.js';
 import type { ApiDeployment, ProjectRef } from '../../../core/ports/orchestrator-target.js';
 
 /** Label on every object and pod: the API's name (the Deployment's selector). */
@@ -23,6 +24,12 @@ export const API_SPEC_ENV = 'MYELIN_API_SPEC';
 export const PROJECT_MOUNT = '/project';
 /** Where the ConfigMap holding the encoded bundle is mounted (mode `config-map`). */
 export const BUNDLE_MOUNT = '/bundle';
+/**
+ * Where the init container installs the project's requirements.txt (an `emptyDir`, `myelin fetch-project
+ * --python-env`), and the interpreter the replica then runs: `current` links the installed virtualenv.
+ */
+export const PYTHON_ENV_MOUNT = '/python-env';
+export const POD_PYTHON = `${PYTHON_ENV_MOUNT}/current/bin/python`;
 /** The key of the encoded bundle in the ConfigMap (what `myelin fetch-project --from DIR` reads). */
 export const BUNDLE_KEY = 'project.bundle';
 /** The init container that fetches the project. */
@@ -46,7 +53,15 @@ export const MAX_CONFIG_MAP_BUNDLE_BYTES = 900 * 1024;
  * - `config-map`: read from the ConfigMap `api-<name>-project` mounted at `/bundle` (what
  *   `myelin render` prints, so the output needs nothing from the daemon's disk).
  */
-export type ProjectDelivery = { readonly kind: 'daemon'; readonly url: string } | { readonly kind: 'config-map' };
+export type ProjectDelivery = ({ readonly kind: 'daemon'; readonly url: string } | { readonly kind: 'config-map' }) & {
+  /**
+   * The project has requirements.txt at its root: for an API that runs Python, the init container
+   * installs it into a virtualenv on an `emptyDir` at `/python-env` (from the package index the
+   * cluster reaches; packages of the image's Python satisfy theirs without a download) and the
+   * replica runs that interpreter, as `myelin up` does on one machine.
+   */
+  readonly pythonRequirements?: boolean;
+};
 
 /** What the manifests need besides the deployment itself (resolved daemon options). */
 export interface ManifestOptions {
@@ -117,7 +132,9 @@ export function specId(spec: ApiSpec, revision: string): string {
  */
 export function deploymentManifest(d: ApiDeployment, o: ManifestOptions, delivery?: ProjectDelivery): V1Deployment {
   const { revision } = d;
-  const spec = delivery ? rebaseSpec(d.spec, d.spec.projectDir, PROJECT_MOUNT) : d.spec;
+  const installs = delivery?.pythonRequirements === true && predictorRunsInPython(d.spec);
+  const rebased = delivery ? rebaseSpec(d.spec, d.spec.projectDir, PROJECT_MOUNT) : d.spec;
+  const spec = installs ? withPythonInterpreter(rebased, POD_PYTHON) : rebased;
   const api = spec.name;
   const c = spec.compute;
   const requests: Record<string, string> = { cpu: cpuQuantity(c.cpuMillis) };
@@ -163,14 +180,14 @@ export function deploymentManifest(d: ApiDeployment, o: ManifestOptions, deliver
         metadata: { labels: { ...labels, [REVISION_LABEL]: revision } },
         spec: {
           terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
-          ...(delivery ? { initContainers: [fetchProjectContainer(api, o, delivery)], volumes: projectVolumes(api, delivery) } : {}),
+          ...(delivery ? { initContainers: [fetchProjectContainer(api, o, delivery, installs)], volumes: projectVolumes(api, delivery, installs) } : {}),
           containers: [
             {
               name: CONTAINER_NAME,
               image: o.image,
               ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
               command: [...o.command],
-              ...(delivery ? { workingDir: PROJECT_MOUNT, volumeMounts: [{ name: PROJECT_VOLUME, mountPath: PROJECT_MOUNT }] } : {}),
+              ...(delivery ? { workingDir: PROJECT_MOUNT, volumeMounts: projectMounts(installs) } : {}),
               env,
               ports: [{ name: 'http', containerPort: REPLICA_PORT, protocol: 'TCP' }],
               resources: Object.keys(limits).length ? { requests, limits } : { requests },
@@ -213,20 +230,36 @@ export function serviceManifest(api: string, o: Pick<ManifestOptions, 'namespace
 
 const PROJECT_VOLUME = 'project';
 const BUNDLE_VOLUME = 'bundle';
+const PYTHON_ENV_VOLUME = 'python-env';
+
+/** The project folder, and the virtualenv's when the init container installs requirements.txt. */
+function projectMounts(installs: boolean): { name: string; mountPath: string }[] {
+  return [{ name: PROJECT_VOLUME, mountPath: PROJECT_MOUNT }, ...(installs ? [{ name: PYTHON_ENV_VOLUME, mountPath: PYTHON_ENV_MOUNT }] : [])];
+}
 
 /** The command prefix of the image's CLI: the replica command minus its last word (`['myelin']` by default). */
 export function commandPrefix(command: readonly string[]): string[] {
   return command.length > 1 ? command.slice(0, -1) : ['myelin'];
 }
 
-/** The init container `fetch-project`: same image, `myelin fetch-project --dest /project` (`--from /bundle` for a ConfigMap). */
-export function fetchProjectContainer(api: string, o: ManifestOptions, delivery: ProjectDelivery): V1Container {
+/**
+ * The init container `fetch-project`: same image, `myelin fetch-project --dest /project` (`--from
+ * /bundle` for a ConfigMap; `--python-env /python-env` when it installs requirements.txt).
+ */
+export function fetchProjectContainer(api: string, o: ManifestOptions, delivery: ProjectDelivery, installs = false): V1Container {
   const fromConfigMap = delivery.kind === 'config-map';
   return {
     name: FETCH_CONTAINER_NAME,
     image: o.image,
     ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
-    command: [...commandPrefix(o.command), 'fetch-project', '--dest', PROJECT_MOUNT, ...(fromConfigMap ? ['--from', BUNDLE_MOUNT] : [])],
+    command: [
+      ...commandPrefix(o.command),
+      'fetch-project',
+      '--dest',
+      PROJECT_MOUNT,
+      ...(fromConfigMap ? ['--from', BUNDLE_MOUNT] : []),
+      ...(installs ? ['--python-env', PYTHON_ENV_MOUNT] : []),
+    ],
     ...(delivery.kind === 'daemon'
       ? {
           env: [
@@ -235,17 +268,18 @@ export function fetchProjectContainer(api: string, o: ManifestOptions, delivery:
           ],
         }
       : {}),
-    volumeMounts: [
-      { name: PROJECT_VOLUME, mountPath: PROJECT_MOUNT },
-      ...(fromConfigMap ? [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT, readOnly: true }] : []),
-    ],
+    volumeMounts: [...projectMounts(installs), ...(fromConfigMap ? [{ name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT, readOnly: true }] : [])],
   };
 }
 
-/** The pod's volumes: the `emptyDir` the project is written to, and the bundle's ConfigMap in mode `config-map`. */
-export function projectVolumes(api: string, delivery: ProjectDelivery): V1Volume[] {
+/**
+ * The pod's volumes: the `emptyDir` the project is written to, the virtualenv's when requirements.txt
+ * is installed, and the bundle's ConfigMap in mode `config-map`.
+ */
+export function projectVolumes(api: string, delivery: ProjectDelivery, installs = false): V1Volume[] {
   return [
     { name: PROJECT_VOLUME, emptyDir: {} },
+    ...(installs ? [{ name: PYTHON_ENV_VOLUME, emptyDir: {} }] : []),
     ...(delivery.kind === 'config-map' ? [{ name: BUNDLE_VOLUME, configMap: { name: projectObjectName(api) } }] : []),
   ];
 }

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import {
@@ -15,6 +17,7 @@ import {
 import { inject, injectable, optional } from 'inversify';
 import { BehaviorSubject, Observable, type Subscription } from 'rxjs';
 import { OrchestratorError } from '../../../core/errors.js';
+import { REQUIREMENTS_FILE } from '../../../core/predictor/python-predictor.js';
 import { Logger } from '../../../core/ports/logger.js';
 import type { ApiDeployment, ApiReplicaStatus, OrchestratorTarget, ReplicaInfo } from '../../../core/ports/orchestrator-target.js';
 import { KubeListWatch } from './kube-list-watch.js';
@@ -261,7 +264,8 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
     if (deployment.project) {
       // The Secret first: the init container of the first pod reads the token from it.
       await this.applySecret(api, deployment.project.token);
-      delivery = { kind: 'daemon', url: projectUrl(this.daemonUrl, deployment.project, api) };
+      const pythonRequirements = await isFile(join(deployment.spec.projectDir, REQUIREMENTS_FILE));
+      delivery = { kind: 'daemon', url: projectUrl(this.daemonUrl, deployment.project, api), pythonRequirements };
     }
     const body = deploymentManifest(deployment, this.manifest, delivery);
     let written: V1Deployment | undefined;
@@ -481,4 +485,11 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
       })
       .catch((err: unknown) => this.log.debug({ err, pod: v.replica.id }, 'crashed pod log unavailable'));
   }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (st) => st.isFile(),
+    () => false,
+  );
 }

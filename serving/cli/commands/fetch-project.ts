@@ -1,9 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import { EngineError } from '../../../core/errors.js';
+import { DEFAULT_PYTHON, PYTHON_ENV, REQUIREMENTS_FILE } from '../../../core/predictor/python-predictor.js';
 import { BUNDLE_MEDIA_TYPE, BundleError, bundleId, decodeBundle, unpackProjectInto, type ProjectBundle } from '../../daemon/project-bundle.js';
+import { PythonEnvCache } from '../../daemon/python-env-cache.js';
 import { ExitError } from '../exit-error.js';
 
 /** The file a mounted ConfigMap folder holds the encoded bundle in (`--from DIR`). */
@@ -26,6 +29,13 @@ export interface FetchProjectOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How long connection failures are retried (the daemon may be starting). Default 60 s. */
   readonly retryForMs?: number;
+  /**
+   * Install the project's requirements.txt into a virtualenv under this folder (`<dir>/<key>`, as the
+   * daemon's cache builds it, with `$MYELIN_PYTHON` else `python3` and `--system-site-packages`) and
+   * link it as `<dir>/current`, whose `bin/python` the replica runs. pip's lines are printed as
+   * `[requirements.txt] <line>`; a failed install ends it (`ExitError` 1, with pip's last lines).
+   */
+  readonly pythonEnv?: string;
 }
 
 export interface FetchedProject {
@@ -80,7 +90,36 @@ export async function fetchProject(options: FetchProjectOptions): Promise<Fetche
   }
   const id = bundleId(bundle);
   options.stdout.write(`fetched project ${id}: ${written.files} files, ${written.bytes} bytes into ${options.dest}\n`);
+  if (options.pythonEnv !== undefined) await installRequirements(options.dest, options.pythonEnv, env[PYTHON_ENV] || DEFAULT_PYTHON, options.stdout);
   return { id, ...written };
+}
+
+/** `link` → `target`, replaced atomically (a new link beside it, renamed over it). */
+async function relink(target: string, link: string): Promise<void> {
+  const tmp = `${link}.tmp-${process.pid}`;
+  await rm(tmp, { force: true });
+  await symlink(target, tmp);
+  await rename(tmp, link);
+}
+
+/** `--python-env DIR`: the project's requirements.txt into `<DIR>/<key>`, linked as `<DIR>/current`. */
+async function installRequirements(dest: string, dir: string, python: string, out: Writable): Promise<void> {
+  const requirementsFile = join(dest, REQUIREMENTS_FILE);
+  if (!(await stat(requirementsFile).then((s) => s.isFile(), () => false))) {
+    throw new ExitError(1, `error: --python-env ${dir}: the project has no ${REQUIREMENTS_FILE} to install`);
+  }
+  const cache = new PythonEnvCache({ dir, python, log: pino({ level: 'silent' }) });
+  try {
+    const pyEnv = await cache.ensure({ requirementsFile, cwd: dest, onLine: (line) => out.write(`[${REQUIREMENTS_FILE}] ${line}\n`) });
+    // Relative, so the link holds wherever the volume is mounted.
+    await relink(pyEnv.key, join(dir, 'current'));
+    out.write(`python: ${join(dir, 'current', 'bin', 'python')} (${pyEnv.dir})\n`);
+  } catch (err) {
+    if (err instanceof ExitError) throw err;
+    throw new ExitError(1, `error: ${(err as Error).message}`);
+  } finally {
+    cache.close();
+  }
 }
 
 /** GETs the encoded bundle, retrying what a starting daemon (or a proxy in front of it) answers. */

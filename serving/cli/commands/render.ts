@@ -13,6 +13,7 @@ import { DEFAULT_REPLICA_COMMAND, DEFAULT_REPLICA_IMAGE } from '../../../adapter
 import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
 import { formatConfigProblem } from '../../../core/errors.js';
+import { REQUIREMENTS_FILE } from '../../../core/predictor/python-predictor.js';
 import { encodeBundle, packProject, projectId } from '../../daemon/project-bundle.js';
 import { revisionOf } from '../../daemon/revision.js';
 import { findConfigFile } from './validate.js';
@@ -68,6 +69,7 @@ export async function render(options: RenderOptions): Promise<KubernetesObject[]
     const bundle = await packProject(dirname(abs), basename(abs));
     const encoded = encodeBundle(bundle);
     const pid = projectId(bundle);
+    const pythonRequirements = bundle.files.some((f) => f.path === REQUIREMENTS_FILE);
     const manifest: ManifestOptions = {
       namespace,
       image,
@@ -80,7 +82,7 @@ export async function render(options: RenderOptions): Promise<KubernetesObject[]
       const revision = revisionOf(spec, pid, '');
       objects.push(
         projectConfigMapManifest(spec.name, encoded, manifest),
-        deploymentManifest({ spec, revision, replicas: spec.autoscaling.initReplicas }, manifest, { kind: 'config-map' }),
+        deploymentManifest({ spec, revision, replicas: spec.autoscaling.initReplicas }, manifest, { kind: 'config-map', pythonRequirements }),
         serviceManifest(spec.name, manifest),
       );
     }

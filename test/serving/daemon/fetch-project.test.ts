@@ -313,3 +313,58 @@ describe('fetch-project against a real daemon', () => {
     assert.deepEqual(await tree(out), await tree(project));
   });
 });
+
+describe('fetch-project --python-env: requirements.txt installed in the pod (real venv and pip, offline)', () => {
+  const python = process.env.MYELIN_PYTHON || '/usr/bin/python3';
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'myelin-fetch-pyenv-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A ConfigMap folder holding the bundle of a Python project with these files. */
+  async function configMapOf(name: string, files: Record<string, string>): Promise<string> {
+    const project = join(dir, `${name}-project`);
+    await mkdir(project, { recursive: true });
+    await writeFile(join(project, 'myelin.yaml'), `- name: ${name}\n  kind: RealtimeAPI\n  predictor:\n    type: python\n    path: predictor.py\n`);
+    await writeFile(join(project, 'predictor.py'), 'class PythonPredictor:\n    def __init__(self, config):\n        pass\n    def predict(self, payload):\n        return payload\n');
+    for (const [f, text] of Object.entries(files)) await writeFile(join(project, f), text);
+    const cm = join(dir, `${name}-cm`);
+    await mkdir(cm);
+    await writeFile(join(cm, 'project.bundle'), encodeBundle(await packProject(project, 'myelin.yaml')));
+    return cm;
+  }
+
+  test('installs into <dir>/<key>, links <dir>/current, whose python runs in the virtualenv with the packages; a second pod reuses it', async () => {
+    // numpy is in Debian's site-packages: pip is satisfied without a download.
+    const cm = await configMapOf('py', { 'requirements.txt': 'numpy\n' });
+    const envDir = join(dir, 'python-env');
+    const out = sink();
+    await fetchProject({ from: cm, dest: join(dir, 'dest-1'), pythonEnv: envDir, env: { MYELIN_PYTHON: python }, stdout: out });
+    assert.match(out.text(), /^\[requirements\.txt\] creating a virtualenv with /m);
+    assert.match(out.text(), /^\[requirements\.txt\] .*Requirement already satisfied: numpy/m);
+    assert.match(out.text(), new RegExp(`^python: ${envDir}/current/bin/python \\(${envDir}/[0-9a-f]{32}\\)$`, 'm'));
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const r = await promisify(execFile)(join(envDir, 'current', 'bin', 'python'), ['-c', 'import sys, numpy; print(sys.prefix); print(sys.prefix != sys.base_prefix)']);
+    const [prefix, inVenv] = r.stdout.trim().split('\n');
+    assert.equal(inVenv, 'True', 'the interpreter runs in the virtualenv');
+    assert.equal(prefix, join(envDir, 'current'));
+    const again = sink();
+    await fetchProject({ from: cm, dest: join(dir, 'dest-2'), pythonEnv: envDir, env: { MYELIN_PYTHON: python }, stdout: again });
+    assert.match(again.text(), /requirements\.txt is installed already/);
+  });
+
+  test('a requirements.txt pip cannot install ends it with pip\'s last lines; a project without one is refused', async () => {
+    const bad = await configMapOf('pybad', { 'requirements.txt': 'this-package-does-not-exist-myelin==99.0\n' });
+    await assert.rejects(fetchProject({ from: bad, dest: join(dir, 'dest-bad'), pythonEnv: join(dir, 'env-bad'), env: { MYELIN_PYTHON: python }, stdout: sink() }), (err: ExitError) => {
+      assert.equal(err.exitCode, 1);
+      assert.match(err.message, /^error: requirements\.txt could not be installed \(pip exited with code 1\); pip's last lines:\n/);
+      return true;
+    });
+    const none = await configMapOf('pynone', {});
+    await assert.rejects(fetchProject({ from: none, dest: join(dir, 'dest-none'), pythonEnv: join(dir, 'env-none'), env: {}, stdout: sink() }), /--python-env .*: the project has no requirements\.txt to install/);
+  });
+});

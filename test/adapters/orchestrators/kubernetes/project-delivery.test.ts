@@ -73,6 +73,30 @@ test('daemon delivery: fetch-project downloads into /project with the token from
   assert.equal(spec.predictor.modelPath, 's3://bucket/iris.onnx', 'model URLs are left to the replica');
 });
 
+test('requirements.txt of a Python API: the init container installs it into /python-env, the replica runs that interpreter', () => {
+  const base = irisDeployment({ id: 'abc', token: 'tok' });
+  const python: ApiDeployment = { ...base, spec: { ...base.spec, predictor: { ...base.spec.predictor, type: 'python', path: '/home/me/iris/predictor.py' } } };
+  const d = deploymentManifest(python, options, { kind: 'daemon', url: 'http://myelin.ml.svc:8889/v1/projects/abc?api=iris', pythonRequirements: true });
+  const pod = d.spec!.template.spec!;
+  assert.deepEqual(pod.volumes, [{ name: 'project', emptyDir: {} }, { name: 'python-env', emptyDir: {} }]);
+  const mounts = [{ name: 'project', mountPath: '/project' }, { name: 'python-env', mountPath: '/python-env' }];
+  assert.deepEqual(pod.initContainers![0].command, ['myelin', 'fetch-project', '--dest', '/project', '--python-env', '/python-env']);
+  assert.deepEqual(pod.initContainers![0].volumeMounts, mounts);
+  assert.deepEqual(pod.containers[0].volumeMounts, mounts);
+  const spec = JSON.parse(String(envOf(pod.containers[0]).MYELIN_API_SPEC));
+  assert.equal(spec.predictor.env.MYELIN_PYTHON, '/python-env/current/bin/python');
+  // From a ConfigMap alike; an API that runs no Python, or a project without the file, installs nothing.
+  const cm = deploymentManifest(python, options, { kind: 'config-map', pythonRequirements: true }).spec!.template.spec!;
+  assert.deepEqual(cm.initContainers![0].command, ['myelin', 'fetch-project', '--dest', '/project', '--from', '/bundle', '--python-env', '/python-env']);
+  for (const pod2 of [
+    deploymentManifest(base, options, { kind: 'daemon', url: 'http://x', pythonRequirements: true }).spec!.template.spec!,
+    deploymentManifest(python, options, { kind: 'daemon', url: 'http://x' }).spec!.template.spec!,
+  ]) {
+    assert.deepEqual(pod2.volumes, [{ name: 'project', emptyDir: {} }]);
+    assert.equal(JSON.parse(String(envOf(pod2.containers[0]).MYELIN_API_SPEC)).predictor.env.MYELIN_PYTHON, undefined);
+  }
+});
+
 test('the init command is the replica command minus its last word', () => {
   const custom = { ...options, command: ['/usr/bin/node', '/app/cli.js', 'replica'], imagePullPolicy: 'Always' };
   const d = deploymentManifest(irisDeployment(), custom, { kind: 'config-map' });
@@ -130,6 +154,24 @@ test('the kubernetes target applies the Secret before the Deployment, updates it
     assert.equal(fake.get('deployments', 'api-iris'), undefined);
   } finally {
     await orch.close();
+  }
+});
+
+test('the kubernetes target installs requirements.txt in the pods when the stored project of a Python API has one', async () => {
+  await using fake = await FakeKubeApi.start();
+  const projectDir = await mkdtemp(join(tmpdir(), 'myelin-k8s-req-'));
+  const orch = new KubernetesOrchestrator(log, { server: fake.url, image: 'myelin/replica:test', watchRetryMs: 20 });
+  try {
+    await writeFile(join(projectDir, 'requirements.txt'), 'numpy\n');
+    await orch.start();
+    const base = irisDeployment({ id: 'p1', token: 't' });
+    await orch.apply({ ...base, spec: { ...base.spec, projectDir, predictor: { ...base.spec.predictor, type: 'python', path: join(projectDir, 'predictor.py') } } });
+    const pod = fake.get('deployments', 'api-iris')!.spec.template.spec;
+    assert.deepEqual(pod.initContainers[0].command, ['myelin', 'fetch-project', '--dest', '/project', '--python-env', '/python-env']);
+    assert.equal(JSON.parse(String(envOf(pod.containers[0]).MYELIN_API_SPEC)).predictor.env.MYELIN_PYTHON, '/python-env/current/bin/python');
+  } finally {
+    await orch.close();
+    await rm(projectDir, { recursive: true, force: true });
   }
 });
 
