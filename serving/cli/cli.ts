@@ -189,10 +189,12 @@ export function buildCli(): Command {
     .option('--in-cluster', "with --target kubernetes: use the pod's service account (the daemon runs in the cluster, see myelin render --daemon)", false)
     .option('--namespace <namespace>', "with --target kubernetes: namespace of the APIs' objects (default: the kubeconfig's, else default)")
     .option('--image <image>', 'with --target kubernetes: the replica image (default: myelin/replica:<version>)')
+    .option('--pod-service-account <name>', "with --target kubernetes: the ServiceAccount API pods run as (e.g. one with an IAM role for s3:// models; default: the namespace's default)")
+    .option('--image-pull-secret <name>', 'with --target kubernetes: an image pull secret of the API pods (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .addOption(stateDirOption())
-    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json'; inCluster: boolean; namespace?: string; image?: string }) => {
+    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json'; inCluster: boolean; namespace?: string; image?: string; podServiceAccount?: string; imagePullSecret?: string[] }) => {
       const { up } = await import('./commands/up.js');
-      await up({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
+      await up({ ...o, imagePullSecrets: o.imagePullSecret, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
     });
 
   program
@@ -203,9 +205,11 @@ export function buildCli(): Command {
     .option('--namespace <namespace>', 'namespace written into every object', 'default')
     .option('--daemon', 'print the control plane: ServiceAccount, Role, RoleBinding, NATS, the daemon and its Services', false)
     .option('--nats <url>', 'with --daemon: NATS the daemon uses instead of the bundled one; else MYELIN_NATS_URL of the replicas')
-    .action(async (file: string | undefined, o: { image?: string; namespace: string; daemon: boolean; nats?: string }) => {
+    .option('--service-account <name>', "the ServiceAccount API pods run as (with --daemon: the one the daemon gives them); default the namespace's default")
+    .option('--image-pull-secret <name>', 'an image pull secret of the pods (repeatable; with --daemon also of the daemon)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (file: string | undefined, o: { image?: string; namespace: string; daemon: boolean; nats?: string; serviceAccount?: string; imagePullSecret?: string[] }) => {
       const { render } = await import('./commands/render.js');
-      await render({ file, cwd: process.cwd(), image: o.image, namespace: o.namespace, daemon: o.daemon, nats: o.nats, stdout: process.stdout, stderr: process.stderr });
+      await render({ file, cwd: process.cwd(), image: o.image, namespace: o.namespace, daemon: o.daemon, nats: o.nats, serviceAccount: o.serviceAccount, imagePullSecrets: o.imagePullSecret, stdout: process.stdout, stderr: process.stderr });
     });
 
   program

@@ -63,6 +63,10 @@ export interface ControlPlaneOptions {
   readonly imagePullPolicy?: string;
   /** NATS the daemon and replicas use; default the bundled `nats://myelin-nats:4222` (then NATS is part of the output). */
   readonly nats?: string;
+  /** Image pull secrets of the daemon's pod, passed on to the API pods (`--image-pull-secret`). */
+  readonly imagePullSecrets?: readonly string[];
+  /** ServiceAccount of the API pods (the daemon's `--pod-service-account`); the daemon itself runs as `myelin`. */
+  readonly podServiceAccount?: string;
 }
 
 /**
@@ -109,6 +113,7 @@ export function controlPlaneManifests(o: ControlPlaneOptions): KubernetesObject[
         metadata: { labels: daemonLabels },
         spec: {
           serviceAccountName: CONTROL_PLANE_NAME,
+          ...(o.imagePullSecrets && o.imagePullSecrets.length > 0 ? { imagePullSecrets: o.imagePullSecrets.map((name) => ({ name })) } : {}),
           containers: [
             {
               name: 'daemon',
@@ -128,6 +133,8 @@ export function controlPlaneManifests(o: ControlPlaneOptions): KubernetesObject[
                 '--namespace', ns,
                 '--state-dir', DAEMON_STATE_DIR,
                 '--log-format', 'json',
+                ...(o.imagePullSecrets ?? []).flatMap((s) => ['--image-pull-secret', s]),
+                ...(o.podServiceAccount ? ['--pod-service-account', o.podServiceAccount] : []),
               ],
               ports: [
                 { name: 'control', containerPort: CONTROL_PORT, protocol: 'TCP' },

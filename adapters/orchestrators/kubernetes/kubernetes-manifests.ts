@@ -73,6 +73,21 @@ export interface ManifestOptions {
   readonly terminationGracePeriodSeconds: number;
   /** More environment for every replica container, e.g. `MYELIN_NATS_URL` so pods publish samples to NATS. */
   readonly replicaEnv?: Readonly<Record<string, string>>;
+  /**
+   * The ServiceAccount API pods run as (e.g. one annotated for IAM Roles for Service Accounts, so the
+   * replicas read `s3://` models with the role's credentials); default the namespace's `default`.
+   */
+  readonly serviceAccountName?: string;
+  /** Secrets of type `kubernetes.io/dockerconfigjson` for pulling the image from a private registry. */
+  readonly imagePullSecrets?: readonly string[];
+}
+
+/** The pod-level credentials of `o`: service account and image pull secrets, when set. */
+export function podCredentials(o: Pick<ManifestOptions, 'serviceAccountName' | 'imagePullSecrets'>): { serviceAccountName?: string; imagePullSecrets?: { name: string }[] } {
+  return {
+    ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
+    ...(o.imagePullSecrets && o.imagePullSecrets.length > 0 ? { imagePullSecrets: o.imagePullSecrets.map((name) => ({ name })) } : {}),
+  };
 }
 
 /** The default daemon URL pods fetch their project from: the `myelin` Service of the namespace. */
@@ -180,6 +195,7 @@ export function deploymentManifest(d: ApiDeployment, o: ManifestOptions, deliver
         metadata: { labels: { ...labels, [REVISION_LABEL]: revision } },
         spec: {
           terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
+          ...podCredentials(o),
           ...(delivery ? { initContainers: [fetchProjectContainer(api, o, delivery, installs)], volumes: projectVolumes(api, delivery, installs) } : {}),
           containers: [
             {

@@ -50,6 +50,10 @@ export interface KubernetesOrchestratorOptions {
   readonly daemonUrl?: string;
   /** More environment for every replica container (the daemon sets `MYELIN_NATS_URL` with `--nats`). */
   readonly replicaEnv?: Readonly<Record<string, string>>;
+  /** ServiceAccount of the API pods (`myelin up --pod-service-account`); default the namespace's `default`. */
+  readonly serviceAccountName?: string;
+  /** Image pull secrets of the API pods (`myelin up --image-pull-secret`, repeatable). */
+  readonly imagePullSecrets?: readonly string[];
 }
 
 /** The default replica image: `myelin/replica:<version of this package>`. */

@@ -167,6 +167,8 @@ export class KubernetesOrchestrator implements OrchestratorTarget {
       command: this.options.command ?? DEFAULT_REPLICA_COMMAND,
       terminationGracePeriodSeconds: this.options.terminationGracePeriodSeconds ?? 60,
       replicaEnv: this.options.replicaEnv,
+      serviceAccountName: this.options.serviceAccountName,
+      imagePullSecrets: this.options.imagePullSecrets,
     };
     const watch = new Watch(this.kc);
     const labelSelector = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;

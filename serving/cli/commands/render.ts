@@ -33,6 +33,10 @@ export interface RenderOptions {
    * `MYELIN_NATS_URL` on the replicas (as the daemon does with `--nats`).
    */
   readonly nats?: string;
+  /** ServiceAccount of the API pods (`--service-account`); with `daemon`, what the daemon gives its API pods. */
+  readonly serviceAccount?: string;
+  /** Image pull secrets (`--image-pull-secret`, repeatable): of the API pods, and with `daemon` of the daemon's pod too. */
+  readonly imagePullSecrets?: readonly string[];
   readonly stdout: Writable;
   readonly stderr: Writable;
 }
@@ -60,7 +64,13 @@ export async function render(options: RenderOptions): Promise<KubernetesObject[]
   const image = options.image ?? DEFAULT_REPLICA_IMAGE;
   let objects: KubernetesObject[];
   if (options.daemon) {
-    objects = controlPlaneManifests({ namespace, image, ...(options.nats ? { nats: options.nats } : {}) });
+    objects = controlPlaneManifests({
+      namespace,
+      image,
+      ...(options.nats ? { nats: options.nats } : {}),
+      ...(options.imagePullSecrets ? { imagePullSecrets: options.imagePullSecrets } : {}),
+      ...(options.serviceAccount ? { podServiceAccount: options.serviceAccount } : {}),
+    });
   } else {
     const file = findConfigFile(options.cwd, options.file);
     const { specs, warnings } = await loadApiSpecsFromFile(file, { files: nodeProjectFileSystem, cwd: options.cwd, target: 'kubernetes' });
@@ -76,6 +86,8 @@ export async function render(options: RenderOptions): Promise<KubernetesObject[]
       command: DEFAULT_REPLICA_COMMAND,
       terminationGracePeriodSeconds: 60,
       ...(options.nats ? { replicaEnv: { MYELIN_NATS_URL: options.nats } } : {}),
+      ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
+      ...(options.imagePullSecrets ? { imagePullSecrets: options.imagePullSecrets } : {}),
     };
     objects = [];
     for (const spec of specs) {

@@ -18,6 +18,10 @@ export interface UpOptions {
   readonly namespace?: string;
   /** `--image` (kubernetes target): the replica image. */
   readonly image?: string;
+  /** `--pod-service-account` (kubernetes target): the ServiceAccount of the API pods. */
+  readonly podServiceAccount?: string;
+  /** `--image-pull-secret` (kubernetes target, repeatable): image pull secrets of the API pods. */
+  readonly imagePullSecrets?: readonly string[];
   readonly stateDir?: string;
   readonly host: string;
   readonly port: number;
@@ -80,7 +84,13 @@ export async function up(options: UpOptions): Promise<void> {
     requestTimeoutMs: options.requestTimeout,
     log,
     python,
-    kubernetes: { ...(options.inCluster ? { inCluster: true } : {}), ...(options.namespace ? { namespace: options.namespace } : {}), ...(options.image ? { image: options.image } : {}) },
+    kubernetes: {
+      ...(options.inCluster ? { inCluster: true } : {}),
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      ...(options.image ? { image: options.image } : {}),
+      ...(options.podServiceAccount ? { serviceAccountName: options.podServiceAccount } : {}),
+      ...(options.imagePullSecrets?.length ? { imagePullSecrets: options.imagePullSecrets } : {}),
+    },
   });
   options.stdout.write(
     `myelin daemon is up (target ${options.target}, transport ${options.nats ? `nats ${options.nats}` : 'local'})\n` +
@@ -134,6 +144,8 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
     ...(options.inCluster ? ['--in-cluster'] : []),
     ...(options.namespace ? ['--namespace', options.namespace] : []),
     ...(options.image ? ['--image', options.image] : []),
+    ...(options.podServiceAccount ? ['--pod-service-account', options.podServiceAccount] : []),
+    ...(options.imagePullSecrets ?? []).flatMap((s) => ['--image-pull-secret', s]),
     '--python', daemonPython(options.python, process.env, options.cwd),
   ];
   const fd = openSync(logFile, 'a');

@@ -63,7 +63,7 @@ after(async () => {
   await rm(project, { recursive: true, force: true });
 });
 
-async function renderText(options: { file?: string; daemon?: boolean; nats?: string; namespace?: string; image?: string }): Promise<{ text: string; stderr: string }> {
+async function renderText(options: { file?: string; daemon?: boolean; nats?: string; namespace?: string; image?: string; serviceAccount?: string; imagePullSecrets?: string[] }): Promise<{ text: string; stderr: string }> {
   const out = new PassThrough();
   const err = new PassThrough();
   let text = '';
@@ -273,6 +273,45 @@ test('render --daemon --nats uses that NATS and leaves the bundled one out', asy
   const cmd = byKindName(objs, 'Deployment', 'myelin').spec.template.spec.containers[0].command as string[];
   assert.equal(cmd[cmd.indexOf('--nats') + 1], 'nats://shared-nats.infra:4222');
   assert.equal(cmd[cmd.indexOf('--namespace') + 1], 'default');
+});
+
+test('pod credentials: --service-account and --image-pull-secret on the API pods; with --daemon on the daemon pod and passed on to its API pods', async () => {
+  const apis = parse((await renderText({ serviceAccount: 'models-reader', imagePullSecrets: ['regcred', 'other'] })).text);
+  const pod = apis.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+  assert.equal(pod.serviceAccountName, 'models-reader');
+  assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }, { name: 'other' }]);
+  const plain = parse((await renderText({})).text).find((o) => o.kind === 'Deployment')!.spec.template.spec;
+  assert.equal(plain.serviceAccountName, undefined);
+  assert.equal(plain.imagePullSecrets, undefined);
+
+  const cp = parse((await renderText({ daemon: true, serviceAccount: 'models-reader', imagePullSecrets: ['regcred'] })).text);
+  const daemonPod = byKindName(cp, 'Deployment', 'myelin').spec.template.spec;
+  assert.equal(daemonPod.serviceAccountName, 'myelin', 'the daemon keeps its own RBAC account');
+  assert.deepEqual(daemonPod.imagePullSecrets, [{ name: 'regcred' }]);
+  const cmd = daemonPod.containers[0].command as string[];
+  assert.equal(cmd[cmd.indexOf('--image-pull-secret') + 1], 'regcred');
+  assert.equal(cmd[cmd.indexOf('--pod-service-account') + 1], 'models-reader');
+  // The daemon's command is one the CLI accepts, and it hands both to the kubernetes target.
+  const { buildCli } = await import('../../../../serving/cli/cli.js');
+  const up = buildCli().commands.find((c) => c.name() === 'up')!;
+  for (const flag of ['--image-pull-secret', '--pod-service-account']) assert.ok(up.options.some((o) => o.long === flag), `myelin up has ${flag}`);
+});
+
+test('the kubernetes target puts the pod credentials on the Deployments it applies', async () => {
+  await using fake = await FakeKubeApi.start();
+  const { KubernetesOrchestrator } = await import('../../../../adapters/orchestrators/kubernetes/kubernetes-orchestrator.js');
+  const { pino } = await import('pino');
+  const { apiSpecFixture } = await import('../../../harness/api-spec-fixture.js');
+  const orch = new KubernetesOrchestrator(pino({ level: 'silent' }), { server: fake.url, watchRetryMs: 20, serviceAccountName: 'models-reader', imagePullSecrets: ['regcred'] });
+  try {
+    await orch.start();
+    await orch.apply({ spec: apiSpecFixture({ name: 'iris' }), revision: 'r1', replicas: 1 });
+    const pod = fake.get('deployments', 'api-iris')!.spec.template.spec;
+    assert.equal(pod.serviceAccountName, 'models-reader');
+    assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }]);
+  } finally {
+    await orch.close();
+  }
 });
 
 test('kubectl apply -f - takes the control plane (ServiceAccount, Role, RoleBinding are served)', { skip: !existsSync(KUBECTL) && `${KUBECTL} missing` }, async () => {
