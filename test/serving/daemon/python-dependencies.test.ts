@@ -37,14 +37,14 @@ test('preparePython: each dependency-file warning points at the file\'s first pa
   await writeFile(join(project, 'dependencies.sh'), '#!/bin/sh\n  apt-get install -y libgomp1\n');
   await writeFile(join(project, 'conda-packages.txt'), 'conda-forge::rdkit\n');
   const spec = { name: 'py', predictor: { type: 'python', path: 'predictor.py', env: {} } } as unknown as ApiSpec;
-  // No env cache: replicas run elsewhere (--target kubernetes), so requirements.txt is warned about, not installed.
+  // No env cache: replicas run elsewhere (--target kubernetes), whose pods install requirements.txt
+  // themselves (fetch-project --python-env), so it is neither installed here nor warned about.
   const got = await preparePython({ specs: [spec], projectDir: project });
   assert.deepEqual(
     got.warnings.map((w) => [w.file, w.line, w.col, w.severity]),
     [
       ['dependencies.sh', 2, 3, 'warning'],
       ['conda-packages.txt', 1, 1, 'warning'],
-      ['requirements.txt', 3, 1, 'warning'],
     ],
   );
   assert.deepEqual(got.specs, [spec], 'nothing installed, specs unchanged');
