@@ -21,7 +21,9 @@
  * Loopback only, bounded in time (defaults: about 30 s); every process started is ended by PID.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip node --import tsx benchmarks/batching.bench.ts \
- *     [--seconds 2] [--rounds 3] [--size 128] [--layers 96] [--interval-ms 2]
+ *     [--seconds 2] [--rounds 3] [--size 128] [--layers 96] [--interval-ms 2] [--quick]
+ *
+ * `--quick` (a smoke run for test/benchmarks/quick.test.ts, not a figure): one round of 0.2 s, 8 layers.
  *
  * Prints a table and writes benchmarks/results/batching.json.
  */
@@ -32,7 +34,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiSpecFixture } from '../test/harness/api-spec-fixture.js';
 import { encodeOnnxModel } from '../test/harness/onnx-proto.js';
-import { arg, table, writeResults } from './harness/bench-util.js';
+import { QUICK, arg, table, writeResults } from './harness/bench-util.js';
 import { WARMUP_MS, compareLegs, forkLoadGenerator, mergeLegs, runRounds, serveLoadCommands, type LegStats } from './harness/closed-loop-load.js';
 import { OwnedProcesses, awaitServer, spawnReplica } from './harness/server-processes.js';
 
@@ -84,10 +86,10 @@ interface Row extends LegStats {
 }
 
 async function main(): Promise<void> {
-  const seconds = Number(arg('seconds', '2'));
-  const rounds = Number(arg('rounds', '3'));
+  const seconds = Number(arg('seconds', QUICK ? '0.2' : '2'));
+  const rounds = Number(arg('rounds', QUICK ? '1' : '3'));
   const size = Number(arg('size', '128'));
-  const layers = Number(arg('layers', '96'));
+  const layers = Number(arg('layers', QUICK ? '8' : '96'));
   const intervalMs = Number(arg('interval-ms', '2'));
   const dir = mkdtempSync(join(tmpdir(), 'myelin-batching-bench-'));
   const modelPath = join(dir, `matmul-${size}x${layers}.onnx`);
@@ -147,6 +149,7 @@ async function main(): Promise<void> {
       pairedThroughputRatio: cmp.pairedThroughputRatio,
       comparison: cmp,
       goalMet: cmp.pairedThroughputRatio >= 2,
+      headline: [{ metric: `req/s at c=${CONCURRENCY}, server_side_batching ${MAX_BATCH_SIZE} / ${intervalMs} ms`, ratio: cmp.pairedThroughputRatio, baseline: 'the same replica without batching', aim: 2 }],
     });
     console.log(`wrote ${out}`);
   } finally {

@@ -7,14 +7,13 @@
  * aggregation (latest per replica, running sum, the same time-weighted window, the policy every
  * tick) without rxjs — so the result is also a ratio. Bounded: about 1 s per measurement.
  *
- *   node --import tsx benchmarks/core-pipeline.bench.ts [--seconds 1]
+ *   node --import tsx benchmarks/core-pipeline.bench.ts [--seconds 1] [--quick]
+ *
+ * `--quick`: 0.05 s per measurement (a smoke run for test/benchmarks/quick.test.ts, not a figure).
  *
  * Prints a table and writes benchmarks/results/core-pipeline.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Subject } from 'rxjs';
 import type { AutoscalingSpec } from '../core/config/api-spec.js';
 import type { MetricSample } from '../core/metrics/metric-sample.js';
@@ -24,9 +23,9 @@ import { ReplayScheduler } from '../core/scaling/replay-scheduler.js';
 import { ScalingPipeline } from '../core/scaling/scaling-pipeline.js';
 import { CortexScalingPolicy } from '../plugins/scaling-cortex/cortex-scaling-policy.js';
 import { autoscalingSpec } from '../test/harness/autoscaling-spec-fixture.js';
+import { QUICK, arg, writeResults } from './harness/bench-util.js';
 
-const argSeconds = process.argv.indexOf('--seconds');
-const BUDGET_MS = (argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 1) * 1000;
+const BUDGET_MS = Number(arg('seconds', QUICK ? '0.05' : '1')) * 1000;
 const VARIANTS = 8;
 
 // Cortex's defaults, with room to scale to every replica of the largest workload.
@@ -229,23 +228,12 @@ console.log(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${c
 console.log(show(header));
 for (const l of lines) console.log(show(l));
 
-const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'core-pipeline.json');
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      benchmark: 'core-pipeline',
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: cpus()[0]?.model ?? 'unknown',
-      budgetMsPerMeasurement: BUDGET_MS,
-      loadAverage: loadavg(),
-      aimSamplesPerSec: 1_000_000,
-      rows,
-    },
-    null,
-    2,
-  )}\n`,
-);
+const out = writeResults('core-pipeline', {
+  benchmark: 'core-pipeline',
+  budgetMsPerMeasurement: BUDGET_MS,
+  loadAverage: loadavg(),
+  aimSamplesPerSec: 1_000_000,
+  headline: rows.map((r) => ({ metric: `samples/s, ${r.replicas} replicas`, ratio: r.ratio, baseline: 'a plain loop doing the same aggregation' })),
+  rows,
+});
 console.log(`wrote ${out}`);

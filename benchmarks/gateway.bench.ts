@@ -252,8 +252,10 @@ function command(load: ChildProcess, cmd: LoadCommand): Promise<LegSamples> {
 }
 
 async function main(): Promise<void> {
-  const seconds = Number(arg('seconds', '1.5'));
-  const rounds = Number(arg('rounds', '4'));
+  // --quick: a smoke run for test/benchmarks/quick.test.ts (one round of 0.2 s), not a figure.
+  const quick = process.argv.includes('--quick');
+  const seconds = Number(arg('seconds', quick ? '0.2' : '1.5'));
+  const rounds = Number(arg('rounds', quick ? '1' : '4'));
   let replicaKind = arg('replica', 'real');
   if (replicaKind === 'real') {
     try {
@@ -376,9 +378,17 @@ async function main(): Promise<void> {
           (l.gateway.cpuUsPerRequest.load + l.gateway.cpuUsPerRequest.replica + l.gateway.cpuUsPerRequest.gateway),
       })),
       metTargets: legs.every((l) => l.throughputRatio >= 0.85 && l.p50DeltaMs <= 0.5),
+      quick,
+      // For benchmarks/results/SUMMARY.md (benchmarks/run-all.ts): gateway ÷ direct per concurrency.
+      headline: legs.map((l) => ({
+        metric: `req/s through the gateway, predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.p50DeltaMs >= 0 ? '+' : ''}${l.p50DeltaMs.toFixed(3)} ms)`,
+        ratio: l.throughputRatio,
+        baseline: 'straight to the replica',
+        aim: predictMs >= 1 ? 0.9 : 0.5,
+      })),
     };
     const variant = `${replicaKind === 'real' ? '' : `-${replicaKind}`}${predictMs > 0 ? `-predict${predictMs}ms` : ''}`;
-    const file = join(dirname(SELF), 'results', `gateway${variant}.json`);
+    const file = join(process.env.MYELIN_BENCH_RESULTS_DIR || join(dirname(SELF), 'results'), `gateway${variant}.json`);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
     console.log(`wrote ${file}`);

@@ -14,7 +14,9 @@
  * - `cold load`: `localVersion` of a version already in the cache, by a new `ModelCache` each time
  *   (what a replica starting on a machine that has the model pays): µs, median and p90 of `--hits`.
  *
- *   node --import tsx benchmarks/model-load.bench.ts [--mb 128] [--rounds 3] [--hits 200]
+ *   node --import tsx benchmarks/model-load.bench.ts [--mb 128] [--rounds 3] [--hits 200] [--quick]
+ *
+ * `--quick` (a smoke run for test/benchmarks/quick.test.ts, not a figure): 4 MiB, one round, 20 hits.
  *
  * Bounded: about `rounds` × 2 transfers of `mb` MiB plus the hits; disk use about 3 × `mb` (s3rver's
  * copy, one download at a time, the generated source removed after upload). Every process started is
@@ -33,14 +35,14 @@ import type { ModelVersionRef } from '../core/predictor/model-tree.js';
 import { ModelCache } from '../serving/models/model-cache.js';
 import { generatedContent } from '../test/harness/https-server.js';
 import { S3RVER_CREDENTIALS, spawnS3Server } from '../test/harness/s3-server.js';
-import { arg, median, percentile, table, writeResults } from './harness/bench-util.js';
+import { QUICK, arg, median, percentile, table, writeResults } from './harness/bench-util.js';
 
 const MIB = 1024 * 1024;
 
 async function main(): Promise<void> {
-  const mb = Number(arg('mb', '128'));
-  const rounds = Number(arg('rounds', '3'));
-  const hits = Number(arg('hits', '200'));
+  const mb = Number(arg('mb', QUICK ? '4' : '128'));
+  const rounds = Number(arg('rounds', QUICK ? '1' : '3'));
+  const hits = Number(arg('hits', QUICK ? '20' : '200'));
   const bytes = mb * MIB;
   const loadAtStart = loadavg();
   const dir = await mkdtemp(join(tmpdir(), 'myelin-model-load-bench-'));
@@ -168,6 +170,10 @@ async function main(): Promise<void> {
         met: ratio >= 0.9,
       },
       coldLoadHit: { calls: hits, medianUs: median(hitUs), p90Us: percentile(hitUs, 90), maxUs: hitUs.at(-1) },
+      headline: [
+        { metric: `S3 download of ${mb} MiB through the model cache, MD5 checked`, ratio: pairedRatio, baseline: 'bare SDK GetObject to a file', aim: 0.9 },
+        { metric: `S3 download of ${mb} MiB, MYELIN_MODEL_VERIFY=size`, ratio: mibps(ms['cache-size-only']) / mibps(ms.sdk), baseline: 'bare SDK GetObject to a file' },
+      ],
     });
     console.log(`\nwrote ${out}`);
   } finally {

@@ -1,25 +1,25 @@
 /**
  * Metric samples per second end to end over a real nats-server: `NatsMetricsTransport.publish(sample)`
  * → validated sample on `samples$`, against raw nats.js pub/sub of the same samples' encoded bytes
- * (published as pre-encoded buffers, counted in a subscription callback), in the same run, as a ratio.
- * A third leg, "raw + JSON", is what a hand-rolled client pays (JSON.stringify on publish, JSON.parse
- * on receipt, no validation): the ratio to it shows what the transport's own layers cost.
+ * (the binary layout myelin sends, published as pre-encoded buffers, counted in a subscription
+ * callback), in the same run, as a ratio. Two more legs: "raw+json" is what a hand-rolled client pays
+ * (JSON.stringify on publish, JSON.parse on receipt, no validation), and "myelin-json" is the transport
+ * with `sampleEncoding: 'json'` (the wire format before the binary layout): the figures before and
+ * after, measured side by side.
  *
  * One process holds the publishing and the subscribing connection (two connections, as a replica and
  * the daemon would have); the nats-server is a child on a random loopback port. Each leg publishes as
  * fast as the subscriber keeps up (at most `WINDOW` samples in flight), for `--seconds` after a warm-up;
- * `--rounds` rounds run the legs in rotating order and each side's rounds are merged. Then the hot-path
- * pieces are timed alone (encode, decode, fast check, ajv). Bounded: defaults 3 rounds × 3 legs × 2 s.
+ * `--rounds` rounds run the legs in rotating order and each side's rounds are merged; the headline
+ * ratio is the median over rounds of the ratio within a round (robust to other processes' bursts).
+ * Then the hot-path pieces are timed alone (encode, decode, fast check, ajv). Bounded: defaults
+ * 5 rounds × 4 legs × 1.5 s; `--quick`: 1 round × 0.25 s.
  *
- *   node --import tsx benchmarks/nats-metrics.bench.ts [--seconds 2] [--rounds 3]
+ *   node --import tsx benchmarks/nats-metrics.bench.ts [--seconds 1.5] [--rounds 5] [--quick]
  *
  * Prints tables and writes benchmarks/results/nats-metrics.json. Aim: myelin ≥ 0.8 of raw.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ManualClock } from '../core/clock.js';
 import type { MetricSample } from '../core/metrics/metric-sample.js';
@@ -29,20 +29,17 @@ import {
   isMetricSample,
   metricSampleSchemaValidator,
 } from '../core/metrics/metric-sample-validator.js';
+import { decodeMetricSampleMessage, encodeMetricSampleBinary } from '../core/metrics/metric-sample-binary.js';
 import { NatsMetricsTransport } from '../adapters/transport/nats/nats-metrics-transport.js';
 import { NatsServer } from '../test/harness/nats-server.js';
+import { QUICK, arg, median, writeResults, type Headline } from './harness/bench-util.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WINDOW = 5_000;
-const WARMUP_MS = 300;
+const WARMUP_MS = QUICK ? 50 : 300;
 const DISTINCT = 1_000;
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
-const SECONDS = Number(arg('seconds', '2'));
-const ROUNDS = Number(arg('rounds', '3'));
+const SECONDS = Number(arg('seconds', QUICK ? '0.25' : '1.5'));
+const ROUNDS = Number(arg('rounds', QUICK ? '1' : '5'));
+const HOT_MS = QUICK ? 20 : 400;
 
 /** 1 000 distinct samples (100 replicas × 10 APIs), as replicas would send them. */
 const samples: MetricSample[] = Array.from({ length: DISTINCT }, (_, i) => ({
@@ -60,7 +57,8 @@ const samples: MetricSample[] = Array.from({ length: DISTINCT }, (_, i) => ({
   latencyMsSum: 1234.5 + i,
   ready: true,
 }));
-const encoded = samples.map((s) => encodeMetricSample(s));
+const encoded = samples.map((s) => encodeMetricSampleBinary(s));
+const encodedJson = samples.map((s) => encodeMetricSample(s));
 
 interface LegRun {
   readonly received: number;
@@ -117,9 +115,9 @@ async function rawLeg(pub: NatsConnection, sub: NatsConnection, prefix: string, 
   return r;
 }
 
-async function myelinLeg(url: string, prefix: string): Promise<LegRun> {
+async function myelinLeg(url: string, prefix: string, sampleEncoding: 'binary' | 'json'): Promise<LegRun> {
   const log = pino({ level: 'silent' });
-  const o = { servers: url, subjectPrefix: prefix };
+  const o = { servers: url, subjectPrefix: prefix, sampleEncoding };
   const pub = new NatsMetricsTransport(o, log, new ManualClock(0));
   const sub = new NatsMetricsTransport(o, log, new ManualClock(0));
   await pub.start();
@@ -136,7 +134,7 @@ async function myelinLeg(url: string, prefix: string): Promise<LegRun> {
 }
 
 /** CPU ns per call of `f`, over about `ms` milliseconds (CPU time: steadier than wall time on a shared machine). */
-function nsPerOp(f: (i: number) => unknown, ms = 400): number {
+function nsPerOp(f: (i: number) => unknown, ms = HOT_MS): number {
   let n = 0;
   let sink = 0;
   const t0 = performance.now();
@@ -149,27 +147,26 @@ function nsPerOp(f: (i: number) => unknown, ms = 400): number {
   return ((c.user + c.system) * 1000) / n;
 }
 
-type Leg = 'raw' | 'raw+json' | 'myelin';
+type Leg = 'raw' | 'raw+json' | 'myelin' | 'myelin-json';
 
 async function main(): Promise<void> {
   await using server = await NatsServer.start({ jetstream: false });
   const pubNc = await connect({ servers: server.url });
   const subNc = await connect({ servers: server.url });
-  const merged: Record<Leg, { received: number; elapsedMs: number; cpuUs: number }> = {
-    raw: { received: 0, elapsedMs: 0, cpuUs: 0 },
-    'raw+json': { received: 0, elapsedMs: 0, cpuUs: 0 },
-    myelin: { received: 0, elapsedMs: 0, cpuUs: 0 },
-  };
-  const legs: Leg[] = ['raw', 'myelin', 'raw+json'];
+  const legs: Leg[] = ['raw', 'myelin', 'raw+json', 'myelin-json'];
+  // --legs myelin: only that one (for a CPU profile); ratios then read NaN.
+  const only = arg('legs', '');
+  const run = only ? legs.filter((l) => only.split(',').includes(l)) : legs;
+  const merged = Object.fromEntries(legs.map((l) => [l, { received: 0, elapsedMs: 0, cpuUs: 0 }])) as Record<Leg, { received: number; elapsedMs: number; cpuUs: number }>;
   const perRound: { round: number; leg: Leg; samplesPerSec: number }[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const order = legs.map((_, i) => legs[(i + round) % legs.length]);
+    const order = run.map((_, i) => run[(i + round) % run.length]);
     for (const leg of order) {
-      const prefix = `bench${round}.${leg === 'raw+json' ? 'json' : leg}`;
+      const tag = leg.replace('+', '-');
       const r =
-        leg === 'myelin'
-          ? await myelinLeg(server.url, `bench${round}m`)
-          : await rawLeg(pubNc, subNc, `${prefix}.metrics`, leg === 'raw+json');
+        leg === 'myelin' || leg === 'myelin-json'
+          ? await myelinLeg(server.url, `bench${round}${tag}`, leg === 'myelin' ? 'binary' : 'json')
+          : await rawLeg(pubNc, subNc, `bench${round}.${tag}.metrics`, leg === 'raw+json');
       merged[leg].received += r.received;
       merged[leg].elapsedMs += r.elapsedMs;
       merged[leg].cpuUs += r.cpuUs;
@@ -181,48 +178,64 @@ async function main(): Promise<void> {
 
   const rate = (l: Leg): number => Math.round((merged[l].received / merged[l].elapsedMs) * 1000);
   const cpuNs = (l: Leg): number => Math.round((merged[l].cpuUs * 1000) / merged[l].received);
-  const rows = legs.map((l) => ({ leg: l, samplesPerSec: rate(l), processCpuNsPerSample: cpuNs(l), samples: merged[l].received }));
-  const ratio = rate('myelin') / rate('raw');
-  const ratioJson = rate('myelin') / rate('raw+json');
+  /** Median over rounds of a ÷ b within each round (both legs of a round ran back to back). */
+  const paired = (a: Leg, b: Leg): number =>
+    median(
+      Array.from({ length: ROUNDS }, (_, round) => {
+        const x = perRound.find((p) => p.round === round && p.leg === a)?.samplesPerSec ?? Number.NaN;
+        const y = perRound.find((p) => p.round === round && p.leg === b)?.samplesPerSec ?? Number.NaN;
+        return x / y;
+      }),
+    );
+  const rows = run.map((l) => ({ leg: l, samplesPerSec: rate(l), processCpuNsPerSample: cpuNs(l), samples: merged[l].received }));
+  const ratio = paired('myelin', 'raw');
+  const ratioJson = paired('myelin', 'raw+json');
+  const ratioBefore = paired('myelin-json', 'raw');
 
   const ajv = metricSampleSchemaValidator();
-  const hot = {
-    encodeNs: nsPerOp((i) => encodeMetricSample(samples[i])),
+  // With --legs (a profiling run) the hot-path timings are skipped: they would fill the profile.
+  const hot = only ? {} : {
+    encodeBinaryNs: nsPerOp((i) => encodeMetricSampleBinary(samples[i])),
+    encodeJsonNs: nsPerOp((i) => encodeMetricSample(samples[i])),
     jsonStringifyBufferNs: nsPerOp((i) => Buffer.from(JSON.stringify(samples[i]))),
-    decodeAndValidateNs: nsPerOp((i) => decodeMetricSample(encoded[i]).ok),
-    jsonParseNs: nsPerOp((i) => JSON.parse(new TextDecoder().decode(encoded[i])) as unknown),
+    decodeBinaryAndValidateNs: nsPerOp((i) => decodeMetricSampleMessage(encoded[i]).ok),
+    decodeJsonAndValidateNs: nsPerOp((i) => decodeMetricSample(encodedJson[i]).ok),
+    jsonParseNs: nsPerOp((i) => JSON.parse(new TextDecoder().decode(encodedJson[i])) as unknown),
     fastCheckNs: nsPerOp((i) => isMetricSample(samples[i])),
     ajvCheckNs: nsPerOp((i) => ajv(samples[i])),
   };
 
   console.log(`\nNATS metrics end to end (${ROUNDS} rounds × ${SECONDS} s per leg, window ${WINDOW}, nats-server ${server.url})`);
-  console.log('leg        samples/s   process CPU ns/sample');
-  for (const r of rows) console.log(`${r.leg.padEnd(10)} ${String(r.samplesPerSec).padStart(9)}   ${String(r.processCpuNsPerSample).padStart(8)}`);
-  console.log(`myelin / raw        = ${ratio.toFixed(3)}   (aim ≥ 0.8)`);
+  console.log('leg           samples/s   process CPU ns/sample');
+  for (const r of rows) console.log(`${r.leg.padEnd(12)} ${String(r.samplesPerSec).padStart(9)}   ${String(r.processCpuNsPerSample).padStart(8)}`);
+  console.log(`myelin / raw        = ${ratio.toFixed(3)}   (median of rounds; aim ≥ 0.8)`);
   console.log(`myelin / raw+json   = ${ratioJson.toFixed(3)}`);
+  console.log(`myelin-json / raw   = ${ratioBefore.toFixed(3)}   (the JSON wire format, before the binary layout)`);
   console.log('\nhot path, CPU ns per sample');
-  for (const [k, v] of Object.entries(hot)) console.log(`${k.padEnd(24)} ${v.toFixed(0).padStart(6)}`);
+  for (const [k, v] of Object.entries(hot)) console.log(`${k.padEnd(26)} ${v.toFixed(0).padStart(6)}`);
 
-  const out = {
-    benchmark: 'nats-metrics',
-    date: new Date().toISOString(),
-    node: process.version,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
+  const sampleBytes = (list: readonly Uint8Array[]): number => Math.round(list.reduce((a, b) => a + b.byteLength, 0) / list.length);
+  const headline: Headline[] = [
+    { metric: 'samples/s end to end, binary layout', ratio, baseline: 'raw nats.js pub/sub of the same bytes', aim: 0.8 },
+    { metric: 'samples/s end to end, JSON wire format (before)', ratio: ratioBefore, baseline: 'raw nats.js pub/sub of the binary bytes' },
+    { metric: 'samples/s end to end, binary layout', ratio: ratioJson, baseline: 'hand-rolled JSON client (stringify + parse)' },
+  ];
+  const out = writeResults('nats-metrics', {
     secondsPerLeg: SECONDS,
     rounds: ROUNDS,
     window: WINDOW,
-    sampleBytes: Math.round(encoded.reduce((a, b) => a + b.byteLength, 0) / encoded.length),
+    sampleBytes: sampleBytes(encoded),
+    sampleBytesJson: sampleBytes(encodedJson),
     rows,
     ratioMyelinToRaw: Number(ratio.toFixed(3)),
     ratioMyelinToRawJson: Number(ratioJson.toFixed(3)),
+    ratioMyelinJsonToRaw: Number(ratioBefore.toFixed(3)),
     aimRatio: 0.8,
+    headline,
     perRound,
     hotPathNs: Object.fromEntries(Object.entries(hot).map(([k, v]) => [k, Math.round(v)])),
-  };
-  mkdirSync(join(ROOT, 'benchmarks/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'benchmarks/results/nats-metrics.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log('\nwrote benchmarks/results/nats-metrics.json');
+  });
+  console.log(`\nwrote ${out}`);
 }
 
 await main();

@@ -31,7 +31,10 @@
  * ended by PID at the end, also on failure.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip node --import tsx benchmarks/python-bridge.bench.ts \
- *     [--seconds 1] [--rounds 4] [--suites sklearn,onnx,bridge-cost] [--no-2x]
+ *     [--seconds 1] [--rounds 4] [--suites sklearn,onnx,bridge-cost] [--no-2x] [--quick]
+ *
+ * `--quick` (a smoke run for test/benchmarks/quick.test.ts, not a figure): the bridge-cost suite only,
+ * one round of 0.2 s, no 2 × 1 replica.
  *
  * The interpreter is MYELIN_PYTHON (default /usr/bin/python3 when it exists, else python3 on PATH): it
  * needs numpy and scikit-learn for the sklearn suite, fastapi and uvicorn for the baseline. uvicorn
@@ -51,7 +54,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { apiSpecFixture, type ApiSpecOverrides } from '../test/harness/api-spec-fixture.js';
-import { arg, table, writeResults } from './harness/bench-util.js';
+import { QUICK, arg, table, writeResults } from './harness/bench-util.js';
 import { WARMUP_MS, compareLegs, forkLoadGenerator, leg, mergeLegs, runRounds, serveLoadCommands, type Comparison, type LegSamples, type LegStats } from './harness/closed-loop-load.js';
 import { OwnedProcesses, awaitServer, spawnReplica } from './harness/server-processes.js';
 
@@ -322,10 +325,10 @@ async function runSuite(suite: Suite, load: ChildProcess, dir: string, seconds: 
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const seconds = Number(arg('seconds', '1'));
-  const rounds = Number(arg('rounds', '4'));
-  const only = arg('suites', '');
-  const all = suites(!process.argv.includes('--no-2x'));
+  const seconds = Number(arg('seconds', QUICK ? '0.2' : '1'));
+  const rounds = Number(arg('rounds', QUICK ? '1' : '4'));
+  const only = arg('suites', QUICK ? 'bridge-cost' : '');
+  const all = suites(!QUICK && !process.argv.includes('--no-2x'));
   const chosen = all.filter((s) => !only || only.split(',').includes(s.name));
   const loadAtStart = loadavg();
   const dir = mkdtempSync(join(tmpdir(), 'myelin-python-bridge-bench-'));
@@ -337,9 +340,10 @@ async function main(): Promise<void> {
   let inproc: Record<string, { predictUs: number; withJsonUs: number }> = {};
   try {
     if (chosen.some((s) => s.name === 'sklearn' || s.name === 'bridge-cost')) {
+      const inSeconds = QUICK ? 0.1 : 1;
       inproc = {
-        sklearn: inProcess(SKLEARN_PREDICTOR, SKLEARN_CONFIG, IRIS_BODY, 1),
-        echo: inProcess(join(PY_DIR, 'echo_predictor.py'), {}, IRIS_BODY, 1),
+        ...(chosen.some((s) => s.name === 'sklearn') || !QUICK ? { sklearn: inProcess(SKLEARN_PREDICTOR, SKLEARN_CONFIG, IRIS_BODY, inSeconds) } : {}),
+        echo: inProcess(join(PY_DIR, 'echo_predictor.py'), {}, IRIS_BODY, inSeconds),
       };
     }
     for (const suite of chosen) {
@@ -417,6 +421,12 @@ async function main(): Promise<void> {
     goal,
     bridgeCost,
     inProcess: inproc,
+    headline: ratios.map((x) => ({
+      metric: `${x.suite}: ${x.variant} c=${x.concurrency} req/s`,
+      ratio: x.pairedThroughputRatio,
+      baseline: x.reference,
+      ...(isGoal(x) ? { aim: 1.5 } : {}),
+    })),
   });
   console.log(`\nwrote ${out} (${elapsedS.toFixed(0)} s)`);
 }

@@ -129,6 +129,9 @@ const VARIANTS: readonly Variant[] = [
     start: (dir, port) => spawnReplica(specFile(dir, 'dist-predictor', true), { entry: DIST_ENTRY, env: { MYELIN_PORT: String(port) }, cwd: projectCopy(dir) }),
   },
 ];
+/** What runs: every variant, or with --quick the baseline and the compiled replica (a smoke run). */
+const RUN: readonly Variant[] = quick ? VARIANTS.slice(0, 2) : VARIANTS;
+
 
 /** POST the sample on a fresh connection: the status, 0 when the connection fails. */
 function post(port: number, body: string): Promise<number> {
@@ -186,12 +189,12 @@ async function main(): Promise<void> {
   owned.stopOnSignals();
   if (!existsSync(DIST_ENTRY)) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'myelin-bench-start-'));
-  const samples = new Map<string, Sample[]>(VARIANTS.map((v) => [v.name, []]));
+  const samples = new Map<string, Sample[]>(RUN.map((v) => [v.name, []]));
   try {
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order per round, so no variant always runs first (a cold page cache).
-      for (let i = 0; i < VARIANTS.length; i++) {
-        const v = VARIANTS[(i + round) % VARIANTS.length];
+      for (let i = 0; i < RUN.length; i++) {
+        const v = RUN[(i + round) % RUN.length];
         samples.get(v.name)!.push(await measure(v, dir));
       }
     }
@@ -199,9 +202,9 @@ async function main(): Promise<void> {
     await owned.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const base = VARIANTS[0].name;
+  const base = RUN[0].name;
   const med = (name: string, k: keyof Sample): number => median(samples.get(name)!.map((s) => s[k]));
-  const rows = VARIANTS.map((v) => {
+  const rows = RUN.map((v) => {
     const start = med(v.name, 'startMs');
     const rss = med(v.name, 'rssMb');
     return {
@@ -219,7 +222,8 @@ async function main(): Promise<void> {
       rows.map((r) => [r.variant, String(r.startMs), r.startRatio.toFixed(2), String(r.idleRssMb), (r.rssDeltaMb >= 0 ? '+' : '') + r.rssDeltaMb]),
     ),
   );
-  const file = writeResults('replica-start', { rounds: ROUNDS, idleMs: IDLE_MS, goals: { startRatio: 2, rssDeltaMb: 60 }, rows });
+  const headline = rows.slice(1).map((r) => ({ metric: `spawn → first 200, ${r.variant} (${r.rssDeltaMb >= 0 ? '+' : ''}${r.rssDeltaMb} MB RSS)`, ratio: r.startRatio, baseline: base, aim: 2, higherIsBetter: false }));
+  const file = writeResults('replica-start', { rounds: ROUNDS, idleMs: IDLE_MS, goals: { startRatio: 2, rssDeltaMb: 60 }, rows, headline });
   console.log(`\nwrote ${file}`);
 }
 

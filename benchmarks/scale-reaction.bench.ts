@@ -8,25 +8,32 @@
  * The load step: 8 closed-loop clients against a predictor that takes 100 ms, target concurrency 1,
  * so the API wants ~8 replicas (max 4). Each run is bounded (90 s) and stops by itself.
  *
- *   node --import tsx benchmarks/scale-reaction.bench.ts [--runs 1]
+ *   node --import tsx benchmarks/scale-reaction.bench.ts [--runs 1] [--sources] [--quick]
  *
  * The daemon and its replicas run the compiled package (dist/, built when missing), as users run them;
- * `--sources` runs them from the TypeScript sources through tsx instead.
+ * `--sources` runs them from the TypeScript sources through tsx instead. `--quick` (a smoke run for
+ * test/benchmarks/quick.test.ts, not a figure) runs dist/ when it exists (else the sources, never
+ * building) with a 2 s window, ticks of 2 s
+ * (cortex) and 1 s (burst) and a shorter idle wait.
  *
  * Prints a table and writes benchmarks/results/scale-reaction.json.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScalingDecidedEvent } from '../core/events/engine-event.js';
+import { writeResults } from './harness/bench-util.js';
 
 // Set before the harness is imported: it reads the CLI to run once.
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-if (!process.argv.includes('--sources')) {
-  process.env.MYELIN_CLI = join(ROOT, 'dist/serving/cli/bin.js');
-  if (!existsSync(process.env.MYELIN_CLI)) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+const QUICK = process.argv.includes('--quick');
+const DIST_CLI = join(ROOT, 'dist/serving/cli/bin.js');
+// --quick uses dist/ when it is there (a replica from the sources starts ~6× slower) and never builds it.
+if (!process.argv.includes('--sources') && (!QUICK || existsSync(DIST_CLI))) {
+  process.env.MYELIN_CLI = DIST_CLI;
+  if (!existsSync(DIST_CLI)) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
 }
 const { nextEvent, removeDir, startE2eDaemon, startLoad, waitFor } = await import('../test/e2e/e2e-harness.js');
 const argRuns = process.argv.indexOf('--runs');
@@ -46,8 +53,8 @@ const yaml = (policy: 'cortex' | 'burst') => `- name: step-${policy}
     min_replicas: 1
     max_replicas: 4
     target_replica_concurrency: 1
-    window: 10s
-    tick: ${policy === 'cortex' ? '10s' : '2s'}
+    window: ${QUICK ? '2s' : '10s'}
+    tick: ${policy === 'cortex' ? (QUICK ? '2s' : '10s') : QUICK ? '1s' : '2s'}
     upscale_stabilization_period: 0s
 `;
 
@@ -70,7 +77,7 @@ async function measure(policy: 'cortex' | 'burst'): Promise<Run> {
     // Warm up the single replica and let the autoscaler see an idle API for one window.
     const first = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const initialPid = ((await first.json()) as { pid: number }).pid;
-    await new Promise((r) => setTimeout(r, 10_500));
+    await new Promise((r) => setTimeout(r, QUICK ? 2_500 : 10_500));
     const t0 = Date.now();
     const decided = nextEvent(daemon.events$({ api: name, sinceMs: t0 }), (e) => e.type === 'scaling.decided' && e.to > e.from, 90_000);
     const load = startLoad(url, 8, { maxMs: 90_000, maxRequests: 100_000 });
@@ -111,7 +118,9 @@ for (const r of rows) {
     `${r.policy.padEnd(8)} ${String(r.runs).padEnd(6)} ${`${(r.decisionMs / 1000).toFixed(2)} s`.padEnd(23)} ${`${(r.newReplicaServingMs / 1000).toFixed(2)} s`.padEnd(34)} ${r.decisionRatio.toFixed(2)} / ${r.servingRatio.toFixed(2)}`,
   );
 }
-const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'scale-reaction.json');
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), cpus: cpus().length, loadavg: loadavg(), runs, summary: rows }, null, 2));
+const headline = [
+  { metric: 'load step → decision, burst', ratio: rows[1].decisionRatio, baseline: 'the cortex policy', higherIsBetter: false },
+  { metric: 'load step → new replica serving, burst', ratio: rows[1].servingRatio, baseline: 'the cortex policy', higherIsBetter: false },
+];
+const out = writeResults('scale-reaction', { when: new Date().toISOString(), loadavg: loadavg(), runs, summary: rows, headline });
 console.log(`wrote ${out}`);

@@ -24,7 +24,12 @@
  * answered 500 to the poll, which then waited its whole deadline, 60 s, per model). Every server must
  * answer the model's body with a 200 once before its legs, or the bench fails with its last output.
  *
- *   node --import tsx benchmarks/serving.bench.ts [--seconds 1.5] [--rounds 2] [--models js-micro,js-1ms,onnx-iris,onnx-3ms]
+ *   node --import tsx benchmarks/serving.bench.ts [--seconds 1] [--rounds 5] [--models js-micro,js-1ms,onnx-iris,onnx-3ms]
+ *     [--variants in-thread,worker] [--compare-entry <other tree>/serving/replica/replica-entry.mjs] [--quick]
+ *
+ * `--quick` (a smoke run for test/benchmarks/quick.test.ts, not a figure): onnx-iris, the baseline and
+ * the in-thread replica, one round of 0.2 s. `MYELIN_BENCH_PROFILE=<dir>` runs every
+ * server with `--cpu-prof` into `<dir>/replica` and `<dir>/baseline` (docs/performance.md).
  *
  * Prints a table and writes benchmarks/results/serving.json. Models and their backends are the
  * `MODELS` table; how the baseline calls a backend directly is the `DIRECT` table: a new backend adds
@@ -42,9 +47,9 @@ import type { ApiSpec } from '../core/config/api-spec.js';
 import type { PredictorClass } from '../core/predictor/predictor-contract.js';
 import { apiSpecFixture, type ApiSpecOverrides } from '../test/harness/api-spec-fixture.js';
 import { heavyModel } from '../test/harness/model-builders.js';
-import { arg, table, writeResults } from './harness/bench-util.js';
+import { QUICK, arg, table, writeResults, type Headline } from './harness/bench-util.js';
 import { WARMUP_MS, compareLegs, forkLoadGenerator, mergeLegs, runRounds, serveLoadCommands, type Comparison, type LegSamples, type LegStats } from './harness/closed-loop-load.js';
-import { OwnedProcesses, awaitServer, spawnReplica } from './harness/server-processes.js';
+import { OwnedProcesses, awaitServer, profileArgs, spawnReplica } from './harness/server-processes.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -53,7 +58,14 @@ const CONCURRENCIES = [1, 8, 64] as const;
 /** A way to run the model: the baseline, or the replica with an executor and parallelism. */
 type Variant =
   | { readonly name: 'baseline' }
-  | { readonly name: string; readonly executor: 'in-thread' | 'worker-threads'; readonly processes?: number; readonly threads?: number };
+  | {
+      readonly name: string;
+      readonly executor: 'in-thread' | 'worker-threads';
+      readonly processes?: number;
+      readonly threads?: number;
+      /** Another replica entry (e.g. a copy of an earlier revision's serving/replica/replica-entry.mjs). */
+      readonly entry?: string;
+    };
 
 /** One benchmarked model: its spec (backend = `predictor.type`), one request body, the variants to compare. */
 interface BenchModel {
@@ -200,8 +212,8 @@ async function startServer(model: BenchModel, variant: Variant, dir: string): Pr
   writeFileSync(specFile, JSON.stringify(spec));
   const proc = owned.add(
     'executor' in variant
-      ? spawnReplica(specFile, { executor: variant.executor })
-      : spawn(process.execPath, ['--import', 'tsx', SELF, '--role', 'baseline', '--spec', specFile], { stdio: ['ignore', 'pipe', 'inherit'] }),
+      ? spawnReplica(specFile, { executor: variant.executor, ...(variant.entry ? { entry: variant.entry } : {}) })
+      : spawn(process.execPath, [...profileArgs('baseline'), '--import', 'tsx', SELF, '--role', 'baseline', '--spec', specFile], { stdio: ['ignore', 'pipe', 'inherit'] }),
   );
   // The baseline answers once it listens (it has no /healthz/ready); the replica loads its predictor after.
   const { port } = await awaitServer(proc, `${model.name} ${variant.name}`, { ready: 'executor' in variant, sample: { body: model.body, contentType: model.contentType } });
@@ -228,10 +240,19 @@ interface Ratio extends Comparison {
 }
 
 async function main(): Promise<void> {
-  const seconds = Number(arg('seconds', '1'));
-  const rounds = Number(arg('rounds', '5'));
-  const only = arg('models', '');
-  const models = MODELS.filter((m) => !only || only.split(',').includes(m.name));
+  const seconds = Number(arg('seconds', QUICK ? '0.2' : '1'));
+  const rounds = Number(arg('rounds', QUICK ? '1' : '5'));
+  const only = arg('models', QUICK ? 'onnx-iris' : '');
+  // --variants in-thread: the baseline and the variants whose name contains one of the words.
+  const variantWords = arg('variants', QUICK ? 'in-thread' : '').split(',').filter(Boolean);
+  // --compare-entry <replica-entry.mjs of another tree>: also that replica, in-thread (before/after in one run).
+  const compareEntry = arg('compare-entry', '');
+  const models = MODELS.filter((m) => !only || only.split(',').includes(m.name)).map((m) => {
+    const variants = m.variants.filter((v) => v.name === 'baseline' || variantWords.length === 0 || variantWords.some((w) => v.name.includes(w)));
+    const inThread = variants.find((v): v is Extract<Variant, { executor: unknown }> => 'executor' in v && v.executor === 'in-thread');
+    if (compareEntry && inThread) variants.push({ ...inThread, name: 'replica in-thread (compared entry)', entry: compareEntry });
+    return { ...m, variants };
+  });
   writeFileSync(ONNX_HEAVY, heavyModel());
   const dir = mkdtempSync(join(tmpdir(), 'myelin-serving-bench-'));
   const load = owned.add(forkLoadGenerator(SELF));
@@ -283,7 +304,13 @@ async function main(): Promise<void> {
       ]),
     ),
   );
-  const out = writeResults('serving', { loadAverage: loadavg(), secondsPerLeg: seconds, rounds, rows, ratios });
+  const headline: Headline[] = ratios.map((x) => ({
+    metric: `${x.model} ${x.variant} c=${x.concurrency} req/s (p50 ${x.p50DeltaMs >= 0 ? '+' : ''}${x.p50DeltaMs.toFixed(3)} ms)`,
+    ratio: x.pairedThroughputRatio,
+    baseline: 'hand-written node:http server calling the model',
+    ...(x.variant.includes('in-thread') && (x.model === 'js-micro' || x.model === 'onnx-iris') ? { aim: 1 } : {}),
+  }));
+  const out = writeResults('serving', { loadAverage: loadavg(), secondsPerLeg: seconds, rounds, rows, ratios, headline });
   console.log(`\nwrote ${out}`);
 }
 

@@ -7,8 +7,36 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** benchmarks/results/, where every bench writes its JSON (ignored by git). */
-const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+/**
+ * benchmarks/results/, where every bench writes its JSON (ignored by git); `MYELIN_BENCH_RESULTS_DIR`
+ * moves it (test/benchmarks/quick.test.ts writes its smoke runs to a temporary folder).
+ */
+export const RESULTS_DIR = process.env.MYELIN_BENCH_RESULTS_DIR || fileURLToPath(new URL('../results/', import.meta.url));
+
+/**
+ * True with `--quick`: every bench then does a tiny bounded run (a fraction of a second per leg, one
+ * round) that still writes its JSON with the same fields, for test/benchmarks/quick.test.ts. Its
+ * figures are not measurements.
+ */
+export const QUICK = process.argv.includes('--quick');
+
+/**
+ * One figure of a bench's summary line: `ratio` is myelin ÷ `baseline` (measured in the same run),
+ * `aim` the goal when there is one, `higherIsBetter` false for times and sizes (a start-up ratio of
+ * 0.8 is good). Every bench writes a `headline` list of these in its results JSON; `npm run bench`
+ * (benchmarks/run-all.ts) puts them in benchmarks/results/SUMMARY.md.
+ */
+export interface Headline {
+  /** What is compared, e.g. `onnx-iris in-thread c=8 req/s`. */
+  readonly metric: string;
+  /** myelin ÷ baseline; NaN becomes null in the JSON when a leg had no data. */
+  readonly ratio: number;
+  /** What the ratio is against, e.g. `hand-written node:http + onnxruntime`. */
+  readonly baseline: string;
+  readonly aim?: number;
+  /** Default true (throughput); false for latencies, times, sizes. */
+  readonly higherIsBetter?: boolean;
+}
 
 /** The value after `--name` on the command line, else `fallback` (e.g. `--seconds 0.3` ⇒ arg('seconds', '1') = '0.3'). */
 export function arg(name: string, fallback: string): string {
@@ -41,12 +69,13 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 
 /**
  * Writes benchmarks/results/<name>.json: the date (ISO 8601), Node's version, the number of CPUs and
- * their model, then `data`, indented. Returns the file's path.
+ * their model, whether it was a `--quick` run, then `data` (with its `headline`), indented. Returns
+ * the file's path.
  */
-export function writeResults(name: string, data: Record<string, unknown>): string {
+export function writeResults(name: string, data: Record<string, unknown> & { readonly headline?: readonly Headline[] }): string {
   const out = join(RESULTS_DIR, `${name}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  const machine = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model };
+  const machine = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, quick: QUICK };
   writeFileSync(out, `${JSON.stringify({ ...machine, ...data }, null, 2)}\n`);
   return out;
 }

@@ -139,10 +139,20 @@ export function spawnReplica(specFile: string, options: { readonly executor?: st
   const env: NodeJS.ProcessEnv = { ...process.env, MYELIN_PORT: '0', ...options.env, MYELIN_SPEC_FILE: specFile, MYELIN_LOG_LEVEL: 'warn' };
   if (options.executor) env.MYELIN_EXECUTOR = options.executor;
   else delete env.MYELIN_EXECUTOR;
-  const proc = spawn(process.execPath, [options.entry ?? REPLICA_ENTRY], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const proc = spawn(process.execPath, [...profileArgs('replica'), options.entry ?? REPLICA_ENTRY], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, ...(options.cwd ? { cwd: options.cwd } : {}) });
   // The IPC metric samples are read and dropped, as the daemon would read them.
   proc.on('message', () => {});
   return proc;
+}
+
+/**
+ * Node flags for a server child from `MYELIN_BENCH_PROFILE=<dir>`: `--cpu-prof` into `<dir>/<role>`
+ * (NODE_OPTIONS may not carry --cpu-prof), so that a bench run can profile its servers, e.g.
+ * `MYELIN_BENCH_PROFILE=/tmp/prof node --import tsx benchmarks/serving.bench.ts`. Empty when unset.
+ */
+export function profileArgs(role: string): string[] {
+  const dir = process.env.MYELIN_BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${role}`] : [];
 }
 
 /** Where a server listens, and what it said about itself then (the listening message's fields). */

@@ -93,8 +93,15 @@ function codePoints(s: string): number {
 function isStr(x: unknown, max: number): x is string {
   return typeof x === 'string' && x.length >= 1 && (x.length <= max || codePoints(x) <= max);
 }
+/** API names that passed the pattern: a receiver sees the same few names over and over (bounded, then emptied). */
+const knownApiNames = new Set<string>();
 function isApiName(x: unknown): x is string {
-  return typeof x === 'string' && x.length >= 1 && x.length <= 63 && API_NAME.test(x);
+  if (typeof x !== 'string' || x.length < 1 || x.length > 63) return false;
+  if (knownApiNames.has(x)) return true;
+  if (!API_NAME.test(x)) return false;
+  if (knownApiNames.size >= 1024) knownApiNames.clear();
+  knownApiNames.add(x);
+  return true;
 }
 
 function isRequests(x: unknown): boolean {

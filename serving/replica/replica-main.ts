@@ -234,7 +234,12 @@ async function replicaTransport(env: NodeJS.ProcessEnv, log: Logger, ipc: boolea
   const modules: ContainerModule[] = [];
   if (natsUrl) {
     const { NatsTransportConfig, natsReplicaTransportModule } = await import('../../adapters/transport/nats/nats-module.js');
-    const nats: NatsTransportOptions = { servers: natsUrl.split(','), ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}) };
+    const nats: NatsTransportOptions = {
+      servers: natsUrl.split(','),
+      ...(env.MYELIN_NATS_PREFIX ? { subjectPrefix: env.MYELIN_NATS_PREFIX } : {}),
+      // A rolling upgrade with a daemon older than the binary sample layout: MYELIN_METRICS_ENCODING=json.
+      ...(env.MYELIN_METRICS_ENCODING === 'json' ? { sampleEncoding: 'json' as const } : {}),
+    };
     modules.push(new ContainerModule(({ bind }) => void bind(NatsTransportConfig).toConstantValue(nats)));
     transportModule = natsReplicaTransportModule;
   } else transportModule = (await import('../../adapters/transport/local/local-replica-module.js')).localReplicaTransportModule;

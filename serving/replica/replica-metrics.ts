@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ModelStats } from '../../core/ports/predictor-backend.js';
+import { BucketHistogram } from './bucket-histogram.js';
 
 /** Sum of several predictors' model counters (worker threads, Python processes). */
 export function sumModelStats(all: readonly ModelStats[]): ModelStats {
@@ -34,27 +35,37 @@ export interface ReplicaGaugeSource {
  */
 export class ReplicaMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'code_class'>;
-  private readonly latency: Histogram;
+  // Per-request accounting in plain numbers, read by the counter at scrape time: prom-client's
+  // `inc(labels)` hashes its labels on every call (docs/performance.md).
+  private answered2xx = 0;
+  private answered4xx = 0;
+  private answered5xx = 0;
+  private readonly latency: BucketHistogram;
   private readonly predictorErrors: Counter<'kind'>;
   private readonly batchSize: Histogram;
 
   constructor(labels: { readonly api: string; readonly replica: string }, source: ReplicaGaugeSource) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ ...labels });
-    this.requests = new Counter({
+    const answered = (): Record<'2xx' | '4xx' | '5xx', number> => ({ '2xx': this.answered2xx, '4xx': this.answered4xx, '5xx': this.answered5xx });
+    new Counter({
       name: 'myelin_replica_requests_total',
       help: 'Prediction requests answered, by status class (2xx includes 1xx/3xx)',
       labelNames: ['code_class'],
       registers,
+      collect() {
+        // From 0 to the running totals at each scrape: the exported values only ever grow.
+        const a = answered();
+        this.reset();
+        for (const c of ['2xx', '4xx', '5xx'] as const) this.inc({ code_class: c }, a[c]);
+      },
     });
-    for (const c of ['2xx', '4xx', '5xx']) this.requests.inc({ code_class: c }, 0);
-    this.latency = new Histogram({
-      name: 'myelin_replica_request_duration_seconds',
-      help: 'Prediction request latency, from arrival to answer (seconds)',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
+    this.latency = new BucketHistogram(
+      'myelin_replica_request_duration_seconds',
+      'Prediction request latency, from arrival to answer (seconds)',
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      this.registry,
+    );
     this.predictorErrors = new Counter({
       name: 'myelin_replica_predictor_errors_total',
       help: 'Predictions that failed in the predictor: http (HttpError thrown), exception (500), timeout (504), unavailable (worker replaced)',
@@ -136,7 +147,9 @@ export class ReplicaMetrics {
   }
 
   recordResponse(status: number, latencyMs: number): void {
-    this.requests.inc({ code_class: status >= 500 ? '5xx' : status >= 400 ? '4xx' : '2xx' });
+    if (status >= 500) this.answered5xx++;
+    else if (status >= 400) this.answered4xx++;
+    else this.answered2xx++;
     this.latency.observe(latencyMs / 1000);
   }
 

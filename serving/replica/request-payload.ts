@@ -72,19 +72,17 @@ class BodyRead {
   finish(err: Error | null): void {
     if (this.done) return;
     this.done = true;
-    const req = this.req;
-    req.off('data', onBodyData);
-    req.off('end', onBodyEnd);
-    req.off('error', onBodyGone);
-    req.off('close', onBodyClose);
-    (req as ReadingRequest)[BODY_READ] = undefined;
+    // The listeners stay on the request (it is dropped after its answer) and do nothing from now on:
+    // removing four listeners per request cost ~1 % of a micro-model replica's CPU (docs/performance.md).
+    (this.req as ReadingRequest)[BODY_READ] = undefined;
     if (err) this.reject(err);
     else this.resolve(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size));
   }
 }
 
 function onBodyData(this: ReadingRequest, chunk: Buffer): void {
-  const read = this[BODY_READ]!;
+  const read = this[BODY_READ];
+  if (read === undefined) return;
   read.size += chunk.length;
   if (read.size > read.maxBytes) {
     this.pause();
@@ -112,8 +110,21 @@ interface MediaType {
   readonly params: Readonly<Record<string, string>>;
 }
 
+const NO_MEDIA_TYPE: MediaType = Object.freeze({ type: '', params: Object.freeze({}) });
+// Clients send the same Content-Type over and over: the last one parsed is kept (a frozen result).
+let lastHeader: string | undefined;
+let lastMediaType: MediaType = NO_MEDIA_TYPE;
+
 function parseMediaType(header: string | undefined): MediaType {
-  if (!header) return { type: '', params: {} };
+  if (!header) return NO_MEDIA_TYPE;
+  if (header === lastHeader) return lastMediaType;
+  const m = parseMediaTypeText(header);
+  lastHeader = header;
+  lastMediaType = Object.freeze({ type: m.type, params: Object.freeze(m.params) });
+  return lastMediaType;
+}
+
+function parseMediaTypeText(header: string): MediaType {
   const semi = header.indexOf(';');
   if (semi === -1) return { type: header.trim().toLowerCase(), params: {} };
   const params: Record<string, string> = {};

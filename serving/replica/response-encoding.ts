@@ -40,7 +40,16 @@ export function encodePrediction(value: unknown): EncodedResponse {
     return { status, headers, body: inner.body };
   }
   const { contentType, body } = encodeBody(value);
-  return { status: 200, headers: { 'content-type': contentType }, body };
+  return { status: 200, headers: headersFor(contentType), body };
+}
+
+// One frozen headers object per content type, not one per response (nothing mutates them; a worker
+// thread's copy is a plain object again).
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': JSON_TYPE });
+const TEXT_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': TEXT_TYPE });
+const BYTES_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': BYTES_TYPE });
+function headersFor(contentType: string): Readonly<Record<string, string>> {
+  return contentType === JSON_TYPE ? JSON_HEADERS : contentType === TEXT_TYPE ? TEXT_HEADERS : BYTES_HEADERS;
 }
 
 function encodeBody(value: unknown): { contentType: string; body: string | Uint8Array } {

@@ -2,7 +2,8 @@ import { EMPTY, Observable, Subject } from 'rxjs';
 import type { Clock } from '../../../core/clock.js';
 import { InvalidMessageLog } from '../../../core/metrics/invalid-message-log.js';
 import type { MetricSample } from '../../../core/metrics/metric-sample.js';
-import { decodeMetricSample, encodeMetricSample, explainInvalidMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
+import { decodeMetricSampleMessage, encodeMetricSampleBinary } from '../../../core/metrics/metric-sample-binary.js';
+import { encodeMetricSample, explainInvalidMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
 import type { Logger } from '../../../core/ports/logger.js';
 import type { MetricsTransport, TransportStats } from '../../../core/ports/metrics-transport.js';
 import { NatsLink } from './nats-link.js';
@@ -15,13 +16,16 @@ interface Topic {
 }
 
 /**
- * The `nats` metrics transport: a sample goes out as UTF-8 JSON on `<prefix>.metrics.<api>` (prefix
- * `myelin` by default) and comes back, validated, on `samples$`. Core NATS, at most once: samples are
- * a stream of fresh readings, a lost one is superseded a second later. One NATS subscription per
- * distinct `samples$(api)` key (`<prefix>.metrics.*` for all APIs), shared by its subscribers.
- * Incoming messages that are too big, not JSON, off-schema, or on a subject that is not their API's,
- * are counted (`invalid`) and logged at most once per 10 s; the stream goes on. During an outage
- * `publish` queues a bounded amount (see `NatsLink`) and drops oldest first (`dropped`).
+ * The `nats` metrics transport: a sample goes out in the binary layout of
+ * core/metrics/metric-sample-binary.ts (or UTF-8 JSON with `sampleEncoding: 'json'`) on
+ * `<prefix>.metrics.<api>` (prefix `myelin` by default) and comes back, validated, on `samples$`;
+ * both encodings are read (JSON is what replicas before the binary layout send). Core NATS, at most
+ * once: samples are a stream of fresh readings, a lost one is superseded a second later. One NATS
+ * subscription per distinct `samples$(api)` key (`<prefix>.metrics.*` for all APIs), shared by its
+ * subscribers. Incoming messages that are too big, malformed (neither the layout nor JSON, or another
+ * layout version), off-schema, or on a subject that is not their API's, are counted (`invalid`) and
+ * logged at most once per 10 s; the stream goes on. During an outage `publish` queues a bounded
+ * amount (see `NatsLink`) and drops oldest first (`dropped`).
  * `published` counts samples handed to the NATS client; `received` counts messages that arrived on any
  * subscription (valid or not).
  */
@@ -32,6 +36,7 @@ export class NatsMetricsTransport implements MetricsTransport {
   private readonly prefix: string;
   private readonly invalidLog: InvalidMessageLog;
   private readonly subjects = new Map<string, string>();
+  private readonly encode: (s: MetricSample) => Uint8Array;
   private received = 0;
   private invalid = 0;
   private closed = false;
@@ -40,6 +45,7 @@ export class NatsMetricsTransport implements MetricsTransport {
     const o = resolveNatsOptions(options);
     const l = log.child({ component: 'transport/nats-metrics' });
     this.prefix = `${o.subjectPrefix}.metrics.`;
+    this.encode = o.sampleEncoding === 'json' ? encodeMetricSample : encodeMetricSampleBinary;
     this.link = new NatsLink({ ...o.link, name: `${o.clientName}-metrics` }, l, clock);
     this.invalidLog = new InvalidMessageLog(l, clock, 'metric sample');
   }
@@ -76,7 +82,7 @@ export class NatsMetricsTransport implements MetricsTransport {
       subject = this.prefix + sample.api;
       if (this.subjects.size < 10_000) this.subjects.set(sample.api, subject);
     }
-    this.link.publish(subject, encodeMetricSample(sample));
+    this.link.publish(subject, this.encode(sample));
   }
 
   samples$(api?: string): Observable<MetricSample> {
@@ -131,7 +137,7 @@ export class NatsMetricsTransport implements MetricsTransport {
 
   private onMessage(out: Subject<MetricSample>, data: Uint8Array, subject: string): void {
     this.received++;
-    const r = decodeMetricSample(data);
+    const r = decodeMetricSampleMessage(data);
     if (!r.ok) {
       this.invalid++;
       this.invalidLog.report({ source: subject, reason: r.reason, detail: r.detail });

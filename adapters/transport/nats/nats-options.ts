@@ -28,6 +28,12 @@ export interface NatsTransportOptions {
   readonly maxPingOut?: number;
   /** Connection name prefix shown by the server; default `myelin`. */
   readonly clientName?: string;
+  /**
+   * How published metric samples are encoded: `binary` (default, layout 1 of
+   * core/metrics/metric-sample-binary.ts) or `json` (what daemons before it read). Receiving always
+   * accepts both. Set `json` on replicas only while a daemon older than the binary layout still reads.
+   */
+  readonly sampleEncoding?: 'binary' | 'json';
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -40,6 +46,7 @@ export interface ResolvedNatsOptions {
   readonly eventStreamMaxMessages: number;
   readonly eventStreamMaxBytes: number;
   readonly clientName: string;
+  readonly sampleEncoding: 'binary' | 'json';
   readonly link: Omit<NatsLinkOptions, 'name'>;
 }
 
@@ -49,6 +56,9 @@ export function resolveNatsOptions(o: NatsTransportOptions): ResolvedNatsOptions
   if (!TOKEN.test(subjectPrefix)) throw new RangeError(`NATS subject prefix "${subjectPrefix}" must be dot-separated tokens of A-Z a-z 0-9 _ -`);
   const eventStream = o.eventStream ?? 'MYELIN_EVENTS';
   if (!STREAM.test(eventStream)) throw new RangeError(`JetStream stream name "${eventStream}" must be A-Z a-z 0-9 _ -`);
+  if (o.sampleEncoding !== undefined && o.sampleEncoding !== 'binary' && o.sampleEncoding !== 'json') {
+    throw new RangeError(`metric sample encoding "${String(o.sampleEncoding)}" must be binary or json`);
+  }
   return {
     subjectPrefix,
     eventStream,
@@ -56,6 +66,7 @@ export function resolveNatsOptions(o: NatsTransportOptions): ResolvedNatsOptions
     eventStreamMaxMessages: o.eventStreamMaxMessages ?? 100_000,
     eventStreamMaxBytes: o.eventStreamMaxBytes ?? 64 * 1024 * 1024,
     clientName: o.clientName ?? 'myelin',
+    sampleEncoding: o.sampleEncoding ?? 'binary',
     link: {
       servers: o.servers,
       outboxMaxMessages: o.outboxMaxMessages ?? 10_000,

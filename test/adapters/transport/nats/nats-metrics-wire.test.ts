@@ -1,0 +1,107 @@
+/**
+ * The metric sample's bytes on NATS (docs/transports.md, binary layout 1), against a real nats-server:
+ * what a publisher puts on the wire in each encoding, that a receiver reads both (a rolling upgrade),
+ * and that a layout-1 message with another version byte or cut short is refused and counted.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { firstValueFrom, take, timeout, toArray } from 'rxjs';
+import { ManualClock } from '../../../../core/clock.js';
+import { encodeMetricSampleBinary, METRIC_SAMPLE_MAGIC } from '../../../../core/metrics/metric-sample-binary.js';
+import { encodeMetricSample } from '../../../../core/metrics/metric-sample-validator.js';
+import { NatsMetricsTransport } from '../../../../adapters/transport/nats/nats-metrics-transport.js';
+import { resolveNatsOptions, type NatsTransportOptions } from '../../../../adapters/transport/nats/nats-options.js';
+import { NatsServer } from '../../../harness/nats-server.js';
+import { sample } from '../../../contracts/metrics-transport.contract.js';
+import { isolated, silent } from './nats-fixtures.js';
+
+let server: NatsServer;
+let raw: NatsConnection;
+before(async () => {
+  server = await NatsServer.start({ jetstream: false });
+  raw = await connect({ servers: server.url });
+});
+after(async () => {
+  await raw.close();
+  await server[Symbol.asyncDispose]();
+});
+
+async function transport(o: NatsTransportOptions): Promise<NatsMetricsTransport> {
+  const t = new NatsMetricsTransport(o, silent, new ManualClock(0));
+  await t.start();
+  await t.whenConnected();
+  return t;
+}
+
+/** The next raw message on `subject` (first bytes only matter here). */
+function nextRaw(subject: string): Promise<Uint8Array> {
+  return new Promise((resolve) => {
+    const sub = raw.subscribe(subject, {
+      max: 1,
+      callback: (_err, m) => {
+        resolve(new Uint8Array(m.data));
+        sub.unsubscribe();
+      },
+    });
+  });
+}
+
+describe('metric samples on the NATS wire', () => {
+  for (const c of [
+    { name: 'binary layout 1 (the default)', encoding: undefined, firstByte: METRIC_SAMPLE_MAGIC },
+    { name: 'JSON (sampleEncoding: json, for daemons before layout 1)', encoding: 'json' as const, firstByte: 0x7b },
+  ]) {
+    test(`publishes ${c.name} and a receiver reads it`, async () => {
+      const o = isolated(server.url, c.encoding ? { sampleEncoding: c.encoding } : {});
+      await using pub = await transport(o);
+      await using sub = await transport(isolated(server.url, { subjectPrefix: o.subjectPrefix }));
+      const got = firstValueFrom(sub.samples$('iris').pipe(take(1), timeout(10_000)));
+      const wire = nextRaw(`${o.subjectPrefix}.metrics.iris`);
+      await raw.flush();
+      await sub.flush();
+      pub.publish(sample('iris', 4, { cpuUtilization: 0.5 }));
+      assert.equal((await wire)[0], c.firstByte);
+      assert.deepEqual(await got, sample('iris', 4, { cpuUtilization: 0.5 }));
+    });
+  }
+
+  test('a receiver reads JSON from an old replica and layout 1 from a new one, in order', async () => {
+    const o = isolated(server.url);
+    await using sub = await transport(o);
+    const got = firstValueFrom(sub.samples$('iris').pipe(take(2), timeout(10_000), toArray()));
+    await sub.flush();
+    raw.publish(`${o.subjectPrefix}.metrics.iris`, encodeMetricSample(sample('iris', 1)));
+    raw.publish(`${o.subjectPrefix}.metrics.iris`, encodeMetricSampleBinary(sample('iris', 2)));
+    await raw.flush();
+    assert.deepEqual(
+      (await got).map((s) => s.seq),
+      [1, 2],
+    );
+    assert.equal(sub.stats().invalid, 0);
+  });
+
+  const good = encodeMetricSampleBinary(sample('iris', 9));
+  for (const c of [
+    { name: 'a wrong layout version byte', bytes: Buffer.from([good[0], 7, ...good.subarray(2)]) },
+    { name: 'a layout-1 message cut short', bytes: good.subarray(0, good.length - 3) },
+    { name: 'a layout-1 message with a negative seq', bytes: encodeMetricSampleBinary(sample('iris', -1)) },
+  ]) {
+    test(`refuses ${c.name}: counted as invalid, the stream goes on`, async () => {
+      const o = isolated(server.url);
+      await using pub = await transport(o);
+      await using sub = await transport(isolated(server.url, { subjectPrefix: o.subjectPrefix }));
+      const got = firstValueFrom(sub.samples$('iris').pipe(take(1), timeout(10_000)));
+      await sub.flush();
+      raw.publish(`${o.subjectPrefix}.metrics.iris`, c.bytes);
+      await raw.flush();
+      pub.publish(sample('iris', 10));
+      assert.equal((await got).seq, 10);
+      assert.equal(sub.stats().invalid, 1);
+    });
+  }
+
+  test('refuses an unknown sampleEncoding', () => {
+    assert.throws(() => resolveNatsOptions({ servers: 'x', sampleEncoding: 'xml' as never }), /binary or json/);
+  });
+});
