@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -39,6 +40,11 @@ for (const file of jsFiles(dist)) {
 // Files the compiled code opens by path (new URL('./…', import.meta.url)), not by import.
 for (const rel of ['plugins/predictor-python/bridge']) cpSync(join(root, rel), join(dist, rel), { recursive: true });
 chmodSync(join(dist, 'serving/cli/bin.js'), 0o755);
+// The dashboard page (serving/dashboard/page/: its modules, uPlot, their CSS) as one app.js + app.css
+// beside the compiled handler, which serves them at GET /dashboard/app.js|css (docs/dashboard.md).
+const { buildPage } = await import(pathToFileURL(join(dist, 'serving/dashboard/page-assets.js')).href);
+const page = await buildPage(join(dist, 'serving/dashboard/page'));
+console.log(`dashboard bundle: app.js ${page.js.length} bytes (${gzipSync(page.js).length} gzipped), app.css ${page.css.length} bytes (${gzipSync(page.css).length} gzipped)`);
 
 /** Every `.js` file under `dir`. */
 function jsFiles(dir) {

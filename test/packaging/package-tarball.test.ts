@@ -44,7 +44,7 @@ after(async () => {
 test('the tarball ships compiled JavaScript, declarations and maps, not the TypeScript sources', async () => {
   const listed = await run('tar', ['-tzf', tarball], { maxBuffer: 64 * 1024 * 1024 });
   const files = listed.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/core/index.js', 'dist/core/index.d.ts', 'dist/core/index.js.map', 'dist/serving/client/myelin-client.js', 'dist/serving/cli/bin.js', 'dist/serving/replica/replica-entry.js', 'dist/serving/replica/predictor-worker-entry.js', 'dist/plugins/predictor-python/bridge/myelin_bridge.py', 'Dockerfile', 'package.json']) {
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/core/index.js', 'dist/core/index.d.ts', 'dist/core/index.js.map', 'dist/serving/client/myelin-client.js', 'dist/serving/cli/bin.js', 'dist/serving/replica/replica-entry.js', 'dist/serving/replica/predictor-worker-entry.js', 'dist/plugins/predictor-python/bridge/myelin_bridge.py', 'dist/serving/dashboard/page/app.js', 'dist/serving/dashboard/page/app.css', 'Dockerfile', 'package.json']) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
   const sources = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));

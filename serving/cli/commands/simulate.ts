@@ -1,31 +1,36 @@
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { ContainerModule } from 'inversify';
-import { pino } from 'pino';
 import type { ApiSpec, AutoscalingSpec } from '../../../core/config/api-spec.js';
 import { nodeProjectFileSystem } from '../../../adapters/fs/node-project-file-system.js';
 import { loadApiSpecsFromFile } from '../../../core/config/load-api-specs.js';
-import { formatDuration } from '../../../core/config/quantities.js';
-import { ScalingPolicyRegistry } from '../../../core/contribution/scaling-policy-registry.js';
+import { formatDuration, parseDuration } from '../../../core/config/quantities.js';
 import { formatConfigProblem } from '../../../core/errors.js';
 import { parseLoadTrace } from '../../../core/scaling/load-trace.js';
 import { replayTrace } from '../../../core/scaling/replay-trace.js';
 import type { ScalingTick } from '../../../core/scaling/scaling-tick.js';
-import { scalingBurstModule } from '../../../plugins/scaling-burst/scaling-burst-module.js';
-import { scalingCortexModule } from '../../../plugins/scaling-cortex/scaling-cortex-module.js';
-import { scalingCpuModule } from '../../../plugins/scaling-cpu/scaling-cpu-module.js';
-import { createContainer } from '../../composition/composition-root.js';
+import { controlToken, DEFAULT_CONTROL_URL } from '../../client/myelin-client.js';
+import type { InFlightPoint } from '../../daemon/in-flight-recording.js';
+import { applyOverrides, parseSetOptions, scalingPolicies, whatIf, WhatIfError } from '../../dashboard/what-if.js';
 import { ExitError } from '../exit-error.js';
 import { renderTable, type Column } from '../table.js';
 
 export interface SimulateOptions {
-  /** The configuration file (both dialects), resolved against `cwd`. */
-  readonly config: string;
-  /** Which API of the file (required when it has several). */
+  /** The configuration file (both dialects), resolved against `cwd`; with `trace`. */
+  readonly config?: string;
+  /** Which API of the file (required when it has several), or of the daemon with `since`. */
   readonly api?: string;
   /** The load trace, `.csv` or `.jsonl` (or say which with `traceFormat`). */
-  readonly trace: string;
+  readonly trace?: string;
+  /**
+   * Instead of a config and a trace: replay the daemon's recording of `api` over this last stretch
+   * (`30m`), with the autoscaling it runs (what-if.ts). The daemon is `url` / `stateDir` as for other commands.
+   */
+  readonly since?: string;
+  /** Autoscaling fields changed for the replay, `window=30s` (config-file names; what-if.ts). */
+  readonly set?: readonly string[];
+  readonly url?: string;
+  readonly stateDir?: string;
   readonly traceFormat?: 'csv' | 'jsonl';
   readonly output: 'table' | 'json' | 'csv';
   /** Replay until this trace time, seconds (default: the trace's last line). */
@@ -58,6 +63,8 @@ export interface SimulateRow {
 
 export interface SimulateResult {
   readonly api: string;
+  /** With `since`: the start of the replayed range, ms since the epoch (row times count from it). */
+  readonly sinceMs?: number;
   readonly policy: string;
   readonly autoscaling: AutoscalingSpec;
   readonly rows: readonly SimulateRow[];
@@ -70,9 +77,20 @@ export interface SimulateResult {
  * when the API cannot be chosen or a file cannot be read.
  */
 export async function simulate(options: SimulateOptions): Promise<SimulateResult> {
+  const set = overridesOf(options.set);
+  if (options.since !== undefined) {
+    if (options.config !== undefined || options.trace !== undefined) throw new ExitError(1, 'error: give either --since (the daemon\'s recording) or --config with --trace, not both');
+    const result = await simulateRecording(options, set);
+    options.stdout.write(renderSimulation(result, options.output));
+    return result;
+  }
+  if (options.config === undefined || options.trace === undefined) {
+    throw new ExitError(1, 'error: give --config <file> and --trace <file> (a load trace), or --api <name> --since <duration> (the daemon\'s recording)');
+  }
   const { specs, warnings } = await loadApiSpecsFromFile(options.config, { files: nodeProjectFileSystem, cwd: options.cwd });
   for (const w of warnings) options.stderr?.write(`${formatConfigProblem(w)}\n`);
-  const spec = pickApi(specs, options.api, options.config);
+  const picked = pickApi(specs, options.api, options.config);
+  const spec = Object.keys(set).length === 0 ? picked : { ...picked, autoscaling: withOverrides(picked.autoscaling, set) };
 
   const format = options.traceFormat ?? traceFormatOf(options.trace);
   let text: string;
@@ -84,18 +102,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
   }
   const trace = parseLoadTrace(text, format, options.trace);
 
-  const container = createContainer({
-    logger: pino({ level: 'silent' }),
-    modules: [
-      scalingCortexModule,
-      scalingBurstModule,
-      scalingCpuModule,
-      new ContainerModule(({ bind }) => {
-        bind(ScalingPolicyRegistry).toSelf().inSingletonScope();
-      }),
-    ],
-  });
-  const policy = container.get(ScalingPolicyRegistry).get(spec.autoscaling.policy);
+  const policy = scalingPolicies().get(spec.autoscaling.policy);
   if (options.replicas !== undefined && (!Number.isInteger(options.replicas) || options.replicas < 1)) {
     throw new ExitError(1, `error: --replicas must be a whole number ≥ 1 (got ${options.replicas})`);
   }
@@ -107,15 +114,67 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     replicas: options.replicas,
     untilSec: options.until,
   });
-  const result: SimulateResult = { api: spec.name, policy: policy.kind, autoscaling: spec.autoscaling, rows: ticks.map(toRow) };
+  const result: SimulateResult = { api: spec.name, policy: policy.kind, autoscaling: spec.autoscaling, rows: ticks.map((t) => toRow(t)) };
   options.stdout.write(renderSimulation(result, options.output));
   return result;
 }
 
-function toRow(t: ScalingTick): SimulateRow {
+/**
+ * `--since`: the daemon's recording of the API (`GET /v1/dashboard/recording`) replayed through the same
+ * pipeline as a trace (`whatIf`, which calls `replayTrace`), rows timed from the start of the range.
+ */
+async function simulateRecording(options: SimulateOptions, set: Record<string, string>): Promise<SimulateResult> {
+  if (options.api === undefined) throw new ExitError(1, 'error: --since needs --api <name>: which API\'s recording to replay');
+  if (options.replicas !== undefined || options.until !== undefined) throw new ExitError(1, 'error: --replicas and --until apply to a trace; with --since the replay starts from the recorded count');
+  const since = parseDuration(options.since, { allowDays: true });
+  if (!since.ok) throw new ExitError(1, `error: --since ${since.message}`);
+  const recording = await fetchRecording(options, options.api);
+  const sinceMs = Date.now() - since.value;
+  let r;
+  try {
+    r = whatIf({ autoscaling: recording.autoscaling, createdMs: recording.createdMs, points: recording.points, sinceMs, set });
+  } catch (err) {
+    if (err instanceof WhatIfError) throw new ExitError(1, `error: ${err.message}`);
+    throw err;
+  }
+  return { api: options.api, sinceMs, policy: r.policy, autoscaling: r.autoscaling, rows: r.ticks.map((t) => toRow(t, sinceMs)) };
+}
+
+async function fetchRecording(o: SimulateOptions, api: string): Promise<{ autoscaling: AutoscalingSpec; createdMs: number; points: InFlightPoint[] }> {
+  const url = (o.url ?? process.env.MYELIN_URL ?? DEFAULT_CONTROL_URL).replace(/\/+$/, '');
+  const token = await controlToken(url, { stateDir: o.stateDir });
+  let res: Response;
+  try {
+    res = await fetch(`${url}/v1/dashboard/recording?api=${encodeURIComponent(api)}&since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (err) {
+    throw new ExitError(1, `error: cannot reach the myelin daemon at ${url} (${(err as { cause?: { code?: string } }).cause?.code ?? String(err)}); start it with \`myelin up\` or pick another with --url / MYELIN_URL`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { error?: string; autoscaling?: AutoscalingSpec; createdMs?: number; points?: InFlightPoint[] };
+  if (!res.ok || !body.autoscaling || !body.points) throw new ExitError(1, `error: ${body.error ?? `the daemon answered HTTP ${res.status}`}`);
+  return { autoscaling: body.autoscaling, createdMs: body.createdMs ?? 0, points: body.points };
+}
+
+function overridesOf(items: readonly string[] | undefined): Record<string, string> {
+  try {
+    return parseSetOptions(items ?? []);
+  } catch (err) {
+    throw new ExitError(1, `error: ${(err as Error).message}`);
+  }
+}
+
+function withOverrides(a: AutoscalingSpec, set: Record<string, string>): AutoscalingSpec {
+  try {
+    return applyOverrides(a, set, scalingPolicies().kinds());
+  } catch (err) {
+    if (err instanceof WhatIfError) throw new ExitError(1, `error: --set ${err.message}`);
+    throw err;
+  }
+}
+
+function toRow(t: ScalingTick, originMs = 0): SimulateRow {
   const d = t.decision;
   return {
-    t: t.atMs / 1000,
+    t: (t.atMs - originMs) / 1000,
     reporting: t.load.replicasReporting,
     avg: d.avg,
     raw: d.raw,
@@ -148,7 +207,7 @@ const num = (x: number | null): string => (x === null ? '-' : String(Number(x.to
 
 /** The tick list for people (table) or scripts (`json`: `{ api, policy, autoscaling, ticks }`; `csv`). */
 export function renderSimulation(r: SimulateResult, output: SimulateOptions['output']): string {
-  if (output === 'json') return `${JSON.stringify({ api: r.api, policy: r.policy, autoscaling: r.autoscaling, ticks: r.rows }, null, 2)}\n`;
+  if (output === 'json') return `${JSON.stringify({ api: r.api, ...(r.sinceMs !== undefined ? { sinceMs: r.sinceMs } : {}), policy: r.policy, autoscaling: r.autoscaling, ticks: r.rows }, null, 2)}\n`;
   if (output === 'csv') {
     const head = 't,reporting,avg,raw,recommendation,from,replicas,panic,reason';
     const cell = (x: number | boolean | null) => (x === null ? '' : String(x));
@@ -160,6 +219,7 @@ export function renderSimulation(r: SimulateResult, output: SimulateOptions['out
   const a = r.autoscaling;
   const target = r.policy === 'cpu' ? `${a.targetCpuUtilization}% cpu` : `${a.targetReplicaConcurrency} in flight per replica`;
   const header =
+    (r.sinceMs !== undefined ? `the daemon's recording of ${r.api} since ${new Date(r.sinceMs).toISOString()} (t counts from there)\n` : '') +
     `${r.api}: policy ${r.policy}, tick ${formatDuration(a.tickMs)}, window ${formatDuration(a.windowMs)}, target ${target}, ` +
     `replicas ${a.minReplicas}..${a.maxReplicas}\n`;
   const columns: Column<SimulateRow>[] = [
