@@ -99,6 +99,17 @@ export interface NetworkingSpec {
   readonly apiGateway: 'public' | 'none';
   /** Request bodies larger than this are answered 413 (default 16 MiB); a JSON body may hold one value per 16 bytes of it. */
   readonly maxBodyBytes: number;
+  /** myelin `networking.api_keys`: requests must carry a key of this secret (resolved by the daemon, never held in the spec). */
+  readonly apiKeys?: ApiKeysSpec;
+}
+
+/**
+ * `networking.api_keys: { secret: NAME }`: the NAME of the secret whose keys the gateway requires. The
+ * keys themselves never appear in the configuration or the spec: the daemon reads them at deploy
+ * (docs/configuration.md "API keys").
+ */
+export interface ApiKeysSpec {
+  readonly secret: string;
 }
 
 export interface ComputeSpec {
@@ -137,6 +148,10 @@ export interface AutoscalingSpec {
   readonly panicThreshold: number;
   /** cpu policy (legacy `target_cpu_utilization`), percent; present only for that policy. */
   readonly targetCpuUtilization?: number;
+  /** myelin `max_held_requests`, scale to zero: requests the gateway holds while no replica is ready (default 1000); present only with `minReplicas` 0. */
+  readonly maxHeldRequests?: number;
+  /** myelin `hold_timeout`, scale to zero: a request held this long without a ready replica is answered 503, ms (default 60 s); present only with `minReplicas` 0. */
+  readonly holdTimeoutMs?: number;
 }
 
 export interface UpdateStrategySpec {

@@ -16,6 +16,7 @@ import type { ApiSpec } from './api-spec.js';
 import { legacyView, realtimeView, type ApiView } from './api-view.js';
 import { describeValue } from './quantities.js';
 import { resolveApi, type DeployTarget, type ProblemReport } from './resolve-api.js';
+import { resolveTrafficSplitter, type TrafficSplitterSpec } from './traffic-splitter.js';
 import { validateItem, type ItemSchema } from './schema-validator.js';
 import { parseYamlSource, type DataPath, type Position, type YamlSource } from './yaml-source.js';
 
@@ -35,12 +36,14 @@ export interface LoadApiSpecsOptions {
 export interface LoadApiSpecsResult {
   /** One resolved, deeply frozen spec per API, in file order. */
   readonly specs: readonly ApiSpec[];
+  /** One resolved, deeply frozen spec per `kind: TrafficSplitter`, in file order (traffic-splitter.ts). */
+  readonly splitters: readonly TrafficSplitterSpec[];
   /** Problems that do not reject the file (fields accepted without effect, …), severity `warning`. */
   readonly warnings: readonly ConfigProblem[];
 }
 
 /** Kinds Cortex had that myelin does not serve. */
-const UNSUPPORTED_KINDS = ['BatchAPI', 'TrafficSplitter', 'TaskAPI', 'AsyncAPI'];
+const UNSUPPORTED_KINDS = ['BatchAPI', 'TaskAPI', 'AsyncAPI'];
 
 /** Marks problems that come from a bug in the loader rather than from the file (the fuzz test looks for it). */
 export const INTERNAL_ERROR_PREFIX = 'internal error while checking the configuration';
@@ -132,6 +135,7 @@ function loadInner(rawText: string, options: LoadApiSpecsOptions, problems: Conf
 
   const specs: ApiSpec[] = [];
   const apiItems: { index: number; spec: ApiSpec; view: ApiView; label: string }[] = [];
+  const splitterItems: { index: number; spec: TrafficSplitterSpec; view: ApiView; label: string }[] = [];
   data.forEach((item: unknown, index: number) => {
     if (!isObj(item)) {
       at(source.locate([index]), `cortex YAML configuration files must contain a list of maps (item ${index + 1} is ${describeValue(item)})`, 'error', `api[${index}]`);
@@ -144,12 +148,22 @@ function loadInner(rawText: string, options: LoadApiSpecsOptions, problems: Conf
 
     const schema = pickSchema(item);
     if (schema === 'unsupported') {
-      problem(['kind'], `${describeValue(item.kind)} is not supported by myelin (supported: "RealtimeAPI", and "api" for the legacy dialect)`, 'error');
+      problem(['kind'], `${describeValue(item.kind)} is not supported by myelin (supported: "RealtimeAPI", "TrafficSplitter", and "api" for the legacy dialect)`, 'error');
       return;
     }
     const issues = validateItem(schema, item);
     for (const i of issues) problem(i.path, i.message, 'error', i.locatePath);
     const poisoned = issues.filter((i) => i.poisons).map((i) => i.path);
+
+    if (schema === 'traffic-splitter') {
+      const splitView = realtimeView(item, poisoned);
+      const splitReport: ProblemReport = {
+        error: (path, message) => problem(path, message, 'error'),
+        warning: (path, message) => problem(path, message, 'warning'),
+      };
+      splitterItems.push({ index, spec: resolveTrafficSplitter(splitView, index, { configFile, projectDir }, splitReport), view: splitView, label });
+      return;
+    }
 
     if (schema === 'legacy-deployment') {
       problem(['kind'], 'has no effect: "kind: deployment" only named the deployment in early Cortex; myelin deploys each API by its own name', 'warning');
@@ -172,11 +186,25 @@ function loadInner(rawText: string, options: LoadApiSpecsOptions, problems: Conf
     apiItems.push({ index, spec, view, label });
   });
 
-  checkUnique(apiItems, source, (p, message, label, field) => at(p, message, 'error', label, field));
+  // Names and endpoints are unique across kinds: a splitter's endpoint is a route like an API's.
+  const byPosition = [...apiItems, ...splitterItems].sort((a, b) => a.index - b.index);
+  checkUnique(byPosition, source, (p, message, label, field) => at(p, message, 'error', label, field));
+  // A name both kinds use is reported as a clash above, not again here.
+  const apiNames = new Set(apiItems.map((x) => x.spec.name));
+  const splitterNames = new Set(splitterItems.map((x) => x.spec.name).filter((n) => !apiNames.has(n)));
+  for (const { index, spec, label } of splitterItems) {
+    spec.apis.forEach((b) => {
+      if (!splitterNames.has(b.name)) return;
+      const i = (data[index] as Obj).apis as unknown[];
+      const at_ = i.findIndex((e) => isObj(e) && e.name === b.name);
+      at(source.locate([index, 'apis', at_, 'name']), `${JSON.stringify(b.name)} is a TrafficSplitter; the apis of a TrafficSplitter must be RealtimeAPIs`, 'error', label, `apis[${at_}].name`);
+    });
+  }
 
   for (const a of apiItems) specs.push(deepFreeze(a.spec));
+  const splitters = splitterItems.map((x) => deepFreeze(x.spec));
   if (problems.some((p) => p.severity === 'error')) throw new ConfigError(sorted(problems));
-  return { specs: Object.freeze(specs), warnings: Object.freeze(sorted(problems)) };
+  return { specs: Object.freeze(specs), splitters: Object.freeze(splitters), warnings: Object.freeze(sorted(problems)) };
 }
 
 /** Which schema checks an item: by `kind`, or by shape when `kind` is missing or wrong (the schema then reports `kind`). */
@@ -185,6 +213,7 @@ function pickSchema(item: Obj): ItemSchema | 'unsupported' {
   if (kind === 'RealtimeAPI') return 'realtime';
   if (kind === 'api') return 'legacy-api';
   if (kind === 'deployment') return 'legacy-deployment';
+  if (kind === 'TrafficSplitter') return 'traffic-splitter';
   if (typeof kind === 'string' && UNSUPPORTED_KINDS.includes(kind)) return 'unsupported';
   return 'model' in item && !('predictor' in item) ? 'legacy-api' : 'realtime';
 }
@@ -231,7 +260,7 @@ function inferLegacyType(item: Obj, configDir: string, probe: FileProbe | undefi
 
 /** API names and endpoints must be unique within the file. */
 function checkUnique(
-  items: readonly { index: number; spec: ApiSpec; view: ApiView; label: string }[],
+  items: readonly { index: number; spec: { readonly name: string; readonly networking: { readonly endpoint: string } }; view: ApiView; label: string }[],
   source: YamlSource,
   error: (p: Position, message: string, label: string, field: string) => void,
 ): void {

@@ -83,6 +83,8 @@ export const DEFAULTS = {
   panicWindowFraction: 0.1,
   panicThreshold: 2,
   targetCpuUtilization: 80,
+  maxHeldRequests: 1000,
+  holdTimeoutMs: 60_000,
   maxSurge: { kind: 'percent', value: 25 } as IntOrPercent,
   maxUnavailable: { kind: 'percent', value: 25 } as IntOrPercent,
 } as const;
@@ -408,11 +410,13 @@ class Resolver {
     }
     const maxBody = this.memory([...n, 'max_body_size']);
     if (maxBody === 0) this.report.error([...n, 'max_body_size'], 'must be greater than 0 (got 0)');
+    const secret = this.str([...n, 'api_keys', 'secret']);
     return {
       endpoint,
       localPort: this.int([...n, 'local_port'], DEFAULTS.localPort),
       apiGateway: (this.str([...n, 'api_gateway']) as 'public' | 'none' | undefined) ?? 'public',
       maxBodyBytes: maxBody ?? DEFAULTS.maxBodyBytes,
+      ...(secret !== undefined ? { apiKeys: { secret } } : {}),
     };
   }
 
@@ -465,7 +469,9 @@ class Resolver {
     const minReplicas = this.int([...a, 'min_replicas'], DEFAULTS.minReplicas);
     const maxReplicas = this.int([...a, 'max_replicas'], DEFAULTS.maxReplicas);
     const initWritten = this.v.get([...a, 'init_replicas']) !== undefined;
-    const initReplicas = this.int([...a, 'init_replicas'], minReplicas);
+    // Scale to zero still starts one replica at deploy (Knative's initial scale 1), so a broken
+    // predictor shows at deploy, not at the first request; `init_replicas: 0` starts at zero.
+    const initReplicas = this.int([...a, 'init_replicas'], Math.max(1, minReplicas));
     const ok = (...fields: string[]): boolean => fields.every((f) => this.v.usable([...a, f]));
 
     if (ok('min_replicas', 'max_replicas') && minReplicas > maxReplicas) {
@@ -533,6 +539,13 @@ class Resolver {
       this.report.error(['compute', 'cpu'], 'the cpu scaling policy needs a CPU request: utilization is measured against it (got null)');
     }
     void cpuTargetWritten;
+    const maxHeld = this.int([...a, 'max_held_requests'], DEFAULTS.maxHeldRequests);
+    const holdTimeoutMs = this.duration([...a, 'hold_timeout'], DEFAULTS.holdTimeoutMs);
+    if (minReplicas !== 0) {
+      for (const f of ['max_held_requests', 'hold_timeout']) {
+        if (this.v.written([...a, f])) this.report.warning([...a, f], 'has no effect unless min_replicas is 0 (requests are held only for an API that can scale to zero)');
+      }
+    }
 
     return {
       policy,
@@ -552,6 +565,7 @@ class Resolver {
       panicWindowMs,
       panicThreshold,
       ...(policy === 'cpu' ? { targetCpuUtilization: targetCpu } : {}),
+      ...(minReplicas === 0 ? { maxHeldRequests: maxHeld, holdTimeoutMs } : {}),
     };
   }
 

@@ -11,7 +11,7 @@ import { describeValue, parseCpu, parseDuration, parseIntOrPercent, parseMemory,
 import type { DataPath } from './yaml-source.js';
 
 /** Which schema an item is checked against. */
-export type ItemSchema = 'realtime' | 'legacy-api' | 'legacy-deployment';
+export type ItemSchema = 'realtime' | 'legacy-api' | 'legacy-deployment' | 'traffic-splitter';
 
 /** One schema violation, relative to the item. */
 export interface SchemaIssue {
@@ -49,6 +49,7 @@ function validators(): Record<ItemSchema, ValidateFunction> {
     realtime: get(`${realtimeSchema.$id}#/definitions/api`),
     'legacy-api': get(`${legacySchema.$id}#/definitions/api`),
     'legacy-deployment': get(`${legacySchema.$id}#/definitions/deployment`),
+    'traffic-splitter': get(`${realtimeSchema.$id}#/definitions/trafficSplitter`),
   };
   return compiled;
 }
@@ -100,6 +101,7 @@ const MISPLACED_KEY_HINTS: Readonly<Record<string, string>> = {
   'predictor.cpu': 'cpu belongs under compute',
   'predictor.mem': 'mem belongs under compute',
   'predictor.gpu': 'gpu belongs under compute',
+  'apis.shadow': "Cortex 0.32's shadow API (sent a copy of every request) is not supported by myelin's TrafficSplitter",
 };
 
 /**
@@ -139,7 +141,10 @@ function toIssue(e: ErrorObject, item: unknown): SchemaIssue | undefined {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const allowed = Object.keys((parent?.properties as Record<string, unknown>) ?? {});
-      return { path, locatePath: [...path, key], message: unknownKeyMessage(key, path, allowed), poisons: false };
+      // The hints are about RealtimeAPI and legacy fields: a TrafficSplitter's own keys are simply listed.
+      const splitter = path.length === 0 && (item as { kind?: unknown } | null)?.kind === 'TrafficSplitter';
+      const message = splitter ? `key ${JSON.stringify(key)} is not supported by a TrafficSplitter (supported keys: ${allowed.join(', ')})` : unknownKeyMessage(key, path, allowed);
+      return { path, locatePath: [...path, key], message, poisons: false };
     }
     case 'false schema': {
       return { path, locatePath: path, message: `is not a supported field${forType || ' here'}`, poisons: true };

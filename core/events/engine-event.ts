@@ -13,9 +13,11 @@ export type EngineEventType =
   | 'api.deleted'
   | 'rollout.progress'
   | 'metrics.unavailable'
+  | 'scaling.poke'
   | 'deploy.progress'
   | 'model.download'
-  | 'model.version';
+  | 'model.version'
+  | 'splitter.weights';
 
 export interface EngineEventBase {
   readonly v: 1;
@@ -67,6 +69,19 @@ export interface MetricsUnavailableEvent extends EngineEventBase {
 }
 
 /**
+ * The gateway holds requests for an API with no ready replica (scaled to zero, or still starting) and
+ * asks its autoscaler for capacity at once (Knative's activator poke). Published when the number
+ * held rises; a `scaling.decided` follows when the autoscaler raises the count.
+ */
+export interface ScalingPokeEvent extends EngineEventBase {
+  readonly type: 'scaling.poke';
+  /** Requests held at the gateway now. */
+  readonly held: number;
+  /** Replicas the API had when poked. */
+  readonly replicas: number;
+}
+
+/**
  * One line of output of a deploy step that runs before the API changes: `stage: 'requirements'` is
  * the project's requirements.txt being installed (venv and pip output, as it comes; `api` is the
  * first API of the deploy that runs Python); `stage: 'models'` is a model version being downloaded
@@ -107,6 +122,24 @@ export interface ModelVersionEvent extends EngineEventBase {
   readonly replica?: string;
 }
 
+/** One backend of a TrafficSplitter in a `splitter.weights` event. */
+export interface SplitterWeight {
+  readonly name: string;
+  /** Percent of the splitter's requests (the weights sum to 100). */
+  readonly weight: number;
+}
+
+/**
+ * A TrafficSplitter was deployed with these weights (`previous` null) or a deploy changed them;
+ * `api` is the splitter's name. Not published for a deploy that leaves the weights as they were.
+ */
+export interface SplitterWeightsEvent extends EngineEventBase {
+  readonly type: 'splitter.weights';
+  readonly endpoint: string;
+  readonly weights: readonly SplitterWeight[];
+  readonly previous: readonly SplitterWeight[] | null;
+}
+
 export interface GenericEngineEvent extends EngineEventBase {
   readonly type: 'api.deployed' | 'api.deleted';
   readonly [key: string]: unknown;
@@ -118,9 +151,11 @@ export type EngineEvent =
   | ApiStatusEvent
   | RolloutProgressEvent
   | MetricsUnavailableEvent
+  | ScalingPokeEvent
   | DeployProgressEvent
   | ModelDownloadEvent
   | ModelVersionEvent
+  | SplitterWeightsEvent
   | GenericEngineEvent;
 
 /** Largest encoded event the transports accept. */

@@ -19,6 +19,7 @@ import type { ApiSpec } from '../config/api-spec.js';
 import type { Logger } from '../ports/logger.js';
 import type { BackendPredictArgs, LoadedPredictor, ModelStats } from '../ports/predictor-backend.js';
 import { logDebugStage } from './debug-stage.js';
+import { isTensorModelClient, withProtocolV2 } from './protocol-v2.js';
 import { constructUserPredictor, userPredictorAsLoaded } from './user-predictor.js';
 import type { ModelClient, ModelMetadata, Predictor, QueryParams, RequestHandlerModule } from './predictor-contract.js';
 
@@ -116,7 +117,9 @@ function directInput(payload: unknown): unknown {
 export async function createModelPredictor(parts: ModelPredictorParts): Promise<LoadedPredictor> {
   const loaded = await createModelPredictorInner(parts);
   const client = parts.client;
-  return client.stats ? { ...withMethods(loaded), modelStats: () => client.stats!() } : loaded;
+  const out = client.stats ? { ...withMethods(loaded), modelStats: () => client.stats!() } : loaded;
+  // Open Inference Protocol v2 calls run on the model client directly, skipping predictor code.
+  return isTensorModelClient(client) ? withProtocolV2(out, client, parts.type) : out;
 }
 
 /** A copy of `loaded` whose methods stay bound to it (spreading an object keeps only own properties). */

@@ -9,6 +9,7 @@ import { totalInFlight } from '../operators/total-in-flight.js';
 import { windowedLoad } from '../operators/windowed-load.js';
 import type { Logger } from '../ports/logger.js';
 import { INITIAL_SCALING_POLICY_STATE, isScalingPolicyState, type ScalingPolicy, type ScalingPolicyState } from '../ports/scaling-policy.js';
+import { decidePoke } from './scale-from-zero.js';
 import type { ScalingTick } from './scaling-tick.js';
 
 /** Options of `scaleApi`. */
@@ -150,6 +151,36 @@ export class ApiScaler {
   setCurrentReplicas(n: number): void {
     this.current = n;
     this.replicas$.next(n);
+  }
+
+  /**
+   * A poke from the gateway: `held` requests wait there with no ready replica (e.g. scaled to zero).
+   * Decides at once (`decidePoke`: ceil(held / target), without stabilization) instead of at the next
+   * tick, emits that tick on `ticks$` (so `decisions$` and `events$` carry it) and returns it; null
+   * when it asks for no more than the current count. The pipeline restarts from the new state (its
+   * windows refill, which loses nothing: no replica was ready to measure).
+   */
+  poke(held: number): ScalingTick | null {
+    if (this.closed) return null;
+    const nowMs = this.scheduler.now();
+    const r = decidePoke({ policy: this.policy.kind, spec: this.spec, current: this.current, held, state: this.policyState, nowMs });
+    if (r === null) return null;
+    this.policyState = r.state;
+    this.current = r.decision.desired;
+    if (this.chain !== null) {
+      this.chain.unsubscribe();
+      this.chain = null;
+      this.start();
+    }
+    const tick: ScalingTick = {
+      api: this.api,
+      atMs: nowMs,
+      load: { atMs: nowMs, replicasReporting: 0, totalInFlight: held, avgInFlight: held, panicAvgInFlight: null, avgCpuUtilization: null, coveredMs: 0 },
+      decision: r.decision,
+      state: r.state,
+    };
+    this.ticks.next(tick);
+    return tick;
   }
 
   /** The replica count the next tick decides from. */

@@ -7,7 +7,7 @@ import { formatDuration, formatNumber } from './format.js';
  * policies. Pure functions: time comes in as `nowMs`, state in and out as plain JSON.
  *
  * Order (it matters): raw → ceil → tolerances (compare raw with current) → factor caps ("always allow
- * ±1") → clamp to [max(1, min_replicas), max_replicas] → record → stabilization in its own direction
+ * ±1") → clamp to [min_replicas, max_replicas] → record → stabilization in its own direction
  * only (the rule Cortex fixed after 0.25) with the start-up holds.
  */
 
@@ -49,9 +49,11 @@ export function recommend(raw: number, current: number, spec: AutoscalingSpec): 
     notes.push(`capped by max_upscale_factor ${formatNumber(spec.maxUpscaleFactor)} (ceiling ${factorCeiling})`);
     rec = factorCeiling;
   }
-  const lowest = Math.max(1, spec.minReplicas);
+  // min_replicas 0 (scale to zero) lets rec reach 0, which only raw 0 gives: no request in flight
+  // over the whole window (any load, 0.01 in flight, rounds up to 1).
+  const lowest = Math.max(0, spec.minReplicas);
   if (rec < lowest) {
-    notes.push(spec.minReplicas >= 1 ? `raised to min_replicas ${spec.minReplicas}` : 'raised to 1 replica');
+    notes.push(`raised to min_replicas ${spec.minReplicas}`);
     rec = lowest;
   }
   if (rec > spec.maxReplicas) {
@@ -237,7 +239,8 @@ export function holdForMissingData(
       raw: null,
       recommendation: null,
       bounds: null,
-      reason: `metrics unavailable (${reason}): holding ${current}`,
+      // At zero no replica can report: the silence is the expected state, and a request held at the gateway pokes it.
+      reason: current === 0 ? 'scaled to zero (no replica reports; a request held at the gateway starts one)' : `metrics unavailable (${reason}): holding ${current}`,
     },
     state: state.startMs === null ? { ...state, startMs: nowMs } : state,
   };

@@ -9,6 +9,7 @@ import { ModelProvider } from '../../core/ports/model-provider.js';
 import type { TensorModelClient } from '../../core/ports/model-runtime.js';
 import type { LoadedPredictor, PredictorBackendContribution, PredictorHost } from '../../core/ports/predictor-backend.js';
 import { ModelDirectory } from '../../core/predictor/model-directory.js';
+import { withProtocolV2 } from '../../core/predictor/protocol-v2.js';
 import { predictorRunsInPython, pythonInterpreter } from '../../core/predictor/python-predictor.js';
 import { BRIDGE_PROTOCOL } from './bridge-protocol.js';
 import { PythonWorkerPool } from './python-worker-pool.js';
@@ -123,7 +124,7 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
     const env: NodeJS.ProcessEnv = { ...process.env, ...readDotEnv(join(spec.projectDir, '.env')), ...p.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' };
     bridgeLog.info({ python, kind, path, processes: p.processesPerReplica, threads: p.threadsPerProcess }, 'starting python workers');
     try {
-      return await PythonWorkerPool.start({
+      const pool = await PythonWorkerPool.start({
         processes: p.processesPerReplica,
         threadsPerProcess: p.threadsPerProcess,
         python,
@@ -145,6 +146,8 @@ export class PythonPredictorBackend implements PredictorBackendContribution {
           ...(client ? { runtime: (client as { runtime?: string }).runtime, models: client.allMetadata() } : {}),
         },
       });
+      // Open Inference Protocol v2 calls run on the replica's model client, never in Python (docs/protocol-v2.md).
+      return client ? withProtocolV2(pool, client, p.type as 'onnx' | 'tensorflow') : pool;
     } catch (err) {
       await client?.close();
       directory?.close();

@@ -2,6 +2,7 @@ import { injectable } from 'inversify';
 import type { PanicInfo, ScalingInput, ScalingPolicy, ScalingPolicyState, ScalingResult } from '../../core/ports/scaling-policy.js';
 import { composeReason, cortexTick, holdForMissingData } from '../../core/scaling/cortex-rules.js';
 import { formatDuration, formatNumber } from '../../core/scaling/format.js';
+import { decideFromZero } from '../../core/scaling/scale-from-zero.js';
 
 /**
  * `autoscaling.policy: burst`: the cortex rules plus Knative's panic mode (reference/peers.md §2), so
@@ -30,6 +31,11 @@ export class BurstScalingPolicy implements ScalingPolicy {
     // No data: hold, and leave the panic as it is (silence neither starts nor ends it).
     if (!metrics.valid) return holdForMissingData(this.kind, this.metric, target, current, metrics.reason, state, nowMs);
     const avg = metrics.avgInFlight;
+    // At zero, load is requests held at the gateway: rise at once (scale-from-zero.ts); no panic to enter.
+    if (current === 0) {
+      const up = decideFromZero({ policy: this.kind, spec, avgInFlight: avg, state, nowMs });
+      if (up !== null) return { decision: { ...up.decision, panic: { active: false, avg: metrics.panicAvgInFlight ?? avg, raw: (metrics.panicAvgInFlight ?? avg) / target, threshold: spec.panicThreshold } }, state: up.state };
+    }
     const base = cortexTick({ policy: this.kind, metric: this.metric, spec, current, avg, target, raw: avg / target, state, nowMs });
 
     const panicAvg = metrics.panicAvgInFlight ?? avg;
@@ -51,6 +57,8 @@ export class BurstScalingPolicy implements ScalingPolicy {
     }
 
     const baseRec = base.decision.recommendation as number;
+    // Never 0, also with min_replicas 0: panic does not scale down, and it ends a window after the
+    // last crossing; only then may the cortex rules take an idle API to zero.
     const panicWant = Math.min(spec.maxReplicas, Math.max(1, spec.minReplicas, Math.ceil(panicRaw)));
     const recommendation = Math.max(baseRec, panicWant);
     const desired = Math.max(current, base.decision.desired, panicWant);

@@ -248,16 +248,31 @@ export function buildCli(): Command {
   program
     .command('simulate')
     .description('replay a load trace through an API\'s autoscaler in virtual time and print every tick (tune autoscaling before deploying)')
-    .requiredOption('--config <file>', 'configuration file (either dialect)')
-    .option('--api <name>', 'which API of the file (required when it has several)')
-    .requiredOption('--trace <file>', 'load trace, .csv or .jsonl: time in seconds, then the total in flight or one value per replica')
+    .option('--config <file>', 'configuration file (either dialect), with --trace')
+    .option('--api <name>', 'which API of the file (required when it has several), or of the daemon with --since')
+    .option('--trace <file>', 'load trace, .csv or .jsonl: time in seconds, then the total in flight or one value per replica')
+    .option('--since <duration>', "instead of --config and --trace: replay the daemon's recording of --api over the last <duration> (e.g. 30m)")
+    .option('--set <field=value>', 'change an autoscaling field for the replay, e.g. window=30s (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .addOption(new Option('--trace-format <format>', 'trace format (default: from the file extension)').choices(['csv', 'jsonl']))
     .option('--until <seconds>', 'replay until this trace time (default: the last line)', (v) => Number.parseFloat(v))
     .option('--replicas <n>', 'replicas at the start (default: init_replicas)', intArg(1, 1_000_000))
     .addOption(outputOption(['table', 'json', 'csv']))
-    .action(async (o: { config: string; api?: string; trace: string; traceFormat?: 'csv' | 'jsonl'; until?: number; replicas?: number; output: 'table' | 'json' | 'csv' }) => {
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (o: { config?: string; api?: string; trace?: string; since?: string; set?: string[]; traceFormat?: 'csv' | 'jsonl'; until?: number; replicas?: number; output: 'table' | 'json' | 'csv'; url?: string; stateDir?: string }) => {
       const { simulate } = await import('./commands/simulate.js');
       await simulate({ ...o, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
+    .command('dashboard')
+    .description("print the daemon's dashboard URL with its login token (http://127.0.0.1:8889/?token=…), or open it in a browser")
+    .option('--open', 'also open it with the desktop\'s browser (xdg-open / open)', false)
+    .addOption(urlOption())
+    .addOption(stateDirOption())
+    .action(async (o: { open: boolean; url?: string; stateDir?: string }) => {
+      const { dashboard } = await import('./commands/dashboard.js');
+      await dashboard({ ...client(o), open: o.open, stdout: process.stdout, stderr: process.stderr });
     });
 
   // Cortex's flags that mean nothing here are accepted, with one note on stderr (never an error).

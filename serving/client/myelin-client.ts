@@ -41,7 +41,10 @@ import type { ApiDetail, ApiSummary, DeployResponse, DeployResult } from '../dae
 import { packProject } from '../daemon/project-bundle.js';
 import { defaultStateDir } from '../daemon/state-store.js';
 
+import type { TrafficSplitterView } from '../daemon/traffic-splitters.js';
+
 export type { ApiDetail, ApiSummary, DeployResponse, DeployResult } from '../daemon/daemon-service.js';
+export type { TrafficSplitterBackendView, TrafficSplitterView } from '../daemon/traffic-splitters.js';
 
 /** A request to the daemon or an API that failed for a reason other than the ones `core/errors.ts` names. */
 export class ClientError extends EngineError {
@@ -266,7 +269,8 @@ export class MyelinClient {
         }
         // `compute unavailable` can pass (a rollout frees room as old replicas stop): only `error` ends the wait early.
         if (a.status === 'error') throw new ApiFailedError(a, response, mine);
-        if (a.status !== 'live' || a.stale > 0) done = false;
+        // An API at zero replicas (`min_replicas: 0`) is serving: its first request starts one.
+        if ((a.status !== 'live' && a.status !== 'scaled to zero') || a.stale > 0) done = false;
       }
       if (done) return mine;
       if (Date.now() > deadline) throw new DeployTimeoutError(`gave up waiting for ${names.join(', ')} after ${timeoutMs} ms; the deploy goes on`, timeoutMs, response, mine);
@@ -283,7 +287,18 @@ export class MyelinClient {
     return (await this.json<{ apis: ApiSummary[] }>('GET', '/v1/apis', undefined, signal)).apis;
   }
 
-  /** Stops every replica of `api` and forgets it. */
+  /** Every API and every TrafficSplitter, in one request (what `myelin get` shows). */
+  async list(signal?: AbortSignal): Promise<{ apis: ApiSummary[]; splitters: TrafficSplitterView[] }> {
+    const r = await this.json<{ apis: ApiSummary[]; splitters?: TrafficSplitterView[] }>('GET', '/v1/apis', undefined, signal);
+    return { apis: r.apis, splitters: r.splitters ?? [] };
+  }
+
+  /** A RealtimeAPI's detail, or a TrafficSplitter's (`kind: 'TrafficSplitter'`): whichever `name` is. */
+  describe(name: string, signal?: AbortSignal): Promise<ApiDetail | TrafficSplitterView> {
+    return this.json<ApiDetail | TrafficSplitterView>('GET', apiPath(name), undefined, signal);
+  }
+
+  /** Stops every replica of `api` and forgets it (a TrafficSplitter's name removes the splitter). */
   delete(api: string): Promise<{ deleted: string }> {
     return this.json('DELETE', apiPath(api));
   }

@@ -25,6 +25,11 @@ export interface ApiAutoscaler {
   readonly ticks$: Observable<AutoscalerTickView>;
   /** The orchestrator's view of the replica count (decisions move it; a redeploy may clamp it). */
   setReplicas(n: number): void;
+  /**
+   * The gateway holds `held` requests with no ready replica (scale from zero): decide now instead of
+   * at the next tick; a rise comes out on `ticks$` like any decision. Optional for test doubles.
+   */
+  poke?(held: number): void;
   /** New autoscaling settings without a restart of the history. */
   reconfigure(spec: ApiSpec): void;
   /** Plain-JSON policy state to persist, handed back to `create` after a daemon restart. */

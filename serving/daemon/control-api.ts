@@ -9,6 +9,8 @@ import { currentEventId, eventId, eventsAfter } from './event-history.js';
 import type { ProjectBundle } from './project-bundle.js';
 import { BUNDLE_MEDIA_TYPE, BundleError, checkBundle, MAX_PROJECT_BYTES } from './project-bundle.js';
 import { RequirementsError } from './python-env-cache.js';
+import { DashboardRoutes, dashboardSourceOf, type DashboardSource } from '../dashboard/dashboard-routes.js';
+import { WhatIfError } from '../dashboard/what-if-error.js';
 
 /** An API that does not exist (404 on the control API). */
 export class NotFoundError extends EngineError {
@@ -50,6 +52,15 @@ export interface ControlApiOptions {
   readonly extraMetrics?: () => Promise<string>;
   /** Serves `GET /v1/projects/<id>?api=<name>` to pods; absent, that route is 404. */
   readonly projects?: ProjectSource;
+  /** The recording the dashboard charts and re-runs (default: the service's, when it is the daemon). */
+  readonly dashboard?: DashboardSource;
+}
+
+/** False when a request names an Origin other than the control API's own (a page elsewhere calling it). */
+export function isSameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return req.headers['sec-fetch-site'] !== 'cross-site';
+  return origin === `http://${req.headers.host ?? ''}`;
 }
 
 /** True when a Host header names a loopback host (with or without a port); absent counts as loopback (HTTP/1.0). */
@@ -72,10 +83,12 @@ const MAX_DEPLOY_BODY = Math.ceil((MAX_PROJECT_BYTES * 4) / 3) + 1024 * 1024;
 
 /**
  * The daemon's control API: HTTP + JSON on 127.0.0.1:8889 by default.
- * Routes: `GET /healthz`, `POST /v1/deploy`, `GET /v1/apis`, `GET|DELETE /v1/apis/<name>`,
+ * Routes: `GET /healthz`, `POST /v1/deploy`, `GET /v1/apis` (`{ apis, splitters }`), `GET|DELETE /v1/apis/<name>` (an API, or a TrafficSplitter with `kind`),
  * `POST /v1/apis/<name>/refresh`, `GET /v1/apis/<name>/logs?follow=1&tail=N` (text, streamed),
  * `GET /v1/events?api=&since=<ms>` (server-sent events with `id:` lines; `Last-Event-ID` resumes after that event), `GET /metrics` (Prometheus), `POST /v1/shutdown`,
- * `GET /v1/projects/<id>?api=<name>` (the encoded project bundle, for pods; the daemon token or the API's project token).
+ * `GET /v1/projects/<id>?api=<name>` (the encoded project bundle, for pods; the daemon token or the API's project token),
+ * the dashboard: `GET /` and `/v1/dashboard/*` (serving/dashboard/dashboard-routes.ts; a session cookie opens the read-only routes).
+ * A request with a foreign `Origin` is refused (403).
  * Errors are JSON `{ error, code, problems? }` with 400 (invalid config, a requirements.txt that cannot be installed), 401, 404, 409 or 500.
  */
 export class ControlApi {
@@ -83,8 +96,10 @@ export class ControlApi {
   private readonly log: Logger;
   private readonly streams = new Set<Subscription>();
   private uploading = false;
+  private readonly dashboard: DashboardRoutes;
   constructor(private readonly options: ControlApiOptions) {
     this.log = options.log.child({ component: 'daemon/control-api' });
+    this.dashboard = new DashboardRoutes({ service: options.service, source: options.dashboard ?? dashboardSourceOf(options.service), token: options.token, log: options.log });
   }
 
   async start(): Promise<AddressInfo> {
@@ -138,14 +153,22 @@ export class ControlApi {
       // Bound to loopback (or without a token), a foreign Host is a DNS-rebinding page: refuse it before anything else.
       return this.refuseHost(req, res);
     }
+    if (!isSameOrigin(req)) {
+      // A page of another site (or a sandboxed one) never drives the daemon, whatever it holds.
+      return this.json(res, 403, { error: `refusing Origin ${JSON.stringify(req.headers.origin ?? '')}: the control API answers its own origin only`, code: 'ENG_FORBIDDEN' });
+    }
+    // The dashboard page and its bundle (docs/dashboard.md): its own token/session check.
+    if (await this.dashboard.page(req, res, url)) return;
     if (method !== 'GET' && method !== 'HEAD' && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       // Browsers send text/plain or form POSTs cross-origin without asking: only JSON changes anything here.
       return this.json(res, 415, { error: 'requests that change anything must be sent as content-type: application/json', code: 'ENG_UNSUPPORTED_MEDIA_TYPE' });
     }
-    if (!this.authorized(req)) {
+    // A dashboard session (cookie) may read and run what-ifs; changes keep needing the bearer token.
+    if (!this.authorized(req) && !(DashboardRoutes.sessionRoute(method, path) && this.dashboard.hasSession(req))) {
       res.setHeader('www-authenticate', 'Bearer');
       return this.json(res, 401, { error: this.unauthorizedMessage(), code: 'ENG_UNAUTHORIZED' });
     }
+    if (path.startsWith('/v1/dashboard/') && (await this.dashboard.api(req, res, url))) return;
     const svc = this.options.service;
     if (path === '/metrics' && method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
@@ -168,7 +191,7 @@ export class ControlApi {
         this.uploading = false;
       }
     }
-    if (path === '/v1/apis' && method === 'GET') return this.json(res, 200, { apis: await svc.list() });
+    if (path === '/v1/apis' && method === 'GET') return this.json(res, 200, { apis: await svc.list(), splitters: (await svc.listSplitters?.()) ?? [] });
     if (path === '/v1/events' && method === 'GET') return this.sse(req, res, url);
     if (path === '/v1/shutdown' && method === 'POST') {
       this.json(res, 202, { ok: true });
@@ -179,7 +202,7 @@ export class ControlApi {
     if (m) {
       const name = m[1];
       const sub = m[3];
-      if (!sub && method === 'GET') return this.json(res, 200, await svc.get(name));
+      if (!sub && method === 'GET') return this.json(res, 200, (await svc.getSplitter?.(name)) ?? (await svc.get(name)));
       if (!sub && method === 'DELETE') {
         await svc.delete(name);
         return this.json(res, 200, { deleted: name });
@@ -375,6 +398,7 @@ export class ControlApi {
     if (err instanceof NotFoundError) return this.json(res, 404, { error: err.message, code: err.code });
     if (err instanceof ConflictError) return this.json(res, 409, { error: err.message, code: err.code });
     if (err instanceof BadRequestError) return this.json(res, err.status, { error: err.message, code: err.code });
+    if (err instanceof WhatIfError) return this.json(res, 400, { error: err.message, code: err.code });
     if (err instanceof BundleError) return this.json(res, 400, { error: err.message, code: err.code });
     // The project's requirements.txt cannot be installed: the user's to fix, like an invalid config.
     if (err instanceof RequirementsError) return this.json(res, 400, { error: err.message, code: err.code });

@@ -2,9 +2,10 @@ import type { Observable } from 'rxjs';
 import type { ConfigProblem } from '../../core/errors.js';
 import type { EngineEvent } from '../../core/events/engine-event.js';
 import type { ProjectBundle } from './project-bundle.js';
+import type { TrafficSplitterView } from './traffic-splitters.js';
 
 /** Cortex's status strings (reference/cortex.md §8), in the order they are decided. */
-export type ApiStatusCode = 'live' | 'updating' | 'error' | 'compute unavailable' | 'unknown';
+export type ApiStatusCode = 'live' | 'updating' | 'error' | 'compute unavailable' | 'scaled to zero' | 'unknown';
 
 export interface DeployResult {
   readonly api: string;
@@ -16,7 +17,10 @@ export interface DeployResult {
 }
 
 export interface DeployResponse {
+  /** The file's RealtimeAPIs (what `deploy --wait` waits on). */
   readonly results: readonly DeployResult[];
+  /** The file's TrafficSplitters, routed once their APIs are (nothing to wait for); absent when it has none. */
+  readonly splitters?: readonly DeployResult[];
   readonly warnings: readonly ConfigProblem[];
 }
 
@@ -75,7 +79,12 @@ export interface DaemonService {
   deploy(bundle: ProjectBundle, options: { readonly force: boolean }): Promise<DeployResponse>;
   list(): Promise<readonly ApiSummary[]>;
   get(name: string): Promise<ApiDetail>;
+  /** Deletes an API or a TrafficSplitter; `ConflictError` for an API a TrafficSplitter uses. */
   delete(name: string): Promise<void>;
+  /** The deployed TrafficSplitters, by name (absent: a service without them). */
+  listSplitters?(): Promise<readonly TrafficSplitterView[]>;
+  /** The TrafficSplitter `name`; undefined when there is none of that name. */
+  getSplitter?(name: string): Promise<TrafficSplitterView | undefined>;
   refresh(name: string, options: { readonly force: boolean }): Promise<DeployResult>;
   logs$(name: string, options: { readonly follow: boolean; readonly tail?: number }): Observable<string>;
   /** Retained events newer than `sinceMs` (replayed), then live ones; never completes. */

@@ -20,24 +20,39 @@ import type { ApiDetail, ApiSummary, DaemonService, DeployResponse, DeployResult
 import { diffReplicaEvents } from './diff-replica-events.js';
 import { diffStatusEvents, NO_STATUS, type StatusMemory } from './diff-status-events.js';
 import { EventHistory } from './event-history.js';
+import { InFlightRecorder } from './in-flight-recorder.js';
+import type { InFlightPoint } from './in-flight-recording.js';
 import { checkOnnxBatching, describeDownload, discoverApiModels, FieldLocator, formatByteSize, prefetchModels, type DiscoveredModels } from './model-preparation.js';
 import { projectId as projectIdOf, readEncodedProject, storeEncodedBundle, unpackProject, type ProjectBundle } from './project-bundle.js';
 import { isProjectToken, projectToken } from './project-tokens.js';
 import { preparePython, type PreparedPython } from './python-dependencies.js';
 import type { PythonEnvCache } from './python-env-cache.js';
 import { revisionOf, specIdOf } from './revision.js';
+import { ApiKeySecretError, resolveApiKeySecret } from './api-key-secrets.js';
+import type { TrafficSplitterSpec } from '../../core/config/traffic-splitter.js';
+import { DEFAULT_GATEWAY_PORT } from '../../core/config/api-spec.js';
+import { fieldText } from '../../core/config/load-api-specs.js';
+import type { DataPath } from '../../core/config/yaml-source.js';
+import type { SplitterStats } from '../gateway/traffic-splitter.js';
+import { checkSplitters, sameWeights, splitterRevision, type StoredSplitter, type TrafficSplitterView } from './traffic-splitters.js';
 import type { StateStore, StoredApi } from './state-store.js';
 
 /** What the daemon needs from the gateway: routes in, URLs out. */
 export interface DaemonGateway {
-  upsertApi(spec: ApiSpec): Promise<void>;
+  /** `access.apiKeys`: the keys of the API's `networking.api_keys` secret, required of every request. */
+  upsertApi(spec: ApiSpec, access?: { readonly apiKeys?: readonly string[] }): Promise<void>;
+  /** Routes a TrafficSplitter over routed APIs (absent: TrafficSplitters are refused at deploy). */
+  upsertSplitter?(spec: TrafficSplitterSpec, access?: { readonly apiKeys?: readonly string[] }): Promise<void>;
+  removeSplitter?(name: string): Promise<void>;
+  /** What a routed splitter sent to each backend, and which backends are ready. */
+  splitterStats?(name: string): SplitterStats | undefined;
   removeApi(name: string): Promise<void>;
   /** The URL clients call for this API, e.g. http://127.0.0.1:8888/iris. */
-  urlFor(spec: ApiSpec): string;
+  urlFor(spec: { readonly networking: Pick<ApiSpec['networking'], 'endpoint' | 'localPort'> }): string;
 }
 
 /** Loads every API of a config file (core/config loader). Throws ConfigError. */
-export type SpecLoader = (file: string) => Promise<{ readonly specs: readonly ApiSpec[]; readonly warnings: readonly ConfigProblem[] }>;
+export type SpecLoader = (file: string) => Promise<{ readonly specs: readonly ApiSpec[]; readonly splitters?: readonly TrafficSplitterSpec[]; readonly warnings: readonly ConfigProblem[] }>;
 
 export interface DaemonDeps {
   readonly store: StateStore;
@@ -71,6 +86,8 @@ export interface DaemonDeps {
    * store's `token()`, which is what `runDaemon` gives the control API.
    */
   readonly projectSecret?: string;
+  /** Where `networking.api_keys` secrets are looked up after `<state>/secrets/<NAME>` (default `process.env`). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Everything the daemon knows about one deployed API. */
@@ -99,6 +116,8 @@ export class Daemon implements DaemonService, ProjectSource {
   /** Stored APIs that could not be restored at start: listed with status `error` until redeployed or deleted. */
   private readonly unrestored = new Map<string, { readonly stored: StoredApi; readonly reason: string }>();
   private readonly history = new EventHistory();
+  /** Deployed TrafficSplitters by name (traffic-splitters.ts). */
+  private readonly splitters = new Map<string, StoredSplitter>();
   private readonly log: Logger;
   private readonly subs: Subscription[] = [];
   private replicas: readonly ReplicaInfo[] = [];
@@ -111,8 +130,23 @@ export class Daemon implements DaemonService, ProjectSource {
   /** Keys the project tokens; set in `start()` before any API is installed. */
   private projectSecret = '';
 
+  /** Each API's per-second total in flight (the dashboard, what-if, `myelin simulate --since`). */
+  readonly recorder: InFlightRecorder;
+
   constructor(private readonly deps: DaemonDeps) {
     this.log = deps.log.child({ component: 'daemon/daemon' });
+    this.recorder = new InFlightRecorder({
+      store: deps.store,
+      clock: deps.clock,
+      log: deps.log,
+      apis: () => [...this.apis.values()].map((a) => ({ name: a.spec.name, replicas: a.stored.replicas, target: a.spec.autoscaling.targetReplicaConcurrency })),
+    });
+  }
+
+  /** `api`'s recording since `sinceMs` with the autoscaling it runs and when it was created; `NotFoundError` when not deployed. */
+  recording(api: string, sinceMs = 0): { readonly spec: ApiSpec; readonly createdMs: number; readonly points: InFlightPoint[] } {
+    const a = this.mustGet(api);
+    return { spec: a.spec, createdMs: a.stored.created, points: this.recorder.points(api, sinceMs) };
   }
 
   /** Starts following replicas, samples and events, then restores every stored API. */
@@ -149,6 +183,8 @@ export class Daemon implements DaemonService, ProjectSource {
         this.emit({ v: 1, type: 'api.status', api: stored.name, t: this.deps.clock.now(), status: 'error', message: reason });
       }
     }
+    await this.restoreSplitters();
+    await this.recorder.start(this.apis.keys());
     await this.collectProjects();
   }
 
@@ -179,6 +215,7 @@ export class Daemon implements DaemonService, ProjectSource {
     this.closing.abort(new Error('the daemon is stopping'));
     await Promise.all(this.background);
     for (const s of this.subs) s.unsubscribe();
+    await this.recorder.close();
     for (const a of this.apis.values()) {
       await this.persistAutoscaler(a);
       a.autoscaler.close();
@@ -221,7 +258,7 @@ export class Daemon implements DaemonService, ProjectSource {
     // Stored as loaded: a config in a subfolder of the project is found again after a restart.
     const configFile = bundle.configFile;
     // Paths in the uploaded config resolve inside the unpacked project; errors name the user's file.
-    const { specs, warnings } = await this.deps.loadSpecs(join(projectDir, bundle.configFile));
+    const { specs, warnings, splitters = [] } = await this.deps.loadSpecs(join(projectDir, bundle.configFile));
     const projectId = projectIdOf(bundle);
     const taken = this.endpointOwners();
     const problems: ConfigProblem[] = [];
@@ -240,11 +277,14 @@ export class Daemon implements DaemonService, ProjectSource {
       }
       // Compute the machine can never give is refused now, not waited on (Cortex's deploy check).
       for (const p of this.deps.orchestrator.impossibleCompute?.(spec) ?? []) problems.push(problem(spec.name, p.field, p.message));
+      const secretProblem = await this.apiKeySecretProblem(spec.networking.apiKeys?.secret);
+      if (secretProblem !== undefined) problems.push(problem(spec.name, 'networking.api_keys.secret', secretProblem));
       const cur = this.apis.get(spec.name);
       if (cur && !options.force && this.isUpdating(cur)) {
         throw new ConflictError(`${spec.name} is updating (override with --force)`);
       }
     }
+    problems.push(...(await this.checkSplitterDeploy(specs, splitters, taken, locator, bundle.configFile)));
     if (problems.length > 0) throw new ConfigError(problems);
     // Before any API changes: a model that cannot be found or used, or a requirements.txt that cannot
     // be installed, refuses the whole deploy. Models are listed first (quick), downloaded last.
@@ -257,7 +297,10 @@ export class Daemon implements DaemonService, ProjectSource {
     }
     const results: DeployResult[] = [];
     for (const spec of prepared.specs) results.push(await this.upsert(spec, projectDir, configFile, projectId));
-    return { results, warnings: [...warnings, ...prepared.warnings] };
+    // After their APIs: a splitter's backends are routed when it is.
+    const splitResults: DeployResult[] = [];
+    for (const split of splitters) splitResults.push(await this.upsertSplitter(split, configFile));
+    return { results, ...(splitResults.length > 0 ? { splitters: splitResults } : {}), warnings: [...warnings, ...prepared.warnings] };
   }
 
   /** requirements.txt of APIs that run Python (python-dependencies.ts); its output becomes `deploy.progress` events. */
@@ -332,6 +375,7 @@ export class Daemon implements DaemonService, ProjectSource {
   private endpointOwners(): Map<string, string> {
     const m = new Map<string, string>();
     for (const a of this.apis.values()) m.set(a.spec.networking.endpoint, a.spec.name);
+    for (const s of this.splitters.values()) m.set(s.spec.networking.endpoint, s.spec.name);
     return m;
   }
 
@@ -388,8 +432,9 @@ export class Daemon implements DaemonService, ProjectSource {
    * API's entry (its `name:` for an endpoint, which it derives from). Other errors pass unchanged.
    */
   private async route(spec: ApiSpec, configFile: string): Promise<void> {
+    const apiKeys = await this.apiKeys(spec.name, spec.networking.apiKeys?.secret, configFile, spec.configFile);
     try {
-      await this.deps.gateway.upsertApi(spec);
+      await this.deps.gateway.upsertApi(spec, apiKeys === undefined ? undefined : { apiKeys });
     } catch (err) {
       if (err instanceof EngineError && (err.code === 'ENG_GATEWAY_LISTEN' || err.code === 'ENG_GATEWAY_ENDPOINT_TAKEN')) {
         const listen = err.code === 'ENG_GATEWAY_LISTEN';
@@ -401,6 +446,36 @@ export class Daemon implements DaemonService, ProjectSource {
         throw new ConfigError([{ file: configFile, line: at.line, col: at.col, api: spec.name, field, message: err.message, severity: 'error' }], { cause: err });
       }
       throw err;
+    }
+  }
+
+  /** Why the secret of `networking.api_keys` cannot be used (not set, empty, …), or undefined when it can. */
+  private async apiKeySecretProblem(secret: string | undefined): Promise<string | undefined> {
+    if (secret === undefined) return undefined;
+    try {
+      await resolveApiKeySecret(secret, this.deps.store.secretsDir, this.deps.env ?? process.env);
+      return undefined;
+    } catch (err) {
+      if (err instanceof ApiKeySecretError) return err.message;
+      return `cannot read secret ${secret}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  /**
+   * The keys of secret `secret` for the gateway (undefined without `networking.api_keys`). A secret
+   * that cannot be used is a `ConfigError` at `networking.api_keys.secret` of `name` in `configFile`,
+   * located in the API's own copy of the file `specFile`. The keys are never logged.
+   */
+  private async apiKeys(name: string, secret: string | undefined, configFile: string, specFile: string): Promise<readonly string[] | undefined> {
+    if (secret === undefined) return undefined;
+    try {
+      const resolved = await resolveApiKeySecret(secret, this.deps.store.secretsDir, this.deps.env ?? process.env);
+      this.log.info({ api: name, secret, source: resolved.source, keys: resolved.keys.length }, 'api keys loaded');
+      return resolved.keys;
+    } catch (err) {
+      const message = err instanceof ApiKeySecretError ? err.message : `cannot read secret ${secret}: ${err instanceof Error ? err.message : String(err)}`;
+      const at = new FieldLocator(await readFile(specFile, 'utf8').catch(() => undefined)).of(name, ['networking', 'api_keys', 'secret']);
+      throw new ConfigError([{ file: configFile, line: at.line, col: at.col, api: name, field: 'networking.api_keys.secret', message, severity: 'error' }], { cause: err });
     }
   }
 
@@ -463,6 +538,14 @@ export class Daemon implements DaemonService, ProjectSource {
 
   delete(name: string): Promise<void> {
     return this.serialize(async () => {
+      if (this.splitters.has(name)) return this.deleteSplitter(name);
+      // Cortex refuses it too: the splitter's endpoint would send a share of its requests nowhere.
+      const users = [...this.splitters.values()].filter((x) => x.spec.apis.some((b) => b.name === name)).map((x) => x.spec.name);
+      if (users.length > 0) {
+        throw new ConflictError(
+          `cannot delete ${name}: it is used by ${users.length === 1 ? 'TrafficSplitter' : 'TrafficSplitters'} ${users.join(', ')} (delete ${users.length === 1 ? 'it' : 'them'} first, or deploy ${users.length === 1 ? 'it' : 'them'} without ${name})`,
+        );
+      }
       if (this.unrestored.delete(name)) {
         await this.deps.store.deleteApi(name);
         await this.collectProjects();
@@ -473,6 +556,7 @@ export class Daemon implements DaemonService, ProjectSource {
       a.subs.unsubscribe();
       a.autoscaler.close();
       this.apis.delete(name);
+      this.recorder.forget(name);
       await this.deps.gateway.removeApi(name);
       await this.deps.orchestrator.remove(name);
       await this.deps.store.deleteApi(name);
@@ -480,6 +564,122 @@ export class Daemon implements DaemonService, ProjectSource {
       this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
       await this.collectProjects();
     });
+  }
+
+  // ---------------------------------------------------------------- traffic splitters
+
+  /** The deploy checks of a file's TrafficSplitters against what is deployed (traffic-splitters.ts), and their secrets. */
+  private async checkSplitterDeploy(
+    specs: readonly ApiSpec[],
+    splitters: readonly TrafficSplitterSpec[],
+    taken: ReadonlyMap<string, string>,
+    locator: FieldLocator,
+    configFile: string,
+  ): Promise<ConfigProblem[]> {
+    const at = (name: string, path: DataPath, message: string): ConfigProblem => {
+      const p = locator.of(name, path);
+      return { file: configFile, line: p.line, col: p.col, api: name, field: fieldText(path), message, severity: 'error' };
+    };
+    const deployedApis = new Map([...this.apis.values()].map((a) => [a.spec.name, a.spec]));
+    const deployedSplitters = new Map([...this.splitters.values()].map((x) => [x.spec.name, x.spec]));
+    const problems = checkSplitters({ splitters, fileApis: specs, deployedApis, deployedSplitters, endpointOwners: taken, problem: at });
+    for (const split of splitters) {
+      if (!this.deps.gateway.upsertSplitter) problems.push(at(split.name, ['kind'], 'this daemon\'s gateway cannot route TrafficSplitters'));
+      const secretProblem = await this.apiKeySecretProblem(split.networking.apiKeys?.secret);
+      if (secretProblem !== undefined) problems.push(at(split.name, ['networking', 'api_keys', 'secret'], secretProblem));
+    }
+    return problems;
+  }
+
+  /** Routes a splitter (with its keys), stores it, and publishes `splitter.weights` when its weights are new. */
+  private async upsertSplitter(spec: TrafficSplitterSpec, configFile: string): Promise<DeployResult> {
+    const now = this.deps.clock.now();
+    const cur = this.splitters.get(spec.name);
+    const revision = splitterRevision(spec);
+    const url = this.deps.gateway.urlFor({ networking: { endpoint: spec.networking.endpoint, localPort: DEFAULT_GATEWAY_PORT } });
+    const base = { api: spec.name, revision, endpoint: spec.networking.endpoint };
+    await this.routeSplitter(spec, configFile);
+    if (cur && cur.revision === revision) return { ...base, action: 'up to date', message: `${spec.name} is up to date` };
+    const stored: StoredSplitter = { spec, configFile, revision, lastUpdated: now, created: cur?.created ?? now };
+    await this.deps.store.putSplitter(stored);
+    this.splitters.set(spec.name, stored);
+    if (!cur || !sameWeights(cur.spec.apis, spec.apis)) {
+      this.emit({ v: 1, type: 'splitter.weights', api: spec.name, t: now, endpoint: spec.networking.endpoint, weights: spec.apis, previous: cur ? cur.spec.apis : null });
+    }
+    this.log.info({ splitter: spec.name, revision, backends: spec.apis.map((b) => `${b.name}:${b.weight}`).join(' ') }, cur ? 'traffic splitter updated' : 'traffic splitter created');
+    const split = spec.apis.map((b) => `${b.name} ${b.weight}%`).join(', ');
+    return cur
+      ? { ...base, action: 'updated', message: `updating ${spec.name} (TrafficSplitter): ${split}` }
+      : { ...base, action: 'created', message: `creating ${spec.name} (TrafficSplitter) at ${url}: ${split}` };
+  }
+
+  private async routeSplitter(spec: TrafficSplitterSpec, configFile: string): Promise<void> {
+    const upsert = this.deps.gateway.upsertSplitter;
+    if (!upsert) throw new EngineError('ENG_SPLITTER_UNSUPPORTED', 'this daemon\'s gateway cannot route TrafficSplitters');
+    const apiKeys = await this.apiKeys(spec.name, spec.networking.apiKeys?.secret, configFile, spec.configFile);
+    await upsert.call(this.deps.gateway, spec, apiKeys === undefined ? undefined : { apiKeys });
+  }
+
+  private async deleteSplitter(name: string): Promise<void> {
+    await this.deps.gateway.removeSplitter?.(name);
+    await this.deps.store.deleteSplitter(name);
+    this.splitters.delete(name);
+    this.log.info({ splitter: name }, 'traffic splitter deleted');
+    this.emit({ v: 1, type: 'api.deleted', api: name, t: this.deps.clock.now() });
+  }
+
+  /** Routes every stored splitter again at start (after the APIs); one that cannot be routed is logged and kept stored. */
+  private async restoreSplitters(): Promise<void> {
+    for (const stored of await this.deps.store.listSplitters()) {
+      this.splitters.set(stored.spec.name, stored);
+      try {
+        await this.routeSplitter(stored.spec, stored.configFile);
+        this.log.info({ splitter: stored.spec.name, revision: stored.revision }, 'traffic splitter restored');
+      } catch (err) {
+        this.log.error({ err, splitter: stored.spec.name }, 'could not restore traffic splitter');
+      }
+    }
+  }
+
+  /** `myelin get` of a splitter: its backends with their weights, readiness and the requests each got. */
+  private splitterView(x: StoredSplitter): TrafficSplitterView {
+    const stats = this.deps.gateway.splitterStats?.(x.spec.name);
+    const apis = x.spec.apis.map((b, i) => {
+      const got = stats?.backends[i];
+      const a = this.apis.get(b.name);
+      return {
+        name: b.name,
+        weight: b.weight,
+        status: a ? this.summary(a).status : this.unrestored.has(b.name) ? ('error' as const) : ('not deployed' as const),
+        ready: got?.ready ?? false,
+        requests: got?.requests ?? 0,
+        share: got?.share ?? null,
+      };
+    });
+    return {
+      kind: 'TrafficSplitter',
+      name: x.spec.name,
+      status: apis.some((b) => b.weight > 0 && b.ready) ? 'live' : 'unavailable',
+      endpoint: x.spec.networking.endpoint,
+      url: this.deps.gateway.urlFor({ networking: { endpoint: x.spec.networking.endpoint, localPort: DEFAULT_GATEWAY_PORT } }),
+      revision: x.revision,
+      lastUpdated: x.lastUpdated,
+      created: x.created,
+      ...(x.spec.networking.apiKeys ? { apiKeysSecret: x.spec.networking.apiKeys.secret } : {}),
+      requests: stats?.requests ?? 0,
+      unauthorized: stats?.unauthorized ?? 0,
+      apis,
+    };
+  }
+
+  async listSplitters(): Promise<readonly TrafficSplitterView[]> {
+    return [...this.splitters.values()].map((x) => this.splitterView(x)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The splitter named `name`, or undefined when there is none (it may be an API). */
+  async getSplitter(name: string): Promise<TrafficSplitterView | undefined> {
+    const x = this.splitters.get(name);
+    return x ? this.splitterView(x) : undefined;
   }
 
   refresh(name: string, options: { readonly force: boolean }): Promise<DeployResult> {
@@ -504,7 +704,8 @@ export class Daemon implements DaemonService, ProjectSource {
     if (!a) return;
     a.lastTick = tick;
     this.prometheus.recordTick(name, tick, a.spec.autoscaling.targetReplicaConcurrency);
-    if (!tick.metricsAvailable && !a.metricsUnavailable) {
+    // At zero no replica reports by design (scaled to zero is not an outage).
+    if (!tick.metricsAvailable && !a.metricsUnavailable && tick.from > 0) {
       this.emit({ v: 1, type: 'metrics.unavailable', api: name, t: tick.t, replicas: tick.from, reason: tick.reason });
     }
     a.metricsUnavailable = !tick.metricsAvailable;
@@ -515,6 +716,19 @@ export class Daemon implements DaemonService, ProjectSource {
       // The history is saved every tick, so a crash loses at most one tick of stabilization memory.
       await this.persistAutoscaler(a);
     });
+  }
+
+  /**
+   * The gateway holds `held` requests for `api` and no replica is ready (scaled to zero, or still
+   * starting): a `scaling.poke` event, and the autoscaler decides now (a rise is applied as any
+   * decision, through `onTick`). Unknown APIs are ignored.
+   */
+  poke(api: string, held: number): void {
+    const a = this.apis.get(api);
+    if (!a) return;
+    this.emit({ v: 1, type: 'scaling.poke', api, t: this.deps.clock.now(), held, replicas: a.stored.replicas });
+    this.log.info({ api, held, replicas: a.stored.replicas }, 'poked by held requests');
+    a.autoscaler.poke?.(held);
   }
 
   private async applyDecision(a: ApiState, tick: AutoscalerTickView): Promise<void> {
@@ -556,6 +770,7 @@ export class Daemon implements DaemonService, ProjectSource {
   private onSample(s: MetricSample): void {
     const a = this.apis.get(s.api);
     if (!a) return;
+    this.recorder.observe(s);
     this.prometheus.recordSample(s);
     a.requests['2xx'] += s.requests['2xx'];
     a.requests['4xx'] += s.requests['4xx'];

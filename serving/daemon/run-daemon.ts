@@ -218,7 +218,10 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
   const gatewayPort = gateway.sharedPort();
   const daemonGateway: DaemonGateway = {
-    upsertApi: (spec) => gateway.upsertApi(spec),
+    upsertApi: (spec, access) => gateway.upsertApi(spec, access),
+    upsertSplitter: (spec, access) => gateway.upsertSplitter(spec, access),
+    removeSplitter: (name) => gateway.removeSplitter(name),
+    splitterStats: (name) => gateway.splitterStats(name),
     removeApi: (name) => gateway.removeApi(name),
     urlFor: (spec) => `http://${publicHost}:${spec.networking.localPort !== DEFAULT_GATEWAY_PORT ? spec.networking.localPort : gatewayPort}${spec.networking.endpoint}`,
   };
@@ -242,6 +245,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     // The project tokens pods download their API's project with derive from the control API's token.
     projectSecret: token,
   });
+  // Requests held for an API at zero replicas poke its autoscaler and count as its in-flight load.
+  gateway.setColdStartListener({ poke: (api, held) => daemon.poke(api, held), sample: (s) => metrics.publish(s) });
   await daemon.start().finally(() => gateway.setRestoring(false));
   const control = new ControlApi({ host: o.host, port: o.port, service: daemon, projects: daemon, log, token, tokenFile: store.tokenFile, extraMetrics: () => gateway.metrics() });
   let controlAddr;

@@ -43,6 +43,7 @@ export class ScalerAutoscalers implements AutoscalerFactory {
     return {
       ticks$,
       setReplicas: (n) => scaler.setCurrentReplicas(n),
+      poke: (held) => void scaler.poke(held),
       reconfigure: (next) => scaler.reconfigure(next.autoscaling, policies.get(next.autoscaling.policy)),
       state: () => scaler.state(),
       close: () => scaler.close(),

@@ -13,6 +13,8 @@ export interface GatewayApiStats {
   readonly aborted: number;
   /** Requests being handled by the gateway for this API right now. */
   readonly inFlight: number;
+  /** Of those, the ones held for a replica that can take them (an API scaled to zero, or starting from it). */
+  readonly held: number;
   /** Attempts retried on another replica because the connection failed before anything was sent. */
   readonly retries: number;
   /** Replicas taking new requests now. */
@@ -42,9 +44,11 @@ export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 /**
  * Why the gateway itself answered 503 without reaching a replica (label `reason` of
  * `myelin_gateway_unavailable_total`): `no_ready` (no ready replica), `saturated` (every ready replica
- * at `max_replica_concurrency`), `unreachable` (no replica accepted the connection).
+ * at `max_replica_concurrency`), `unreachable` (no replica accepted the connection); for an API that
+ * may scale to zero, `hold_timeout` (held for `hold_timeout` without a ready replica) and `hold_full`
+ * (`max_held_requests` already held).
  */
-export const UNAVAILABLE_REASONS = ['no_ready', 'saturated', 'unreachable'] as const;
+export const UNAVAILABLE_REASONS = ['no_ready', 'saturated', 'unreachable', 'hold_timeout', 'hold_full'] as const;
 export type UnavailableReason = (typeof UNAVAILABLE_REASONS)[number];
 
 /** Mutable counters behind `GatewayApiStats`; one per API, updated on the event loop. */
@@ -56,6 +60,8 @@ export class ApiRequestStats {
   latencyMsSum = 0;
   aborted = 0;
   inFlight = 0;
+  /** Requests held now for a ready replica (scale from zero); also counted in `inFlight`. */
+  held = 0;
   /** Retries by reason; `retries` in the snapshot is their sum. */
   readonly retriesBy: Record<RetryReason, number> = { connect_failed: 0, keepalive_reset: 0 };
   /** Failed attempts at replicas, by kind. */
@@ -68,7 +74,7 @@ export class ApiRequestStats {
     bad_response: 0,
   };
   /** The gateway's own 503s, by reason (also counted in `s5xx` when the response is sent). */
-  readonly unavailable: Record<UnavailableReason, number> = { no_ready: 0, saturated: 0, unreachable: 0 };
+  readonly unavailable: Record<UnavailableReason, number> = { no_ready: 0, saturated: 0, unreachable: 0, hold_timeout: 0, hold_full: 0 };
 
   get retries(): number {
     return this.retriesBy.connect_failed + this.retriesBy.keepalive_reset;
@@ -97,6 +103,7 @@ export class ApiRequestStats {
       avgLatencyMs: count === 0 ? null : this.latencyMsSum / count,
       aborted: this.aborted,
       inFlight: this.inFlight,
+      held: this.held,
       retries: this.retries,
       readyReplicas,
     };

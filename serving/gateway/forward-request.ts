@@ -2,6 +2,7 @@ import { request, type ClientRequest, type IncomingMessage, type ServerResponse 
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/ports/logger.js';
 import type { ApiRequestStats, UpstreamErrorKind } from './api-request-stats.js';
+import type { ColdStartHold, HeldRequest } from './cold-start-hold.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './proxy-headers.js';
 import type { Upstream } from './upstream.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -23,6 +24,8 @@ export interface ForwardContext {
    * A longer body is not replayable: such a reset is 502.
    */
   readonly replayBodyBytes: number;
+  /** Set for an API that may scale to zero: a request finding no ready replica waits here instead of a 503. */
+  readonly hold?: ColdStartHold;
   readonly log: Logger;
 }
 
@@ -75,7 +78,7 @@ const attach = (emitter: object, ex: Exchange | undefined): void => {
 };
 
 /** State of one client request while it is being forwarded (one attempt at a time). */
-class Exchange {
+class Exchange implements HeldRequest {
   readonly ctx: ForwardContext;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -108,20 +111,25 @@ class Exchange {
   replayed = false;
   /** The replica's failure after the request was sent is counted (once, whichever event reports it first). */
   failureCounted = false;
+  /** When the request was first held for a ready replica (`performance.now()`); -1 if never. */
+  heldSinceMs = -1;
+  /** Withdraws the request from the hold while it waits there; null otherwise. */
+  withdraw: (() => void) | null = null;
 
-  constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse, upstreamPath: string, startMs: number) {
+  constructor(ctx: ForwardContext, req: IncomingMessage, res: ServerResponse, upstreamPath: string, startMs: number, dropApiKeys: boolean) {
     this.ctx = ctx;
     this.req = req;
     this.res = res;
     this.upstreamPath = upstreamPath;
     this.startMs = startMs;
-    this.headers = upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress);
+    this.headers = upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress, dropApiKeys);
   }
 
   attempt(): void {
     const ctx = this.ctx;
     const picked = ctx.pool.pick(performance.now(), this.tried);
     if (typeof picked === 'string') {
+      if (this.tried === null && ctx.hold !== undefined && this.shouldHold(picked, ctx.hold) && this.holdForReplica(ctx.hold)) return;
       if (this.tried !== null) {
         ctx.stats.unavailable.unreachable++;
         const code = this.lastConnectError?.code ?? 'connect failed';
@@ -137,6 +145,56 @@ class Exchange {
     }
     if (this.tried !== null) ctx.stats.retriesBy.connect_failed++;
     this.start(picked, false);
+  }
+
+  /**
+   * Whether a request of an API that may scale to zero waits in its hold rather than getting 503: when
+   * no replica is ready; and when every ready one is at max_replica_concurrency while the request was
+   * held already (released to a replica that filled up meanwhile) or others are still held (it queues
+   * behind them). So a burst held at zero is served in order as replicas start and slots free up.
+   */
+  private shouldHold(picked: 'none' | 'full', hold: ColdStartHold): boolean {
+    return picked === 'none' || this.heldSinceMs >= 0 || hold.size > 0;
+  }
+
+  /**
+   * No replica can take the request and the API may scale to zero: wait in the hold (cold-start-hold.ts). True when
+   * the request is held or answered (the hold is full: 503); false when the hold is closed.
+   */
+  private holdForReplica(hold: ColdStartHold): boolean {
+    const now = performance.now();
+    if (this.heldSinceMs < 0) this.heldSinceMs = now;
+    const withdraw = hold.hold(this, now - this.heldSinceMs);
+    if (withdraw !== false) {
+      this.withdraw = withdraw;
+      this.ctx.stats.held++;
+      return true;
+    }
+    if (hold.size < hold.maxHeld) return false;
+    this.ctx.stats.unavailable.hold_full++;
+    sendJsonError(this.res, 503, `${this.ctx.api} has no ready replica and already holds ${hold.maxHeld} requests waiting for one (max_held_requests)`, 1);
+    return true;
+  }
+
+  /** From the hold: a replica is ready, try again. */
+  resume(): void {
+    this.leaveHold();
+    if (!this.finished) this.attempt();
+  }
+
+  /** From the hold: no replica in time (or the route went away). */
+  expire(message: string): void {
+    this.leaveHold();
+    if (this.finished) return;
+    this.ctx.stats.unavailable.hold_timeout++;
+    sendJsonError(this.res, 503, message, 1);
+  }
+
+  /** Out of the hold (released, expired or withdrawn). */
+  leaveHold(): void {
+    if (this.withdraw === null) return;
+    this.withdraw = null;
+    this.ctx.stats.held--;
   }
 
   /**
@@ -249,12 +307,14 @@ class Exchange {
     this.ctx.stats.upstreamErrors.failed++;
   }
 
-  /** The current attempt is over for its replica's outstanding count. */
+  /** The current attempt is over for its replica's outstanding count; a request held for a slot may take it. */
   release(): void {
     const up = this.upstream;
     if (up !== null) {
       this.upstream = null;
       up.release();
+      const hold = this.ctx.hold;
+      if (hold !== undefined && hold.size > 0) hold.wake();
     }
   }
 }
@@ -420,6 +480,12 @@ function onClientClose(this: ServerResponse): void {
   if (ex === undefined) return;
   ex.finished = true;
   ex.clearConnectTimer();
+  // The client left while held: it no longer waits (nor counts as load).
+  const withdraw = ex.withdraw;
+  if (withdraw !== null) {
+    ex.leaveHold();
+    withdraw();
+  }
   const stats = ex.ctx.stats;
   stats.inFlight--;
   stats.record(this.headersSent ? this.statusCode : 0, performance.now() - ex.startMs);
@@ -446,6 +512,11 @@ function onClientClose(this: ServerResponse): void {
  * - Bodies are streamed both ways with backpressure (never buffered whole; at most `replayBodyBytes`
  *   are kept for the replay).
  * - When the client goes away, the upstream request is aborted, so the replica's in-flight count drops.
+ * - With `ctx.hold` (an API with `min_replicas: 0`), a request that finds no ready replica waits in the
+ *   hold until one can take it (then it is attempted as above), or answers 503 when the hold times out
+ *   or is full (cold-start-hold.ts); so does one finding every replica full while requests are held (or
+ *   after it was held itself); a client leaving while held is withdrawn.
+ * - With `dropApiKeys` (the route's API key was checked), `authorization` and `x-api-key` stay here.
  * - `upstreamPath` is `/predict?…` for POST and `/?…` for GET (Cortex's rewrite); headers other than
  *   hop-by-hop ones pass through unchanged (see `proxy-headers.ts`).
  *
@@ -457,9 +528,10 @@ export function forwardRequest(
   res: ServerResponse,
   upstreamPath: string,
   startMs: number,
+  dropApiKeys = false,
 ): void {
   ctx.stats.inFlight++;
-  const ex = new Exchange(ctx, req, res, upstreamPath, startMs);
+  const ex = new Exchange(ctx, req, res, upstreamPath, startMs, dropApiKeys);
   attach(res, ex);
   res.on('close', onClientClose);
   ex.attempt();

@@ -65,11 +65,12 @@ export class GatewayMetrics {
     counter('myelin_gateway_upstream_errors_total', 'Failed attempts at replicas, by kind (connect_refused, connect_timeout, connect_error, keepalive_reset, failed, bad_response)', ['api', 'kind'], (c, e) => {
       for (const kind of UPSTREAM_ERROR_KINDS) c.inc({ api: e.api, kind }, e.stats.upstreamErrors[kind]);
     });
-    counter('myelin_gateway_unavailable_total', "The gateway's own 503s, by reason (no_ready, saturated, unreachable)", ['api', 'reason'], (c, e) => {
+    counter('myelin_gateway_unavailable_total', "The gateway's own 503s, by reason (no_ready, saturated, unreachable, hold_timeout, hold_full)", ['api', 'reason'], (c, e) => {
       for (const reason of UNAVAILABLE_REASONS) c.inc({ api: e.api, reason }, e.stats.unavailable[reason]);
     });
     gauge('myelin_gateway_in_flight_requests', 'Requests being handled by the gateway now', (e) => e.stats.inFlight);
     gauge('myelin_gateway_ready_upstreams', 'Replicas taking new requests from the gateway now', (e) => e.readyUpstreams);
+    gauge('myelin_gateway_held_requests', 'Requests held for a ready replica now (min_replicas 0: scale from zero)', (e) => e.stats.held);
   }
 
   /** The Prometheus text exposition (format 0.0.4), ending in a newline. */

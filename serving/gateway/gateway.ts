@@ -5,18 +5,23 @@ import { DEFAULT_GATEWAY_PORT, type AutoscalingSpec, type NetworkingSpec } from 
 import { EngineError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/logger.js';
 import type { ReplicaInfo } from '../../core/ports/orchestrator-target.js';
+import { ApiKeyCheck, sendUnauthorized } from './api-keys.js';
 import { ApiRequestStats, type GatewayApiStats } from './api-request-stats.js';
+import { ColdStartHold, DEFAULT_HOLD_TIMEOUT_MS, DEFAULT_MAX_HELD_REQUESTS, type ColdStartListener } from './cold-start-hold.js';
 import { forwardRequest, sendJsonError, type ForwardContext } from './forward-request.js';
 import { GatewayMetrics, type GatewayMetricsEntry } from './gateway-metrics.js';
 import { declaredContentLength } from './proxy-headers.js';
+import { GatewayProtocolV2 } from './protocol-v2-routes.js';
 import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
 import { UpstreamPool } from './upstream-pool.js';
+import { TrafficSplitterRoute, type GatewaySplitterSpec, type SplitterStats } from './traffic-splitter.js';
 
 /** The part of an `ApiSpec` the gateway reads; a full `ApiSpec` fits. */
 export interface GatewayApiSpec {
   readonly name: string;
   readonly networking: Pick<NetworkingSpec, 'endpoint' | 'localPort' | 'maxBodyBytes'>;
-  readonly autoscaling: Pick<AutoscalingSpec, 'maxReplicaConcurrency'>;
+  /** With `minReplicas` 0, requests that find no ready replica are held (`maxHeldRequests`, `holdTimeoutMs`). */
+  readonly autoscaling: Pick<AutoscalingSpec, 'maxReplicaConcurrency'> & Partial<Pick<AutoscalingSpec, 'minReplicas' | 'maxHeldRequests' | 'holdTimeoutMs'>>;
 }
 
 /** Settings of the gateway (all optional); the daemon binds them under `GatewayConfig`. */
@@ -79,9 +84,16 @@ export interface GatewayUpstreamView {
   readonly ejected: boolean;
 }
 
+/** Who may call a route: `apiKeys` (from the API's `networking.api_keys` secret) are required when given. */
+export interface RouteAccess {
+  readonly apiKeys?: readonly string[];
+}
+
 interface ApiEntry {
   readonly spec: GatewayApiSpec;
   readonly ctx: ForwardContext;
+  /** Required keys (`networking.api_keys`); null: open. */
+  readonly keys: ApiKeyCheck | null;
 }
 
 interface PortListener {
@@ -106,7 +118,11 @@ const HEALTH_BODY = JSON.stringify({ status: 'ok' });
  * `/predict`, GET and HEAD to `/` (the replica's summary), query string, headers and body unchanged and
  * streamed. On an API's own port, `/` also reaches it when it is the only API there (Cortex local mode).
  *
- * Status codes of its own: 404 unknown path (JSON listing the endpoints; 503 instead while `restoring`),
+ * A TrafficSplitter's endpoint (`upsertSplitter`, shared port only) sends each request to one of its
+ * backend APIs by smooth weighted round robin over those with a ready replica (traffic-splitter.ts).
+ * A route with API keys (`networking.api_keys`) answers 401 to a request without one of them.
+ *
+ * Status codes of its own: 401 missing or wrong API key, 404 unknown path (JSON listing the endpoints; 503 instead while `restoring`),
  * 405 other methods, 413 a body over `networking.maxBodyBytes` (declared, or counted as a chunked body
  * streams), 408 a request not fully received within `requestTimeoutMs`, 503 no ready replica / every replica at
  * `max_replica_concurrency` / no replica accepted the connection (all with `Retry-After: 1`), 502 a
@@ -135,6 +151,9 @@ export class Gateway {
   private readonly replicas$: Observable<readonly ReplicaInfo[]>;
 
   private readonly apis = new Map<string, ApiEntry>();
+  /** Routed TrafficSplitters by name (with the keys they were given), and by endpoint (shared port only). */
+  private readonly splitters = new Map<string, { readonly route: TrafficSplitterRoute; readonly apiKeys?: readonly string[] }>();
+  private readonly splitRoutes = new Map<string, TrafficSplitterRoute>();
   private readonly pools = new Map<string, UpstreamPool>();
   private readonly statsByApi = new Map<string, ApiRequestStats>();
   private shared: PortListener | null = null;
@@ -146,6 +165,10 @@ export class Gateway {
   private closed = false;
   /** Prometheus series read from `statsByApi` and the pools at scrape time (`metrics()`). */
   private readonly prometheus = new GatewayMetrics(() => this.metricsEntries());
+  /** Held requests of the APIs that may scale to zero, and who hears about them (the daemon). */
+  private readonly holds = new Map<string, ColdStartHold>();
+  private coldStart: ColdStartListener | undefined;
+  private readonly v2 = new GatewayProtocolV2((api) => this.pools.get(api)?.upstreams().length ?? 0, () => this.restoring);
 
   constructor(options: GatewayOptions, log: Logger) {
     this.log = log.child({ component: 'gateway/gateway' });
@@ -188,6 +211,15 @@ export class Gateway {
     this.restoring = restoring;
   }
 
+  /**
+   * Who is told about requests held for an API with `min_replicas: 0` and no ready replica: `poke`
+   * (ask its autoscaler for capacity now) and `sample` (the held count as in-flight load). Set by the
+   * daemon; without one, requests are still held and released, but nothing starts a replica.
+   */
+  setColdStartListener(listener: ColdStartListener | undefined): void {
+    this.coldStart = listener;
+  }
+
   /** The port the shared listener is bound to (useful with `port: 0`). Throws before `start()`. */
   sharedPort(): number {
     if (this.shared === null) throw new EngineError('ENG_GATEWAY_NOT_STARTED', 'the gateway is not started');
@@ -207,8 +239,8 @@ export class Gateway {
    * its own port when needed. Throws `EngineError` `ENG_GATEWAY_ENDPOINT_TAKEN` when another API has
    * that endpoint, `ENG_GATEWAY_LISTEN` when its port cannot be opened (the previous route stays).
    */
-  upsertApi(spec: GatewayApiSpec): Promise<void> {
-    return this.serialize(() => this.doUpsert(spec));
+  upsertApi(spec: GatewayApiSpec, access?: RouteAccess): Promise<void> {
+    return this.serialize(() => this.doUpsert(spec, undefined, access));
   }
 
   /** Stops routing to the API and closes its own port if no other API uses it. Unknown names are ignored. */
@@ -216,6 +248,7 @@ export class Gateway {
     return this.serialize(async () => {
       if (!this.apis.delete(name)) return;
       this.statsByApi.delete(name);
+      this.closeHold(name);
       this.rebuildRoutes();
       this.closeUnusedListeners();
       this.log.info({ api: name }, 'api unrouted');
@@ -223,7 +256,7 @@ export class Gateway {
   }
 
   /**
-   * Makes the routed APIs exactly `specs` (removing the others); APIs may swap endpoints. Throws
+   * Makes the routed APIs exactly `specs` (removing the others), without API keys; APIs may swap endpoints. Throws
    * `ENG_GATEWAY_ENDPOINT_TAKEN` before changing anything when two specs share an endpoint; otherwise
    * stops at the first API whose port cannot be opened.
    */
@@ -246,6 +279,7 @@ export class Gateway {
         if (!keep.has(name)) {
           this.apis.delete(name);
           this.statsByApi.delete(name);
+          this.closeHold(name);
           removed = true;
         }
       }
@@ -255,6 +289,57 @@ export class Gateway {
       this.closeUnusedListeners();
     });
   }
+
+  /**
+   * Routes a TrafficSplitter's endpoint on the shared port: each request goes to one of its backend
+   * APIs (routed with `upsertApi`) by smooth weighted round robin over the backends with a ready
+   * replica (traffic-splitter.ts), and is then handled as a request to that API. `access.apiKeys` are
+   * the splitter's own keys; a backend's keys do not apply through it. Re-routing with the same
+   * weights and keys keeps the counters. Throws `ENG_GATEWAY_ENDPOINT_TAKEN` when an API or another
+   * splitter has the endpoint.
+   */
+  upsertSplitter(spec: GatewaySplitterSpec, access?: RouteAccess): Promise<void> {
+    return this.serialize(async () => {
+      const endpoint = spec.networking.endpoint;
+      for (const [name, other] of this.apis) {
+        if (other.spec.networking.endpoint === endpoint) {
+          throw new EngineError('ENG_GATEWAY_ENDPOINT_TAKEN', `endpoint ${endpoint} of traffic splitter ${spec.name} is already used by api ${name}`);
+        }
+      }
+      for (const [name, other] of this.splitters) {
+        if (name !== spec.name && other.route.endpoint === endpoint) {
+          throw new EngineError('ENG_GATEWAY_ENDPOINT_TAKEN', `endpoint ${endpoint} of traffic splitter ${spec.name} is already used by traffic splitter ${name}`);
+        }
+      }
+      const cur = this.splitters.get(spec.name);
+      if (cur !== undefined && cur.route.sameAs(spec, access?.apiKeys, cur.apiKeys)) return;
+      const keys = access?.apiKeys !== undefined && access.apiKeys.length > 0 ? new ApiKeyCheck(access.apiKeys) : null;
+      if (cur !== undefined) this.splitRoutes.delete(cur.route.endpoint);
+      const route = new TrafficSplitterRoute(spec, keys);
+      this.splitters.set(spec.name, { route, ...(access?.apiKeys !== undefined ? { apiKeys: [...access.apiKeys] } : {}) });
+      this.splitRoutes.set(endpoint, route);
+      this.log.info({ splitter: spec.name, endpoint, backends: spec.apis.map((b) => `${b.name}:${b.weight}`).join(' ') }, 'traffic splitter routed');
+    });
+  }
+
+  /** Stops routing a TrafficSplitter's endpoint. Unknown names are ignored. */
+  removeSplitter(name: string): Promise<void> {
+    return this.serialize(async () => {
+      const cur = this.splitters.get(name);
+      if (cur === undefined) return;
+      this.splitters.delete(name);
+      this.splitRoutes.delete(cur.route.endpoint);
+      this.log.info({ splitter: name }, 'traffic splitter unrouted');
+    });
+  }
+
+  /** Requests a routed TrafficSplitter sent to each backend, and which backends are ready; undefined when not routed. */
+  splitterStats(name: string): SplitterStats | undefined {
+    return this.splitters.get(name)?.route.stats(this.isApiReady);
+  }
+
+  /** An API with at least one ready replica taking requests (what a splitter sends requests to). */
+  private readonly isApiReady = (api: string): boolean => (this.pools.get(api)?.upstreams().length ?? 0) > 0;
 
   /** Request counters of a routed API; undefined when the API is not routed. */
   stats(api: string): GatewayApiStats | undefined {
@@ -299,6 +384,8 @@ export class Gateway {
     if (this.closed) return;
     this.closed = true;
     await this.queue.catch(() => undefined);
+    // Held requests will find no replica any more: answered now (503) rather than at their hold_timeout.
+    for (const api of [...this.holds.keys()]) this.closeHold(api);
     this.subscription?.unsubscribe();
     this.subscription = null;
     const listeners = [...this.dedicated.values()];
@@ -327,7 +414,7 @@ export class Gateway {
     return run;
   }
 
-  private async doUpsert(spec: GatewayApiSpec, alsoChanging?: ReadonlySet<string>): Promise<void> {
+  private async doUpsert(spec: GatewayApiSpec, alsoChanging?: ReadonlySet<string>, access?: RouteAccess): Promise<void> {
     const endpoint = spec.networking.endpoint;
     for (const [name, other] of this.apis) {
       if (name !== spec.name && other.spec.networking.endpoint === endpoint && !alsoChanging?.has(name)) {
@@ -336,6 +423,10 @@ export class Gateway {
           `endpoint ${endpoint} of api ${spec.name} is already used by api ${name}`,
         );
       }
+    }
+    const splitter = this.splitRoutes.get(endpoint);
+    if (splitter !== undefined) {
+      throw new EngineError('ENG_GATEWAY_ENDPOINT_TAKEN', `endpoint ${endpoint} of api ${spec.name} is already used by traffic splitter ${splitter.name}`);
     }
     const localPort = spec.networking.localPort;
     if (this.isDedicated(localPort) && !this.dedicated.has(localPort)) {
@@ -361,12 +452,49 @@ export class Gateway {
         ejectMs: this.ejectMs,
         maxBodyBytes: spec.networking.maxBodyBytes,
         replayBodyBytes: this.replayBodyBytes,
+        ...this.holdFor(spec),
         log: this.log,
       },
+      keys: access?.apiKeys !== undefined && access.apiKeys.length > 0 ? new ApiKeyCheck(access.apiKeys) : null,
     });
     this.rebuildRoutes();
     this.closeUnusedListeners();
     this.log.info({ api: spec.name, endpoint, port: localPort }, 'api routed');
+  }
+
+  /** The hold of an API that may scale to zero (`{ hold }` for its context), created or resized; `{}` otherwise. */
+  private holdFor(spec: GatewayApiSpec): { hold?: ColdStartHold } {
+    const a = spec.autoscaling;
+    if (a.minReplicas !== 0) {
+      this.closeHold(spec.name);
+      return {};
+    }
+    const maxHeld = a.maxHeldRequests ?? DEFAULT_MAX_HELD_REQUESTS;
+    const timeoutMs = a.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS;
+    let hold = this.holds.get(spec.name);
+    // One hold per API for as long as it may scale to zero: requests held under the previous route stay in it.
+    if (hold !== undefined) hold.configure(maxHeld, timeoutMs);
+    else {
+      const api = spec.name;
+      hold = new ColdStartHold({
+        api,
+        maxHeld,
+        timeoutMs,
+        listener: () => this.coldStart,
+        canTake: () => this.pools.get(api)?.hasCapacity(performance.now()) ?? false,
+        log: this.log,
+      });
+      this.holds.set(spec.name, hold);
+    }
+    return { hold };
+  }
+
+  /** Stops holding for an API (removed, or no longer `min_replicas: 0`): what it held is retried as any request (served, or 503). */
+  private closeHold(api: string): void {
+    const hold = this.holds.get(api);
+    if (hold === undefined) return;
+    this.holds.delete(api);
+    hold.close();
   }
 
   private isDedicated(localPort: number): boolean {
@@ -395,7 +523,11 @@ export class Gateway {
       pool.update([]);
       if (!this.apis.has(api)) this.pools.delete(api);
     }
-    for (const [api, replicas] of byApi) this.poolFor(api).update(replicas);
+    for (const [api, replicas] of byApi) {
+      this.poolFor(api).update(replicas);
+      // A replica of an API that holds requests is ready: release them in order, as many as it takes (cold-start-hold.ts).
+      this.holds.get(api)?.drain();
+    }
   }
 
   /** Recomputes every listener's path table from the routed APIs. */
@@ -486,14 +618,61 @@ export class Gateway {
     });
   }
 
+  /**
+   * Where a request to a TrafficSplitter's endpoint goes: answers a CORS preflight and a request without
+   * the splitter's key itself (null), else picks the backend and returns its entry, with the backend's
+   * own keys lifted (the splitter's apply). 503 when the picked backend is not routed here.
+   */
+  private splitEntry(split: TrafficSplitterRoute, req: IncomingMessage, res: ServerResponse): ApiEntry | null {
+    const method = req.method;
+    if (method === 'OPTIONS') {
+      answerPreflight(req, res);
+      return null;
+    }
+    if (method !== 'POST' && method !== 'GET' && method !== 'HEAD') {
+      // Answered before a backend is picked: a refused request takes no turn of the rotation.
+      res.setHeader('allow', 'GET, HEAD, POST, OPTIONS');
+      sendJsonError(res, 405, `method ${method ?? ''} not allowed on ${split.endpoint}`);
+      return null;
+    }
+    if (split.keys !== null) {
+      const outcome = split.keys.check(req.rawHeaders);
+      if (outcome !== 'ok') {
+        split.unauthorized++;
+        sendUnauthorized(res, split.name, outcome);
+        return null;
+      }
+    }
+    const name = split.pick(this.isApiReady);
+    const target = name === undefined ? undefined : this.apis.get(name);
+    if (target === undefined) {
+      sendJsonError(res, 503, `traffic splitter ${split.name}: its backend ${name ?? '(none with a weight)'} is not being served`, 1);
+      return null;
+    }
+    return target.keys === null ? target : { spec: target.spec, ctx: target.ctx, keys: null };
+  }
+
   /** The request handler: route by exact path, then forward; the hot path of the data plane. */
   private handle(listener: PortListener, req: IncomingMessage, res: ServerResponse): void {
     const startMs = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const entry = listener.routes.get(path);
+    let entry = listener.routes.get(path);
+    /** A key was checked on this request's route (the API's or its splitter's): it is not passed on. */
+    let keyChecked = false;
+    if (entry === undefined && listener.localPort === null && this.splitRoutes.size > 0) {
+      const split = this.splitRoutes.get(path);
+      if (split !== undefined) {
+        const backend = this.splitEntry(split, req, res);
+        if (backend === null) return;
+        entry = backend;
+        keyChecked = split.keys !== null;
+      }
+    }
     if (entry === undefined) {
+      // Open Inference Protocol v2 (protocol-v2-routes.ts): health and metadata here, model routes to a replica.
+      if (path.startsWith('/v2') && this.v2.handle(listener.routes.values(), req, res, path, q === -1 ? '' : url.slice(q), startMs)) return;
       if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': HEALTH_BODY.length });
         res.end(HEALTH_BODY);
@@ -530,6 +709,15 @@ export class Gateway {
       sendJsonError(res, 405, `method ${method ?? ''} not allowed on ${path}`);
       return;
     }
+    if (entry.keys !== null) {
+      const outcome = entry.keys.check(req.rawHeaders);
+      if (outcome !== 'ok') {
+        sendUnauthorized(res, entry.spec.name, outcome);
+        entry.ctx.stats.record(401, performance.now() - startMs);
+        return;
+      }
+      keyChecked = true;
+    }
     // Scanned from rawHeaders: reading `req.headers` would build the lower-cased header object per request.
     const declared = declaredContentLength(req.rawHeaders);
     if (declared > entry.spec.networking.maxBodyBytes) {
@@ -540,7 +728,7 @@ export class Gateway {
       stats.record(413, performance.now() - startMs);
       return;
     }
-    forwardRequest(entry.ctx, req, res, upstreamPath, startMs);
+    forwardRequest(entry.ctx, req, res, upstreamPath, startMs, keyChecked);
   }
 }
 

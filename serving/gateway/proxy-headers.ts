@@ -52,18 +52,26 @@ function dropFromResponse(name: string): boolean {
   }
 }
 
+/** The headers that carry a prediction API key (api-keys.ts), dropped once the gateway has checked one. */
+function isApiKeyHeader(name: string): boolean {
+  return (name.length === 13 && name.toLowerCase() === 'authorization') || (name.length === 9 && name.toLowerCase() === 'x-api-key');
+}
+
 /**
  * Headers for the upstream request: the client's headers unchanged (including `host`,
  * `content-length` and `transfer-encoding`, so the body is framed as the client framed it) minus
  * hop-by-hop ones, `x-forwarded-for` extended with the client's address, and an `x-request-id`
- * assigned when the client sent none.
+ * assigned when the client sent none. With `dropApiKeys` (the gateway checked the route's
+ * `networking.api_keys`), `authorization` and `x-api-key` are not passed on: the key is the gateway's
+ * business, and a replica (or its predictor's logs) never sees it.
  */
-export function upstreamRequestHeaders(raw: readonly string[], remoteAddress: string | undefined): string[] {
+export function upstreamRequestHeaders(raw: readonly string[], remoteAddress: string | undefined, dropApiKeys = false): string[] {
   const out: string[] = [];
   let forwardedFor: string | undefined;
   let hasRequestId = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    if (dropApiKeys && isApiKeyHeader(name)) continue;
     if (dropFromRequest(name)) {
       if (name.length === 15) forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
       continue;

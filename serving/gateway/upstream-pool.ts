@@ -83,6 +83,12 @@ export class UpstreamPool {
     return ready[i];
   }
 
+  /** Whether `pick` would choose a replica now for a first attempt (one is ready and below max concurrency); moves no cursor. */
+  hasCapacity(nowMs: number): boolean {
+    const ready = this.ready;
+    return ready.length > 0 && pickUpstream(ready, this.cursor, this.maxConcurrencyValue, nowMs, null) >= 0;
+  }
+
   /** Retires every replica (the API was removed or the gateway closes). */
   clear(): void {
     for (const u of this.ready) u.retire();

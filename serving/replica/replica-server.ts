@@ -14,6 +14,7 @@ import { AdmissionQueue, SlotCancelledError, type AdmissionCounts } from './admi
 import { InFlightWindow } from './in-flight-window.js';
 import { InThreadExecutor } from './in-thread-executor.js';
 import { PredictionMonitor } from './prediction-monitor.js';
+import { ReplicaProtocolV2 } from './protocol-v2.js';
 import type { ExecutorEvents, PredictFailure, PredictTask, PredictorExecutor } from './predictor-executor.js';
 import { builtinPredictorModules, normalizeModuleSpecifier } from './predictor-modules.js';
 import { ReplicaMetrics } from './replica-metrics.js';
@@ -168,6 +169,7 @@ class ReplicaServer implements Replica {
   private monitoringWarned = false;
   private drained: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  private v2: ReplicaProtocolV2 | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     const spec = options.spec;
@@ -367,6 +369,7 @@ class ReplicaServer implements Replica {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    if (path.startsWith('/v2') && (path.length === 3 || path[3] === '/')) return this.protocolV2().handle(req, res, path);
     if (PREDICT_PATHS.has(path)) {
       const method = req.method;
       if (method === 'POST') {
@@ -568,6 +571,25 @@ class ReplicaServer implements Replica {
     if (this.current === 'draining' || this.current === 'failed' || this.current === 'closed') out.connection = 'close';
     res.writeHead(status, out);
     res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** The Open Inference Protocol v2 routes (serving/replica/protocol-v2.ts), made on first use. */
+  private protocolV2(): ReplicaProtocolV2 {
+    this.v2 ??= new ReplicaProtocolV2({
+      spec: this.spec,
+      log: this.log,
+      admission: this.admission,
+      executor: this.executor,
+      releaseSlot: this.releaseSlot,
+      state: () => this.current,
+      serving: () => this.serving(),
+      requestId: requestIdOf,
+      answer: (res, startMs, id, status, headers, body, contentType) => this.answer(res, startMs, id, status, headers, body, contentType),
+      answerError: (res, startMs, id, status, message, headers) => this.answerError(res, startMs, id, status, message, headers),
+      answerFailure: (res, startMs, id, failure) => this.answerFailure(res, startMs, id, failure),
+      sendJson: (req, res, status, value, headers) => this.sendJson(req, res, status, value, headers),
+    });
+    return this.v2;
   }
 
   private warnMonitoring(requestId: string): void {

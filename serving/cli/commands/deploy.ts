@@ -59,7 +59,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResponse> {
     } else if (p.type === 'deployed') {
       // The config file's own warnings were printed above by the local check.
       for (const w of p.response.warnings) if (w.file !== basename(file)) options.stderr.write(`${formatConfigProblem(w)}\n`);
-      if (options.output !== 'json') for (const r of p.response.results) options.stdout.write(`${r.message}\n`);
+      if (options.output !== 'json') for (const r of [...p.response.results, ...(p.response.splitters ?? [])]) options.stdout.write(`${r.message}\n`);
     } else if (options.output !== 'json') {
       const a = p.api;
       const line = `${a.name}: ${a.status} (${a.upToDate}/${a.requested} up to date${a.stale ? `, ${a.stale} stale` : ''})${a.message ? ` — ${indentLines(a.message)}` : ''}`;

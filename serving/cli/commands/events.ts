@@ -40,6 +40,9 @@ export function formatEvent(e: EngineEvent): string {
     case 'metrics.unavailable':
       detail = e.reason;
       break;
+    case 'scaling.poke':
+      detail = `${e.held} request${e.held === 1 ? '' : 's'} held at ${e.replicas} replica${e.replicas === 1 ? '' : 's'}: asking for one now`;
+      break;
     case 'deploy.progress':
       detail = `${e.stage}: ${e.line}`;
       break;

@@ -75,6 +75,50 @@ export function renderApiDetail(d: ApiDetail, now: number): string {
   return out;
 }
 
+/** What the splitter renderers read of a `TrafficSplitterView` (serving/daemon/traffic-splitters.ts). */
+interface SplitterRows {
+  readonly name: string;
+  readonly status: string;
+  readonly url: string;
+  readonly lastUpdated: number;
+  readonly requests: number;
+  readonly unauthorized: number;
+  readonly apiKeysSecret?: string;
+  readonly apis: ReadonlyArray<{ readonly name: string; readonly weight: number; readonly status: string; readonly ready: boolean; readonly requests: number; readonly share: number | null }>;
+}
+
+/** `myelin get`: the TrafficSplitters below the APIs, as Cortex listed them (`name:weight` per API). */
+export function renderSplitterList(splitters: readonly SplitterRows[], now: number): string {
+  if (splitters.length === 0) return '';
+  return renderTable(splitters, [
+    { title: 'traffic splitter', value: (s) => s.name },
+    { title: 'status', value: (s) => s.status },
+    { title: 'apis', value: (s) => s.apis.map((b) => `${b.name}:${b.weight}`).join(' ') },
+    { title: 'last update', value: (s) => formatAge(now - s.lastUpdated) },
+    { title: 'requests', value: (s) => s.requests || '-' },
+  ]);
+}
+
+/** `myelin get <splitter>`: one row per backend with its weight and the share of requests it got. */
+export function renderSplitterDetail(s: SplitterRows, now: number): string {
+  let out = renderTable(s.apis, [
+    { title: 'api', value: (b) => b.name },
+    { title: 'weight', value: (b) => `${b.weight}%` },
+    { title: 'status', value: (b) => b.status },
+    { title: 'ready', value: (b) => (b.ready ? 'yes' : 'no') },
+    { title: 'requests', value: (b) => b.requests },
+    { title: 'share', value: (b) => (b.share === null ? '-' : `${(b.share * 100).toFixed(1)}%`) },
+  ]);
+  out += `
+traffic splitter ${s.name}: ${s.status}, last update ${formatAge(now - s.lastUpdated)} ago
+`;
+  out += `endpoint: ${s.url}
+`;
+  if (s.apiKeysSecret !== undefined) out += `api keys: secret ${s.apiKeysSecret} (${s.unauthorized} requests refused)
+`;
+  return out;
+}
+
 const PINO_LEVELS: Readonly<Record<number, string>> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 /**
@@ -110,11 +154,14 @@ export async function get(options: GetOptions): Promise<unknown> {
   const once = (): Promise<{ data: unknown; text: string }> =>
     withHints(async () => {
       if (options.api) {
-        const d = await client.get(options.api);
-        return { data: d, text: renderApiDetail(d, now()) };
+        const d = await client.describe(options.api);
+        if ('kind' in d && d.kind === 'TrafficSplitter') return { data: d, text: renderSplitterDetail(d, now()) };
+        return { data: d, text: renderApiDetail(d as ApiDetail, now()) };
       }
-      const apis = await client.get();
-      return { data: apis, text: renderApiList(apis, now()) };
+      const { apis, splitters } = await client.list();
+      const text = renderApiList(apis, now()) + (splitters.length > 0 ? `\n${renderSplitterList(splitters, now())}` : '');
+      // -o json: one array, the APIs then the splitters (which carry `kind: 'TrafficSplitter'`).
+      return { data: [...apis, ...splitters], text };
     });
   let last = await once();
   const print = (r: { data: unknown; text: string }): void => {

@@ -7,6 +7,7 @@ import { CLI_ENTRY, FROM_SOURCES } from '../../../adapters/fs/package-root.js';
 import { DEFAULT_PYTHON, PYTHON_ENV } from '../../../core/predictor/python-predictor.js';
 import { createRootLogger } from '../../composition/logger.js';
 import { defaultStateDir } from '../../daemon/state-store.js';
+import { dashboardUrl } from '../../dashboard/dashboard-url.js';
 import { ExitError } from '../exit-error.js';
 
 export interface UpOptions {
@@ -94,7 +95,8 @@ export async function up(options: UpOptions): Promise<void> {
   });
   options.stdout.write(
     `myelin daemon is up (target ${options.target}, transport ${options.nats ? `nats ${options.nats}` : 'local'})\n` +
-      `  control api: ${running.controlUrl}\n  gateway:     ${running.gatewayUrl}\n  state:       ${stateDir}\n  python:      ${python}\n`,
+      `  control api: ${running.controlUrl}\n  gateway:     ${running.gatewayUrl}\n  state:       ${stateDir}\n  python:      ${python}\n` +
+      `  dashboard:   ${dashboardUrl(running.controlUrl, running.token)}\n`,
   );
   const onSignal = (): void => void running.stop();
   process.once('SIGINT', onSignal);
@@ -170,4 +172,6 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
     await new Promise((r) => setTimeout(r, 200));
   }
   options.stdout.write(`myelin daemon started in the background (pid ${child.pid}); control api ${controlUrl}; logs in ${logFile}\n`);
+  const token = (await readFile(join(stateDir, 'token'), 'utf8').catch(() => '')).trim();
+  if (token) options.stdout.write(`  dashboard:   ${dashboardUrl(controlUrl, token)}\n`);
 }

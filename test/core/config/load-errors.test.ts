@@ -45,7 +45,7 @@ const cases: readonly Case[] = [
   {
     name: 'bounds of every autoscaling number',
     yaml: `${PY}  autoscaling:
-    min_replicas: 0
+    min_replicas: -1
     max_replicas: -1
     init_replicas: 1.5
     target_replica_concurrency: 0
@@ -58,7 +58,7 @@ const cases: readonly Case[] = [
     target_cpu_utilization: 101
 `,
     want: [
-      '7:5: iris: autoscaling.min_replicas: must be greater than or equal to 1 (got 0)',
+      '7:5: iris: autoscaling.min_replicas: must be greater than or equal to 0 (got -1)',
       '8:5: iris: autoscaling.max_replicas: must be greater than or equal to 1 (got -1)',
       '9:5: iris: autoscaling.init_replicas: must be an integer (got 1.5)',
       '10:5: iris: autoscaling.target_replica_concurrency: must be greater than 0 (got 0)',
@@ -291,7 +291,7 @@ const cases: readonly Case[] = [
     name: 'unsupported and unknown kinds',
     yaml: `- name: batch\n  kind: BatchAPI\n  predictor:\n    type: python\n    path: predictor.py\n- name: rt\n  kind: realtimeapi\n  predictor:\n    type: python\n    path: predictor.py\n`,
     want: [
-      '2:3: batch: kind: "BatchAPI" is not supported by myelin (supported: "RealtimeAPI", and "api" for the legacy dialect)',
+      '2:3: batch: kind: "BatchAPI" is not supported by myelin (supported: "RealtimeAPI", "TrafficSplitter", and "api" for the legacy dialect)',
       '7:3: rt: kind: invalid value (got "realtimeapi", must be "RealtimeAPI") (did you mean "RealtimeAPI"?)',
     ],
   },
@@ -301,7 +301,7 @@ const cases: readonly Case[] = [
     want: [
       '6:5: iris: predictor: key "proceses_per_replica" is not supported (did you mean "processes_per_replica"?)',
       '8:5: iris: compute: key "min_replicas" is not supported (min_replicas belongs under autoscaling in the RealtimeAPI dialect)',
-      '10:5: iris: autoscaling: key "colour" is not supported (supported keys: policy, min_replicas, max_replicas, init_replicas, target_replica_concurrency, max_replica_concurrency, window, downscale_stabilization_period, upscale_stabilization_period, max_downscale_factor, max_upscale_factor, downscale_tolerance, upscale_tolerance, tick, panic_window, panic_threshold, target_cpu_utilization)',
+      '10:5: iris: autoscaling: key "colour" is not supported (supported keys: policy, min_replicas, max_replicas, init_replicas, target_replica_concurrency, max_replica_concurrency, window, downscale_stabilization_period, upscale_stabilization_period, max_downscale_factor, max_upscale_factor, downscale_tolerance, upscale_tolerance, tick, panic_window, panic_threshold, target_cpu_utilization, max_held_requests, hold_timeout)',
       '11:3: iris: key "tracker" is not supported (tracker belongs to the legacy dialect (kind: api); the RealtimeAPI dialect calls it monitoring)',
     ],
   },

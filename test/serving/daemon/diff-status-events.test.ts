@@ -43,6 +43,13 @@ describe('diffStatusEvents', () => {
       want: [['status error (replicas keep crashing)'], ['status error (replicas of the current revision keep crashing)'], ['status compute unavailable (no cpu)']],
     },
     { name: 'min replicas 0 with none ready is live', steps: [rs({ upToDate: 0 })], minReplicas: 0, want: [['status live']] },
+    {
+      name: 'min replicas 0 at 0 requested is scaled to zero, and live again once one is up',
+      steps: [rs({ upToDate: 1, requested: 1 }), rs({ upToDate: 0, requested: 0 }), rs({ upToDate: 0, requested: 1 }), rs({ upToDate: 1, requested: 1 })],
+      minReplicas: 0,
+      want: [['status live'], ['status scaled to zero'], ['status live'], []],
+    },
+    { name: 'min replicas 1 at 0 requested is not scaled to zero', steps: [rs({ upToDate: 0, requested: 0 })], want: [['status updating']] },
   ];
   for (const c of cases) {
     test(c.name, () => {

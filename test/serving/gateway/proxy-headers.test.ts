@@ -48,6 +48,12 @@ for (const c of requestCases) {
   });
 }
 
+test('upstreamRequestHeaders: with dropApiKeys, authorization and x-api-key (any case) stay at the gateway; without, they pass', () => {
+  const raw = ['Host', 'h', 'Authorization', 'Bearer k', 'X-API-Key', 'k', 'x-api-key', 'k2', 'X-Request-Id', 'r1', 'X-Other', 'o'];
+  assert.deepEqual(upstreamRequestHeaders(raw, '127.0.0.1', true), ['Host', 'h', 'X-Request-Id', 'r1', 'X-Other', 'o', 'x-forwarded-for', '127.0.0.1']);
+  assert.deepEqual(upstreamRequestHeaders(raw, '127.0.0.1'), [...raw, 'x-forwarded-for', '127.0.0.1']);
+});
+
 const responseCases: ReadonlyArray<{ readonly name: string; readonly raw: readonly string[]; readonly want: readonly string[] }> = [
   {
     name: 'drops framing and connection headers, keeps the rest',
