@@ -31,6 +31,8 @@ export interface TickLoad {
   readonly avgCpuUtilization: number | null;
   /** How much of the window had data, ms (less than windowMs after a start or an outage). */
   readonly coveredMs: number;
+  /** Computed as a sample arrived, between ticks (`windowedLoad`'s `betweenTicks`); absent on ticks. */
+  readonly betweenTicks?: true;
 }
 
 /**

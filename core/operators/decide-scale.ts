@@ -74,9 +74,16 @@ export function decideScale(options: DecideScaleOptions): OperatorFunction<TickL
             subscriber.error(err);
             return;
           }
+          let decision = r.decision;
+          if (load.betweenTicks) {
+            // Between ticks only entering a panic with a scale-up is kept (ScalingPolicy.decidesBetweenTicks);
+            // the rest, a panic's further steps included, waits for the tick.
+            if (state.panic !== null || decision.panic?.active !== true || decision.desired <= current) return;
+            decision = { ...decision, reason: `${decision.reason}; decided between ticks` };
+          }
           state = r.state;
-          current = r.decision.desired;
-          subscriber.next({ api: options.api, atMs: load.atMs, load, decision: r.decision, state });
+          current = decision.desired;
+          subscriber.next({ api: options.api, atMs: load.atMs, load, decision, state });
         },
         error: (err) => subscriber.error(err),
         complete: () => subscriber.complete(),

@@ -12,7 +12,16 @@ export interface WindowedLoadOptions {
   readonly panicWindowMs?: number;
   /** Also average the replicas' mean CPU utilization over the window. */
   readonly cpu?: boolean;
+  /**
+   * Also emit a load marked `betweenTicks` every this many ms between ticks (none within this long
+   * after a tick, none while no replica reports): the policy may act on a burst before the next
+   * tick. 0 or absent: ticks only.
+   */
+  readonly betweenTicksMinGapMs?: number;
 }
+
+/** How often at most a policy with `decidesBetweenTicks` is asked between ticks, ms. */
+export const BETWEEN_TICKS_MIN_GAP_MS = 250;
 
 /**
  * Load levels (from `totalInFlight`) → one `TickLoad` per tick: the time-weighted mean of the total
@@ -33,8 +42,26 @@ export function windowedLoad(options: WindowedLoadOptions, scheduler: SchedulerL
     new Observable<TickLoad>((subscriber) => {
       const inFlight = new TimeWeightedWindow(Math.max(windowMs, panicWindowMs));
       const cpu = options.cpu ? new TimeWeightedWindow(windowMs) : null;
+      const gapMs = options.betweenTicksMinGapMs ?? 0;
       let replicas = 0;
       let total = 0;
+      // When the last load (tick or between ticks) was emitted; the subscription counts as one.
+      let lastEmitMs = scheduler.now();
+      const load = (nowMs: number): TickLoad => {
+        lastEmitMs = nowMs;
+        const stable = inFlight.summary(nowMs, windowMs);
+        const panic = panicWindowMs > 0 ? inFlight.average(nowMs, panicWindowMs) : null;
+        const cpuAvg = cpu?.average(nowMs, windowMs) ?? null;
+        return {
+          atMs: nowMs,
+          replicasReporting: replicas,
+          totalInFlight: replicas > 0 ? roundMicro(total) : null,
+          avgInFlight: stable.knownMs > 0 ? roundMicro(stable.integral / stable.knownMs) : null,
+          panicAvgInFlight: panic === null ? null : roundMicro(panic),
+          avgCpuUtilization: cpuAvg === null ? null : roundMicro(cpuAvg),
+          coveredMs: stable.knownMs,
+        };
+      };
       const sub = source.subscribe({
         next(level) {
           replicas = level.replicas;
@@ -46,24 +73,22 @@ export function windowedLoad(options: WindowedLoadOptions, scheduler: SchedulerL
         complete: () => subscriber.complete(),
       });
       const ticks = scheduler.schedule(function (this: SchedulerAction<void>) {
-        const nowMs = scheduler.now();
-        const stable = inFlight.summary(nowMs, windowMs);
-        const panic = panicWindowMs > 0 ? inFlight.average(nowMs, panicWindowMs) : null;
-        const cpuAvg = cpu?.average(nowMs, windowMs) ?? null;
-        subscriber.next({
-          atMs: nowMs,
-          replicasReporting: replicas,
-          totalInFlight: replicas > 0 ? roundMicro(total) : null,
-          avgInFlight: stable.knownMs > 0 ? roundMicro(stable.integral / stable.knownMs) : null,
-          panicAvgInFlight: panic === null ? null : roundMicro(panic),
-          avgCpuUtilization: cpuAvg === null ? null : roundMicro(cpuAvg),
-          coveredMs: stable.knownMs,
-        });
+        subscriber.next(load(scheduler.now()));
         this.schedule(undefined, tickMs);
       }, tickMs);
+      // Between ticks, every gapMs while some replica reports (a tick just emitted resets the gap).
+      const between =
+        gapMs > 0
+          ? scheduler.schedule(function (this: SchedulerAction<void>) {
+              const nowMs = scheduler.now();
+              if (replicas > 0 && nowMs - lastEmitMs >= gapMs) subscriber.next({ ...load(nowMs), betweenTicks: true });
+              this.schedule(undefined, gapMs);
+            }, gapMs)
+          : null;
       return () => {
         sub.unsubscribe();
         ticks.unsubscribe();
+        between?.unsubscribe();
       };
     });
 }

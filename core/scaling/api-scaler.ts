@@ -6,7 +6,7 @@ import { decideScale } from '../operators/decide-scale.js';
 import { scalingChanges } from '../operators/scaling-changes.js';
 import { scalingEvents } from '../operators/scaling-events.js';
 import { totalInFlight } from '../operators/total-in-flight.js';
-import { windowedLoad } from '../operators/windowed-load.js';
+import { BETWEEN_TICKS_MIN_GAP_MS, windowedLoad } from '../operators/windowed-load.js';
 import type { Logger } from '../ports/logger.js';
 import { INITIAL_SCALING_POLICY_STATE, isScalingPolicyState, type ScalingPolicy, type ScalingPolicyState } from '../ports/scaling-policy.js';
 import { decidePoke } from './scale-from-zero.js';
@@ -41,7 +41,16 @@ export function scaleApi(samples$: Observable<MetricSample>, o: ScaleApiOptions)
   const cpu = o.policy.metric === 'cpuUtilization';
   return samples$.pipe(
     totalInFlight({ staleAfterIntervals: o.staleAfterIntervals, cpu }, scheduler),
-    windowedLoad({ tickMs: o.spec.tickMs, windowMs: o.spec.windowMs, panicWindowMs: o.spec.panicWindowMs, cpu }, scheduler),
+    windowedLoad(
+      {
+        tickMs: o.spec.tickMs,
+        windowMs: o.spec.windowMs,
+        panicWindowMs: o.spec.panicWindowMs,
+        cpu,
+        betweenTicksMinGapMs: o.policy.decidesBetweenTicks ? BETWEEN_TICKS_MIN_GAP_MS : 0,
+      },
+      scheduler,
+    ),
     decideScale({
       api: o.api,
       spec: o.spec,

@@ -24,6 +24,8 @@ import { decideFromZero } from '../../core/scaling/scale-from-zero.js';
 export class BurstScalingPolicy implements ScalingPolicy {
   readonly kind = 'burst';
   readonly metric = 'inFlight' as const;
+  /** A panic scale-up is taken as the sample that shows it arrives, not at the next tick. */
+  readonly decidesBetweenTicks = true;
 
   decide(input: ScalingInput, state: ScalingPolicyState, nowMs: number): ScalingResult {
     const { spec, currentReplicas: current, metrics } = input;

@@ -69,15 +69,21 @@ test('pipeline: a load step through the cortex policy follows Cortex step by ste
   assert.match(at(90).decision.reason, /held by (start-up|upscale stabilization)/);
 });
 
-test('pipeline: burst answers the same step within one 2 s tick', () => {
+test('pipeline: burst answers the same step before the next 2 s tick (decided between ticks)', () => {
   const spec = autoscalingSpec({ policy: 'burst', tickMs: 2000, targetReplicaConcurrency: 1, maxReplicas: 20 });
   const ticks = run(spec, new BurstScalingPolicy(), 80, (sec) => (sec < 60 ? 1 : 12));
   const first = ticks.find((t) => t.decision.desired > 1) as ScalingTick;
-  assert.equal(first.atMs, 62_000);
-  // Panic window (6 s) at 62 s: 4 s of 1 and 2 s of 12 ⇒ (4 + 24) / 6 = 4.667 ≥ 2 × 1 ⇒ 5 at once.
-  assert.equal(first.load.panicAvgInFlight, 4.666667);
-  assert.equal(first.decision.desired, 5);
+  // Asked every 250 ms between ticks: at 60.5 s the panic window (6 s) holds 5.5 s of 1 and 0.5 s of 12
+  // ⇒ 1.917 < 2 × 1 (dropped); at 60.75 s (5.25 + 9) / 6 = 2.375 ≥ 2 ⇒ 3 at once, not at the 62 s tick.
+  assert.equal(first.atMs, 60_750);
+  assert.equal(first.load.betweenTicks, true);
+  assert.equal(first.load.panicAvgInFlight, 2.375);
+  assert.equal(first.decision.desired, 3);
   assert.equal(first.decision.panic?.active, true);
+  assert.match(first.decision.reason, /decided between ticks$/);
+  // Loads between ticks that the policy does not act on are dropped: every other tick is on the 2 s grid.
+  assert.ok(ticks.filter((t) => t.load.betweenTicks).every((t) => t.decision.desired > t.decision.current && t.decision.panic?.active));
+  assert.ok(ticks.filter((t) => !t.load.betweenTicks).every((t) => t.atMs % 2000 === 0));
   const last = ticks.at(-1) as ScalingTick;
   assert.equal(last.decision.desired, 12, 'reaches 12 in flight / target 1 in seconds');
 });

@@ -35,11 +35,12 @@ test('ScalingPipeline routes one sample stream to each API’s scaler and merges
   assert.deepEqual(pipeline.stats(), { routed: 22, unrouted: 11 });
   assert.deepEqual(
     ticks.map((t) => `${t.api}@${t.atMs / 1000}`),
-    ['b@2', 'b@4', 'b@6', 'b@8', 'a@10', 'b@10'],
+    // b (burst) also decides between ticks: 5 in flight at once is a panic, taken 250 ms in.
+    ['b@0.25', 'b@2', 'b@4', 'b@6', 'b@8', 'a@10', 'b@10'],
   );
   assert.deepEqual(
     decisions.map((t) => `${t.api}@${t.atMs / 1000}:${t.decision.current}→${t.decision.desired}`),
-    ['b@2:1→5', 'a@10:1→3'],
+    ['b@0.25:1→5', 'a@10:1→3'],
   );
   assert.deepEqual(events.map((e) => `${e.api}:${e.type}`), ['b:scaling.decided', 'a:scaling.decided']);
 

@@ -99,12 +99,13 @@ test('simulate: outputs — table for people, json and csv for scripts', async (
   assert.equal(csv.length, 67);
 });
 
-test('simulate: burst reacts within the first tick after the step', async () => {
+test('simulate: burst reacts before the first tick after the step (between ticks, as the daemon does)', async () => {
   const { result } = await run({ api: 'gen-burst' });
   assert.equal(result.policy, 'burst');
   const first = result.rows.find((r) => r.replicas > r.from);
-  // Panic window (56 s, 62 s]: (4 × 2 + 2 × 12) / 6 = 5.333 in flight ⇒ 2.667 replicas ≥ 2 × 1 ⇒ 3 at once.
-  assert.deepEqual([first?.t, first?.replicas, first?.panic], [62, 3, true]);
+  // Target 2, panic window 6 s: at 61 s (5 × 2 + 1 × 12) / 6 = 3.667 in flight ⇒ 1.833 < 2 × 1; at 61.25 s
+  // (4.75 × 2 + 1.25 × 12) / 6 = 4.083 ⇒ 2.042 replicas ≥ 2 ⇒ 3 at once (the tick-only answer came at 62 s).
+  assert.deepEqual([first?.t, first?.replicas, first?.panic], [61.25, 3, true]);
 });
 
 test('simulate: --until and --replicas', async () => {
