@@ -31,7 +31,7 @@ export interface TickLoad {
   readonly avgCpuUtilization: number | null;
   /** How much of the window had data, ms (less than windowMs after a start or an outage). */
   readonly coveredMs: number;
-  /** Computed as a sample arrived, between ticks (`windowedLoad`'s `betweenTicks`); absent on ticks. */
+  /** Computed between ticks (`windowedLoad`'s `betweenTicksMinGapMs`); absent on ticks. */
   readonly betweenTicks?: true;
 }
 

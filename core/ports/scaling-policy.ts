@@ -142,8 +142,7 @@ export interface ScalingPolicy {
    * Also decide between ticks: every `BETWEEN_TICKS_MIN_GAP_MS` (250 ms) between ticks, the pipeline
    * asks the policy with the windows as they stand, and keeps the answer only when it enters a
    * panic with a scale-up (no panic before, `decision.panic.active` and more replicas); anything else,
-   * a panic's later steps included, is dropped, state
-   * untouched. The burst policy sets it, so a load step is answered once the panic window shows it,
+   * a panic's later steps included, is dropped, state untouched. The burst policy sets it, so a load step is answered once the panic window shows it,
    * not at the next tick (docs/autoscaling.md). The cortex policy does not: its decisions stay on ticks.
    */
   readonly decidesBetweenTicks?: boolean;
