@@ -60,20 +60,22 @@ export function explainInvalidMetricSample(x: unknown): string {
 // ------------------------------------------------------------------------------------------------
 // Fast check. Mirrors the schema keyword by keyword, with ajv's semantics: `type: number` is a finite
 // number, `integer` a finite whole number, `maxLength` counts code points, a property whose value is
-// `undefined` is absent, and additionalProperties walks `for…in` keys.
+// `undefined` is absent, and additionalProperties walks `for…in` keys. The field checks are exported
+// for the binary decoder, which checks the values it read before it builds the object (the
+// object's shape is its own, so only the values can be wrong).
 
 const API_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/u;
 
 function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
-function isNum(x: unknown): x is number {
+export function isNum(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x);
 }
-function isNum0(x: unknown): x is number {
+export function isNum0(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0;
 }
-function isInt0(x: unknown): x is number {
+export function isInt0(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x) && x >= 0;
 }
 /** Code points, as JSON Schema's `maxLength` counts them (a surrogate pair is one). */
@@ -90,12 +92,12 @@ function codePoints(s: string): number {
   return n;
 }
 /** A string of 1..max code points; `.length` (UTF-16 units) is an upper bound, so it decides most cases alone. */
-function isStr(x: unknown, max: number): x is string {
+export function isStr(x: unknown, max: number): x is string {
   return typeof x === 'string' && x.length >= 1 && (x.length <= max || codePoints(x) <= max);
 }
 /** API names that passed the pattern: a receiver sees the same few names over and over (bounded, then emptied). */
 const knownApiNames = new Set<string>();
-function isApiName(x: unknown): x is string {
+export function isApiName(x: unknown): x is string {
   if (typeof x !== 'string' || x.length < 1 || x.length > 63) return false;
   if (knownApiNames.has(x)) return true;
   if (!API_NAME.test(x)) return false;
@@ -111,7 +113,7 @@ function isRequests(x: unknown): boolean {
   return true;
 }
 
-function isMonitoring(x: unknown): x is MonitoringSample {
+export function isMonitoring(x: unknown): x is MonitoringSample {
   if (!isObj(x)) return false;
   if (x.modelType === 'classification') {
     for (const k in x) if (k !== 'modelType' && k !== 'classes') return false;

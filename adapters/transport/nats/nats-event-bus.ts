@@ -236,7 +236,7 @@ export class NatsEventBus implements EventBus {
     }
     b.mode = 'core';
     if (b.sinceMs !== undefined) this.log.info({ subject: b.subject }, 'no JetStream: events$ replays nothing, live events only');
-    b.stop = this.link.subscribe(b.subject, (data, subject) => this.onMessage(b, data, subject, 0));
+    b.stop = this.link.subscribe(b.subject, (data, msg) => this.onMessage(b, data, msg.subject, 0));
     b.attaching = undefined;
   }
 

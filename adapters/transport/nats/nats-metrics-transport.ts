@@ -6,7 +6,7 @@ import { decodeMetricSampleMessage, encodeMetricSampleBinary } from '../../../co
 import { encodeMetricSample, explainInvalidMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
 import type { Logger } from '../../../core/ports/logger.js';
 import type { MetricsTransport, TransportStats } from '../../../core/ports/metrics-transport.js';
-import { NatsLink } from './nats-link.js';
+import { NatsLink, subjectEndsWith, type LinkMessage } from './nats-link.js';
 import { resolveNatsOptions, type NatsTransportOptions } from './nats-options.js';
 
 interface Topic {
@@ -34,6 +34,7 @@ export class NatsMetricsTransport implements MetricsTransport {
   private readonly link: NatsLink;
   private readonly topics = new Map<string, Topic>();
   private readonly prefix: string;
+  private readonly prefixBytes: number;
   private readonly invalidLog: InvalidMessageLog;
   private readonly subjects = new Map<string, string>();
   private readonly encode: (s: MetricSample) => Uint8Array;
@@ -45,6 +46,7 @@ export class NatsMetricsTransport implements MetricsTransport {
     const o = resolveNatsOptions(options);
     const l = log.child({ component: 'transport/nats-metrics' });
     this.prefix = `${o.subjectPrefix}.metrics.`;
+    this.prefixBytes = Buffer.byteLength(this.prefix);
     this.encode = o.sampleEncoding === 'json' ? encodeMetricSample : encodeMetricSampleBinary;
     this.link = new NatsLink({ ...o.link, name: `${o.clientName}-metrics` }, l, clock);
     this.invalidLog = new InvalidMessageLog(l, clock, 'metric sample');
@@ -97,7 +99,8 @@ export class NatsMetricsTransport implements MetricsTransport {
       if (!topic) {
         const subject = new Subject<MetricSample>();
         const t: Topic = { subject, refs: 0, unsubscribe: () => undefined };
-        t.unsubscribe = this.link.subscribe(this.prefix + key, (data, subj) => this.onMessage(subject, data, subj));
+        const only = api;
+        t.unsubscribe = this.link.subscribe(this.prefix + key, (data, msg) => this.onMessage(subject, only, data, msg));
         this.topics.set(key, t);
         topic = t;
       }
@@ -135,18 +138,21 @@ export class NatsMetricsTransport implements MetricsTransport {
     return this.link.flush();
   }
 
-  private onMessage(out: Subject<MetricSample>, data: Uint8Array, subject: string): void {
+  /** `only`: the API of a per-API subscription (its subject is exactly `<prefix>.metrics.<only>`); undefined for `*`. */
+  private onMessage(out: Subject<MetricSample>, only: string | undefined, data: Uint8Array, msg: LinkMessage): void {
     this.received++;
     const r = decodeMetricSampleMessage(data);
     if (!r.ok) {
       this.invalid++;
-      this.invalidLog.report({ source: subject, reason: r.reason, detail: r.detail });
+      this.invalidLog.report({ source: msg.subject, reason: r.reason, detail: r.detail });
       return;
     }
-    // A sample must travel on its own API's subject, or per-API subscribers would miss it.
-    if (subject.length !== this.prefix.length + r.value.api.length || !subject.endsWith(r.value.api)) {
+    // A sample must travel on its own API's subject, or per-API subscribers would miss it. The API
+    // name passed the schema's DNS-label pattern, so it is ASCII (what subjectEndsWith compares).
+    const api = r.value.api;
+    if (only !== undefined ? api !== only : !subjectEndsWith(msg, this.prefixBytes, api)) {
       this.invalid++;
-      this.invalidLog.report({ source: subject, reason: 'invalid', detail: `sample of API "${r.value.api}" on the wrong subject` });
+      this.invalidLog.report({ source: msg.subject, reason: 'invalid', detail: `sample of API "${api}" on the wrong subject` });
       return;
     }
     out.next(r.value);

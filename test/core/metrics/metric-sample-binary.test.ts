@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_METRIC_SAMPLE_BYTES, type MetricSample } from '../../../core/metrics/metric-sample.js';
 import { decodeMetricSampleBinary, decodeMetricSampleMessage, encodeMetricSampleBinary, METRIC_SAMPLE_LAYOUT, METRIC_SAMPLE_MAGIC } from '../../../core/metrics/metric-sample-binary.js';
-import { encodeMetricSample } from '../../../core/metrics/metric-sample-validator.js';
+import { encodeMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
 
 const base: MetricSample = {
   v: 1,
@@ -114,4 +114,35 @@ describe('metric sample binary layout 1', () => {
       }
     });
   }
+
+  // The decoder checks the values it read instead of walking the object with isMetricSample: the
+  // two must decide alike on every value a field can carry in the layout.
+  test('accepts exactly what isMetricSample accepts, field by field', () => {
+    const numbers = [0, 1, 2.5, -1, -0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MAX_SAFE_INTEGER, 2 ** 60, 1e-300];
+    const fields = ['seq', 't', 'intervalMs', 'inFlight', 'inFlightMax', 'latencyMsSum', 'cpuUtilization'] as const;
+    const strings = { api: ['a', 'iris-x9', 'Iris', '-a', 'a-', 'a'.repeat(63), 'a'.repeat(64), 'ä', ''], replica: ['r', '', 'x'.repeat(253), 'x'.repeat(254), '😀'.repeat(253), '😀'.repeat(254)], revision: ['v', '', 'y'.repeat(128), 'y'.repeat(129)] };
+    const cases: MetricSample[] = [];
+    for (const f of fields) for (const v of numbers) cases.push({ ...base, [f]: v });
+    for (const k of ['2xx', '4xx', '5xx'] as const) for (const v of numbers) cases.push({ ...base, requests: { ...base.requests, [k]: v } });
+    for (const [f, vs] of Object.entries(strings)) for (const v of vs) cases.push({ ...base, [f]: v });
+    for (const v of numbers) {
+      cases.push({ ...base, monitoring: { modelType: 'regression', count: v, min: v, max: 1, sum: 1 } });
+      cases.push({ ...base, monitoring: { modelType: 'classification', classes: { a: v } } });
+    }
+    let accepted = 0;
+    for (const c of cases) {
+      let bytes: Buffer;
+      try {
+        bytes = encodeMetricSampleBinary(c);
+      } catch {
+        continue; // longer than the layout can carry (an API name over 255 bytes): never on the wire
+      }
+      const got = decodeMetricSampleBinary(bytes);
+      // The layout carries -0 as -0 and every float64 as is, so the decoded sample is the same sample.
+      assert.equal(got.ok, isMetricSample(c), `${JSON.stringify(c)} → ${got.ok ? 'ok' : got.detail}`);
+      if (got.ok) accepted++;
+      else assert.equal(got.reason, 'invalid');
+    }
+    assert.ok(accepted > 20 && accepted < cases.length - 20, `a mix of accepted and refused cases (${accepted} of ${cases.length})`);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * The metric sample's bytes on NATS (docs/transports.md, binary layout 1), against a real nats-server:
  * what a publisher puts on the wire in each encoding, that a receiver reads both (a rolling upgrade),
- * and that a layout-1 message with another version byte or cut short is refused and counted.
+ * that a layout-1 message with another version byte or cut short is refused and counted, and that a
+ * sample on a subject other than its API's is refused (compared on the raw subject bytes).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +11,7 @@ import { firstValueFrom, take, timeout, toArray } from 'rxjs';
 import { ManualClock } from '../../../../core/clock.js';
 import { encodeMetricSampleBinary, METRIC_SAMPLE_MAGIC } from '../../../../core/metrics/metric-sample-binary.js';
 import { encodeMetricSample } from '../../../../core/metrics/metric-sample-validator.js';
+import { subjectEndsWith } from '../../../../adapters/transport/nats/nats-link.js';
 import { NatsMetricsTransport } from '../../../../adapters/transport/nats/nats-metrics-transport.js';
 import { resolveNatsOptions, type NatsTransportOptions } from '../../../../adapters/transport/nats/nats-options.js';
 import { NatsServer } from '../../../harness/nats-server.js';
@@ -103,5 +105,36 @@ describe('metric samples on the NATS wire', () => {
 
   test('refuses an unknown sampleEncoding', () => {
     assert.throws(() => resolveNatsOptions({ servers: 'x', sampleEncoding: 'xml' as never }), /binary or json/);
+  });
+
+  test("refuses a sample on a subject other than its API's, on the wildcard and the per-API subscription", async () => {
+    const o = isolated(server.url);
+    await using sub = await transport(o);
+    const all = firstValueFrom(sub.samples$().pipe(take(1), timeout(10_000)));
+    const other = firstValueFrom(sub.samples$('irisx').pipe(take(1), timeout(10_000)));
+    await sub.flush();
+    const p = `${o.subjectPrefix}.metrics.`;
+    const iris = encodeMetricSampleBinary(sample('iris', 1));
+    for (const subject of [`${p}irisx`, `${p}iri`, `${p}sirI`, `${p}iriz`]) raw.publish(subject, iris);
+    raw.publish(`${p}irisx`, encodeMetricSampleBinary(sample('irisx', 2)));
+    await raw.flush();
+    assert.equal((await all).seq, 2);
+    assert.equal((await other).seq, 2);
+    // Four wrong subjects, each seen by the wildcard and, for irisx, by the per-API subscription too.
+    assert.equal(sub.stats().invalid, 5);
+  });
+
+  test('subjectEndsWith: compares the raw subject bytes, or the decoded text when nats.js keeps none', () => {
+    const head = 'myelin.metrics.';
+    const rawMsg = (subject: string) => ({ _msg: { subject: Buffer.from(subject) }, get subject(): string { throw new Error('decoded'); } });
+    assert.equal(subjectEndsWith(rawMsg(`${head}iris`), head.length, 'iris'), true);
+    assert.equal(subjectEndsWith(rawMsg(`${head}iri`), head.length, 'iris'), false);
+    assert.equal(subjectEndsWith(rawMsg(`${head}irisx`), head.length, 'iris'), false);
+    assert.equal(subjectEndsWith(rawMsg(`${head}irix`), head.length, 'iris'), false);
+    const headU = 'mÿelin.metrics.';
+    assert.equal(subjectEndsWith(rawMsg(`${headU}iris`), Buffer.byteLength(headU), 'iris'), true);
+    assert.equal(subjectEndsWith({ subject: `${headU}iris` }, Buffer.byteLength(headU), 'iris'), true);
+    assert.equal(subjectEndsWith({ subject: `${headU}iri` }, Buffer.byteLength(headU), 'iris'), false);
+    assert.equal(subjectEndsWith({ subject: `${head}xiris` }, head.length, 'iris'), false);
   });
 });
