@@ -5,10 +5,13 @@
  * javascript predictor; `--replica plain` uses a bare node:http server answering a small JSON body),
  * the gateway (this process, routing one API to that replica), and the load generator (a child with a
  * keep-alive agent, `concurrency` closed loops of POSTs). For each concurrency (1, 8, 64) the load
- * generator runs `--rounds` pairs of legs, one straight to the replica and one through the gateway,
- * each for `--seconds` after a short warm-up, alternating which goes first; the rounds of each side are
- * merged (requests over total time, percentiles over all latencies). Loopback only, bounded in time
- * (defaults: 3 × 4 × 2 legs of 1.5 s ≈ 45 s).
+ * generator runs `--rounds` triples of legs, one straight to the replica, one through the gateway and
+ * one through a minimal hand-written node:http reverse proxy in the same process as the gateway (a
+ * keep-alive agent, the request and the response piped through: what a proxy costs in Node before
+ * any of the gateway's work; `--no-minimal` leaves it out), each for `--seconds` after a short
+ * warm-up, the order rotating per round; the rounds of each side are merged (requests over total
+ * time, percentiles over all latencies). Loopback only, bounded in time (defaults: 3 × 4 × 3 legs of
+ * 1.5 s ≈ 70 s).
  *
  *   node --import tsx benchmarks/gateway.bench.ts [--seconds 1.5] [--rounds 4] [--replica real|plain]  [--predict-ms 0]
  *     [--concurrency 1,8,64]
@@ -197,6 +200,38 @@ async function runReplica(kind: string, predictMs: number): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The minimal reverse proxy: what forwarding costs in Node with nothing else (no routing table, stats,
+// limits, retries, header filtering): node:http in, a keep-alive agent out, both bodies piped.
+async function startMinimalProxy(replicaPort: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256 });
+  const server = createServer((req, res) => {
+    const up = request(
+      { host: '127.0.0.1', port: replicaPort, method: req.method, path: '/predict', headers: req.headers, agent },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+        agent.destroy();
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Role: main. Starts the children and the gateway, runs the legs, prints and saves the results.
 function spawnRole(role: string, extra: string[] = []): ChildProcess {
   return fork(SELF, ['--role', role, ...extra], {
@@ -283,14 +318,19 @@ async function main(): Promise<void> {
       autoscaling: { maxReplicaConcurrency: 1024 },
     });
     const gatewayPort = gateway.sharedPort();
+    const minimal = process.argv.includes('--no-minimal') ? null : await startMinimalProxy(replicaPort);
 
     const legs: Array<{
       concurrency: number;
       direct: LegResult;
       gateway: LegResult;
+      minimal: LegResult | null;
       throughputRatio: number;
       p50DeltaMs: number;
       p99DeltaMs: number;
+      /** Gateway ÷ the minimal proxy: what the gateway's own work costs on top of proxying in Node. */
+      ratioToMinimalProxy: number | null;
+      minimalThroughputRatio: number | null;
     }> = [];
     const legMs = seconds * 1000;
     const only = arg('concurrency', '');
@@ -300,46 +340,56 @@ async function main(): Promise<void> {
       // machine's background load hits both sides alike.
       const direct: LegSamples[] = [];
       const through: LegSamples[] = [];
+      const viaMinimal: LegSamples[] = [];
+      const sides: Array<{ port: number; path: string; into: LegSamples[] }> = [
+        { port: replicaPort, path: '/predict', into: direct },
+        { port: gatewayPort, path: '/bench', into: through },
+      ];
+      if (minimal !== null) sides.push({ port: minimal.port, path: '/proxy', into: viaMinimal });
+      // --profile-side gateway|minimal: only that side runs (for a CPU profile of this process); ratios then read NaN.
+      const profiled = arg('profile-side', '');
+      if (profiled !== '') sides.splice(0, sides.length, ...sides.filter((x) => x.path === (profiled === 'gateway' ? '/bench' : '/proxy')));
       for (let r = 0; r < rounds; r++) {
-        const d = (): Promise<void> =>
-          measuredLeg(loadChild, replicaChild, { port: replicaPort, path: '/predict', concurrency, durationMs: legMs }).then((x) => void direct.push(x));
-        const g = (): Promise<void> =>
-          measuredLeg(loadChild, replicaChild, { port: gatewayPort, path: '/bench', concurrency, durationMs: legMs }).then((x) => void through.push(x));
-        if (r % 2 === 0) {
-          await d();
-          await g();
-        } else {
-          await g();
-          await d();
+        for (let k = 0; k < sides.length; k++) {
+          const side = sides[(k + r) % sides.length];
+          side.into.push(await measuredLeg(loadChild, replicaChild, { port: side.port, path: side.path, concurrency, durationMs: legMs }));
         }
       }
       const dm = merge(direct);
       const gm = merge(through);
+      const mm = minimal === null ? null : merge(viaMinimal);
       legs.push({
         concurrency,
         direct: dm,
         gateway: gm,
+        minimal: mm,
+        ratioToMinimalProxy: mm === null ? null : gm.rps / mm.rps,
+        minimalThroughputRatio: mm === null ? null : mm.rps / dm.rps,
         throughputRatio: gm.rps / dm.rps,
         p50DeltaMs: gm.p50Ms - dm.p50Ms,
         p99DeltaMs: gm.p99Ms - dm.p99Ms,
       });
     }
     await gateway.close();
+    await minimal?.close();
 
     const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const rows = [
-      ['conc', 'direct req/s', 'gateway req/s', 'ratio', 'direct p50', 'gw p50', 'Δp50 ms', 'direct p99', 'gw p99', 'errors'],
+      ['conc', 'direct req/s', 'gateway req/s', 'ratio', 'minimal proxy req/s', 'ratio', 'gw ÷ minimal', 'direct p50', 'gw p50', 'Δp50 ms', 'direct p99', 'gw p99', 'errors'],
       ...legs.map((l) => [
         String(l.concurrency),
         f(l.direct.rps, 0),
         f(l.gateway.rps, 0),
         f(l.throughputRatio),
+        f(l.minimal?.rps ?? NaN, 0),
+        f(l.minimalThroughputRatio ?? NaN),
+        f(l.ratioToMinimalProxy ?? NaN),
         f(l.direct.p50Ms, 3),
         f(l.gateway.p50Ms, 3),
         f(l.p50DeltaMs, 3),
         f(l.direct.p99Ms, 3),
         f(l.gateway.p99Ms, 3),
-        String(l.direct.errors + l.gateway.errors),
+        String(l.direct.errors + l.gateway.errors + (l.minimal?.errors ?? 0)),
       ]),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -348,13 +398,13 @@ async function main(): Promise<void> {
     );
     for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i])).join('  '));
     const cpuRows = [
-      ['conc', 'cpu µs/req: load', 'replica', 'direct total', 'gw: load', 'replica', 'gateway', 'gw total', 'cpu-bound ratio'],
+      ['conc', 'cpu µs/req: load', 'replica', 'direct total', 'gw: load', 'replica', 'gateway', 'gw total', 'cpu-bound ratio', 'minimal proxy'],
       ...legs.map((l) => {
         const d = l.direct.cpuUsPerRequest;
         const g = l.gateway.cpuUsPerRequest;
         const dt = d.load + d.replica;
         const gt = g.load + g.replica + g.gateway;
-        return [String(l.concurrency), f(d.load, 1), f(d.replica, 1), f(dt, 1), f(g.load, 1), f(g.replica, 1), f(g.gateway, 1), f(gt, 1), f(dt / gt)];
+        return [String(l.concurrency), f(d.load, 1), f(d.replica, 1), f(dt, 1), f(g.load, 1), f(g.replica, 1), f(g.gateway, 1), f(gt, 1), f(dt / gt), f(l.minimal?.cpuUsPerRequest.gateway ?? NaN, 1)];
       }),
     ];
     const cw = cpuRows[0].map((_, i) => Math.max(...cpuRows.map((r) => r[i].length)));
@@ -380,12 +430,23 @@ async function main(): Promise<void> {
       metTargets: legs.every((l) => l.throughputRatio >= 0.85 && l.p50DeltaMs <= 0.5),
       quick,
       // For benchmarks/results/SUMMARY.md (benchmarks/run-all.ts): gateway ÷ direct per concurrency.
-      headline: legs.map((l) => ({
-        metric: `req/s through the gateway, predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.p50DeltaMs >= 0 ? '+' : ''}${l.p50DeltaMs.toFixed(3)} ms)`,
-        ratio: l.throughputRatio,
-        baseline: 'straight to the replica',
-        aim: predictMs >= 1 ? 0.9 : 0.5,
-      })),
+      headline: legs.flatMap((l) => [
+        {
+          metric: `req/s through the gateway, predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.p50DeltaMs >= 0 ? '+' : ''}${l.p50DeltaMs.toFixed(3)} ms)`,
+          ratio: l.throughputRatio,
+          baseline: 'straight to the replica',
+          aim: predictMs >= 1 ? 0.9 : 0.5,
+        },
+        ...(l.ratioToMinimalProxy === null
+          ? []
+          : [
+              {
+                metric: `req/s through the gateway, predict ${predictMs} ms, c=${l.concurrency}`,
+                ratio: l.ratioToMinimalProxy,
+                baseline: `a minimal node:http reverse proxy (itself ${l.minimalThroughputRatio!.toFixed(2)} of straight to the replica)`,
+              },
+            ]),
+      ]),
     };
     const variant = `${replicaKind === 'real' ? '' : `-${replicaKind}`}${predictMs > 0 ? `-predict${predictMs}ms` : ''}`;
     const file = join(process.env.MYELIN_BENCH_RESULTS_DIR || join(dirname(SELF), 'results'), `gateway${variant}.json`);
