@@ -26,9 +26,22 @@ export class ManagedModelClient implements TensorModelClient {
   ) {}
 
   async predict(input: ModelInput, modelName?: string, version?: string | number): Promise<ModelOutput> {
-    const outputs = await this.run(modelName, version, (m) => bindInputs(input, m.inputs));
+    // `run` inlined (one promise and one closure less per prediction: this is the onnx/tensorflow hot path).
+    if (this.closed) throw new PredictorError('the model client is closed');
+    const lease = this.models.acquireLoaded(modelName, version) ?? (await this.models.acquire(modelName, version));
+    let outputs: TensorData[];
+    try {
+      const tensors = bindInputs(input, lease.model.inputs);
+      try {
+        outputs = await lease.model.run(tensors);
+      } catch (err) {
+        throw this.runError(lease.name, lease.version, err);
+      }
+    } finally {
+      lease.release();
+    }
     const out: ModelOutput = {};
-    for (const t of outputs.outputs) out[t.name] = toNested(t.data, t.shape, t.dtype);
+    for (const t of outputs) out[t.name] = toNested(t.data, t.shape, t.dtype);
     return out;
   }
 
@@ -38,21 +51,27 @@ export class ManagedModelClient implements TensorModelClient {
 
   private async run(modelName: string | undefined, version: string | number | undefined, bind: (m: RunnableModel) => readonly TensorData[]): Promise<TensorRun> {
     if (this.closed) throw new PredictorError('the model client is closed');
-    const lease = await this.models.acquire(modelName, version);
+    // In memory (the common case): no wait for `acquire`'s promise.
+    const lease = this.models.acquireLoaded(modelName, version) ?? (await this.models.acquire(modelName, version));
     try {
       const tensors = bind(lease.model);
       try {
         return { model: lease.name, version: lease.version, outputs: await lease.model.run(tensors) };
       } catch (err) {
-        if (err instanceof HttpError || err instanceof PredictorError) throw err;
-        throw new PredictorError(`model "${lease.name}" version ${lease.version}: ${this.runtime} run failed: ${(err as Error)?.message ?? String(err)}`, {
-          code: 'ENG_PREDICTOR_RUN',
-          cause: err,
-        });
+        throw this.runError(lease.name, lease.version, err);
       }
     } finally {
       lease.release();
     }
+  }
+
+  /** What a failed model run throws: `HttpError` and `PredictorError` as they are, anything else as `PredictorError` `ENG_PREDICTOR_RUN`. */
+  private runError(model: string, version: string, err: unknown): unknown {
+    if (err instanceof HttpError || err instanceof PredictorError) return err;
+    return new PredictorError(`model "${model}" version ${version}: ${this.runtime} run failed: ${(err as Error)?.message ?? String(err)}`, {
+      code: 'ENG_PREDICTOR_RUN',
+      cause: err,
+    });
   }
 
   /**

@@ -57,7 +57,8 @@ interface Slot<M> {
   readonly key: string;
   readonly name: string;
   readonly version: string;
-  readonly ref: ModelVersionRef;
+  /** The listing it was loaded from; replaced by a later listing of the same content (`acquire`). */
+  ref: ModelVersionRef;
   model?: M;
   /** Size of the version on disk (counted against `cacheBytes`). */
   bytes: number;
@@ -66,6 +67,8 @@ interface Slot<M> {
   lastUsed: number;
   /** Removed from the store (or replaced): unloaded once unused, never handed out again. */
   stale: boolean;
+  /** What a lease of it calls when it ends (made on the first lease). */
+  endLease?: () => void;
 }
 
 const keyOf = (name: string, version: string): string => `${name}\u0000${version}`;
@@ -117,6 +120,26 @@ export class ManagedModels<M> {
   }
 
   /**
+   * `acquire` without a promise when the version is in memory and still what the store lists (the
+   * common case: a prediction then waits for no extra microtask); undefined when `acquire` has to load
+   * it or retire a replaced copy first. Throws as `acquire` does (closed, `HttpError` 400/404).
+   */
+  acquireLoaded(name?: string | null, version?: string | number | null): ModelLease<M> | undefined {
+    if (this.closed) throw new PredictorError('the models are closed (the replica is stopping)', { code: 'ENG_PREDICTOR_CLOSED' });
+    const sel = this.options.directory.resolve(name, version);
+    const slot = this.slots.get(keyOf(sel.name, sel.version));
+    if (slot === undefined || slot.model === undefined || slot.stale) return undefined;
+    if (slot.ref !== sel.ref) {
+      if (!this.options.directory.isCurrent(sel.name, slot.ref)) return undefined;
+      slot.ref = sel.ref;
+    }
+    this.counters.hits += 1;
+    slot.leases += 1;
+    slot.lastUsed = this.now();
+    return this.leaseOf(slot, slot.model);
+  }
+
+  /**
    * The model of a request: `name`/`version` as `ModelDirectory.resolve` takes them (throws `HttpError`
    * 400/404 naming what exists). Loads the version first when it is not in memory.
    */
@@ -125,9 +148,15 @@ export class ManagedModels<M> {
     const sel = this.options.directory.resolve(name, version);
     const key = keyOf(sel.name, sel.version);
     let slot = this.slots.get(key);
-    if (slot && slot.ref !== sel.ref && !this.options.directory.isCurrent(sel.name, slot.ref)) {
-      this.retire(slot);
-      slot = undefined;
+    if (slot && slot.ref !== sel.ref) {
+      // Every poll lists the store again (new objects): when the content is the same, the slot takes the
+      // new listing's object, so the next requests compare identities again rather than rebuilding both
+      // content ids (two strings per object) on every request after the first poll.
+      if (this.options.directory.isCurrent(sel.name, slot.ref)) slot.ref = sel.ref;
+      else {
+        this.retire(slot);
+        slot = undefined;
+      }
     }
     if (slot?.model !== undefined) this.counters.hits += 1;
     else this.counters.misses += 1;
@@ -147,21 +176,21 @@ export class ManagedModels<M> {
       if (slot.model === undefined && slot.leases === 0) this.retiring.delete(slot);
       throw err;
     }
-    let released = false;
-    const s = slot;
-    return {
-      name: sel.name,
-      version: sel.version,
-      model,
-      release: () => {
-        if (released) return;
-        released = true;
-        s.leases -= 1;
-        s.lastUsed = this.now();
-        if (s.stale) this.maybeUnload(s);
-        else if (this.options.cacheSize !== undefined) void this.evict();
-      },
-    };
+    return this.leaseOf(slot, model);
+  }
+
+  private leaseOf(slot: Slot<M>, model: M): ModelLease<M> {
+    // One callback per slot, not per lease: this runs once per prediction.
+    slot.endLease ??= () => this.onLeaseEnded(slot);
+    return new Lease(slot.name, slot.version, model, slot.endLease);
+  }
+
+  /** A lease of `slot` ended (`Lease.release`, once per lease). */
+  private onLeaseEnded(slot: Slot<M>): void {
+    slot.leases -= 1;
+    slot.lastUsed = this.now();
+    if (slot.stale) this.maybeUnload(slot);
+    else if (this.options.cacheSize !== undefined) void this.evict();
   }
 
   private loadSlot(slot: Slot<M>, sel: ModelSelection): Promise<M> {
@@ -294,5 +323,23 @@ export class ManagedModels<M> {
         this.maybeUnload(s);
       }),
     );
+  }
+}
+
+/** One use of a loaded version (`ManagedModels.acquire`): a class rather than an object with a closure, as this is made once per prediction. */
+class Lease<M> implements ModelLease<M> {
+  private released = false;
+
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    readonly model: M,
+    private readonly onEnd: () => void,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onEnd();
   }
 }

@@ -57,6 +57,10 @@ function contentId(ref: ModelVersionRef): string {
   return `${ref.url}\n${ref.objects.map((o) => `${o.key}\t${o.size}\t${o.etag ?? o.md5 ?? ''}\t${o.lastModified ?? ''}`).join('\n')}`;
 }
 
+function namesOf(tree: readonly ModelTreeEntry[]): string[] {
+  return tree.map((m) => m.name);
+}
+
 const versionKey = (model: string, version: string): string => `${model}\u0000${version}`;
 
 export class ModelDirectory {
@@ -108,13 +112,13 @@ export class ModelDirectory {
    */
   resolve(name?: string | null, version?: string | number | null): ModelSelection {
     let entry: ModelTreeEntry | undefined;
-    const names = this.tree.map((m) => m.name);
+    // Only the messages list the names: not computed on every prediction.
     if (!this.isMultiModel()) entry = this.tree[0];
     else if (name === undefined || name === null || name === '') {
-      throw new HttpError(400, `model_name was not specified; this API serves several models, choose one of: ${names.join(', ') || '(none yet)'}`);
+      throw new HttpError(400, `model_name was not specified; this API serves several models, choose one of: ${namesOf(this.tree).join(', ') || '(none yet)'}`);
     } else {
       entry = this.tree.find((m) => m.name === name);
-      if (!entry) throw new HttpError(404, `model "${name}" is not served by this API (models: ${names.join(', ') || 'none'})`);
+      if (!entry) throw new HttpError(404, `model "${name}" is not served by this API (models: ${namesOf(this.tree).join(', ') || 'none'})`);
     }
     if (entry === undefined || entry.versions.length === 0) throw new HttpError(404, `model "${name ?? ''}" has no version available`);
     if (version === undefined || version === null || version === '' || version === 'latest') {

@@ -145,14 +145,25 @@ async function createModelPredictorInner(parts: ModelPredictorParts): Promise<Lo
     throw err;
   }
   return {
-    async predict(args: BackendPredictArgs): Promise<unknown> {
-      const out = await client.predict(directInput(args.payload), firstParam(args.query, 'model'), firstParam(args.query, 'version'));
-      if (args.debug) logDebugStage(args.log, 'inference', out);
-      return out;
+    // Not an async function: the client's promise is handed on as it is (one microtask less per prediction).
+    predict(args: BackendPredictArgs): Promise<unknown> {
+      let out: Promise<unknown>;
+      try {
+        out = client.predict(directInput(args.payload), firstParam(args.query, 'model'), firstParam(args.query, 'version'));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return args.debug ? out.then((o) => logInference(args, o)) : out;
     },
     describe: () => ({ ...describeBase(), predictor: 'none: the JSON payload goes to the model' }),
     close: () => client.close(),
   };
+}
+
+/** Logs a direct prediction's model output (`?debug=true`) and hands it on. */
+function logInference(args: BackendPredictArgs, out: unknown): unknown {
+  logDebugStage(args.log, 'inference', out);
+  return out;
 }
 
 async function classPredictor(parts: ModelPredictorParts, path: string, describeBase: () => Record<string, unknown>): Promise<LoadedPredictor> {

@@ -354,6 +354,46 @@ export function toTensorData(sig: TensorSignature, value: unknown): TensorData {
   checkShape(sig, shape);
   const n = shape.reduce((a, b) => a * b, 1);
   const out = allocate(dtype, n);
+  // The common case first: a rectangular array of valid values, filled without tracking where the walk
+  // is. At the first element or row that does not fit, the walk below starts again to say where.
+  if (shape.length > 0 && fillNested(out, dtype, value, shape, 0, 0) === n) return { name: sig.name, dtype, shape, data: out };
+  return fillNestedReporting(sig, dtype, value, shape, out);
+}
+
+/**
+ * Fills `out` from the nested array `rows` (level `depth` of `shape`, flat index `start`): the index
+ * after the last element written, or -1 at the first row of the wrong length, leaf that is an array, or
+ * element `put` refuses (float32/float64 inlined: a number whose stored value is finite). A module-level
+ * function, not a closure: this runs once per request on the onnx path.
+ */
+function fillNested(out: TensorValues, dtype: TensorDtype, rows: unknown, shape: readonly number[], depth: number, start: number): number {
+  if (!Array.isArray(rows) || rows.length !== shape[depth]) return -1;
+  const n = rows.length;
+  if (depth < shape.length - 1) {
+    let i = start;
+    for (let k = 0; k < n && i >= 0; k++) i = fillNested(out, dtype, rows[k], shape, depth + 1, i);
+    return i;
+  }
+  if (dtype === 'float32' || dtype === 'float64') {
+    const f = out as Float32Array;
+    for (let k = 0; k < n; k++) {
+      const x: unknown = rows[k];
+      if (typeof x !== 'number') return -1;
+      f[start + k] = x;
+      const stored = f[start + k];
+      if (stored === Infinity || stored === -Infinity) return -1;
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const x: unknown = rows[k];
+      if (Array.isArray(x) || put(out, start + k, dtype, x) !== undefined) return -1;
+    }
+  }
+  return start + n;
+}
+
+/** `toTensorData` of a nested array or scalar that `fillNested` did not take: the same fill, tracking where it is, to throw `HttpError(400)` naming the element. */
+function fillNestedReporting(sig: TensorSignature, dtype: TensorDtype, value: unknown, shape: number[], out: TensorValues): TensorData {
   let i = 0;
   const rank = shape.length;
   // Index of the element being visited, turned into `[0][2]` only when an error is reported.
@@ -454,9 +494,12 @@ export function bindInputs(input: unknown, signatures: readonly TensorSignature[
   return tensors;
 }
 
+const MIN_SAFE_BIGINT = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+
 function element(data: ArrayLike<unknown>, i: number, dtype: string): unknown {
   const v = data[i];
-  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (typeof v === 'bigint') return v >= MIN_SAFE_BIGINT && v <= MAX_SAFE_BIGINT ? Number(v) : v.toString();
   if (dtype === 'bool') return v === 1 || v === true;
   if (dtype === 'float16' && typeof v === 'number' && data instanceof Uint16Array) return fromHalfBits(v);
   return v;
@@ -469,13 +512,31 @@ function element(data: ArrayLike<unknown>, i: number, dtype: string): unknown {
  */
 export function toNested(data: ArrayLike<unknown>, shape: readonly number[], dtype: string): unknown {
   if (shape.length === 0) return element(data, 0, dtype);
-  let i = 0;
-  const build = (depth: number): unknown[] => {
-    const n = shape[depth];
-    const out = new Array<unknown>(n);
-    if (depth === shape.length - 1) for (let k = 0; k < n; k++) out[k] = element(data, i++, dtype);
-    else for (let k = 0; k < n; k++) out[k] = build(depth + 1);
+  return buildNested(data, shape, dtype, asIs(data, dtype), 0, 0, shape.reduce((a, b) => a * b, 1));
+}
+
+/** True when every value of `data` goes to JSON as it is (no bigint, bool or float16 bits to convert). */
+function asIs(data: ArrayLike<unknown>, dtype: string): boolean {
+  if (data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array) return true;
+  if (data instanceof Int8Array || data instanceof Int16Array || data instanceof Uint32Array) return true;
+  if (data instanceof Uint8Array) return dtype !== 'bool';
+  if (data instanceof Uint16Array) return dtype !== 'float16';
+  return false;
+}
+
+/**
+ * Level `depth` of `toNested`: the `size` values of `data` from `start` as nested arrays. A module-level
+ * function, not a closure: this runs once per request on the onnx path.
+ */
+function buildNested(data: ArrayLike<unknown>, shape: readonly number[], dtype: string, plain: boolean, depth: number, start: number, size: number): unknown[] {
+  const n = shape[depth];
+  const out = new Array<unknown>(n);
+  if (depth === shape.length - 1) {
+    if (plain) for (let k = 0; k < n; k++) out[k] = data[start + k];
+    else for (let k = 0; k < n; k++) out[k] = element(data, start + k, dtype);
     return out;
-  };
-  return build(0);
+  }
+  const inner = n === 0 ? 0 : size / n;
+  for (let k = 0; k < n; k++) out[k] = buildNested(data, shape, dtype, plain, depth + 1, start + k * inner, inner);
+  return out;
 }

@@ -61,7 +61,7 @@ export class InThreadExecutor implements PredictorExecutor {
   }
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {
-    const run = new InThreadRun(releaseSlot, this.spec.predictor.timeoutMs);
+    const run = new InThreadRun(releaseSlot, this.spec.predictor.timeoutMs, this.deadlines);
     this.deadlines.add(run);
     void executePrediction(this.loaded!, task, this.log, this.spec.monitoring, run).then(run.onOutcome);
     return run.promise;
@@ -99,6 +99,8 @@ class InThreadRun implements CancelState, Deadline {
   constructor(
     private readonly releaseSlot: () => void,
     private readonly timeoutMs: number,
+    /** Where its deadline is queued; told when it ends, so that a finished run is not kept until its deadline. */
+    private readonly deadlines: DeadlineQueue<InThreadRun>,
   ) {
     this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
     this.onOutcome = InThreadRun.settle.bind(undefined, this);
@@ -106,7 +108,7 @@ class InThreadRun implements CancelState, Deadline {
 
   private static settle(run: InThreadRun, outcome: PredictOutcome): void {
     if (run.cancelled) return;
-    run.done = true;
+    run.deadlines.finish(run);
     run.releaseSlot();
     run.resolve(outcome);
   }

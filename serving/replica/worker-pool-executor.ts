@@ -122,7 +122,7 @@ export class WorkerPoolExecutor implements PredictorExecutor {
 
   run(task: PredictTask, releaseSlot: () => void): Promise<PredictOutcome> {
     const seq = ++this.seq;
-    const run = new WorkerRun(this, seq, releaseSlot, this.options.spec.predictor.timeoutMs);
+    const run = new WorkerRun(this, seq, releaseSlot, this.options.spec.predictor.timeoutMs, this.deadlines);
     this.deadlines.add(run);
     this.pool!.run({
       requestId: task.requestId,
@@ -302,6 +302,8 @@ class WorkerRun implements Deadline {
     private readonly seq: number,
     private readonly releaseSlot: () => void,
     private readonly timeoutMs: number,
+    /** Where its deadline is queued; told when it ends, so that a finished run is not kept until its deadline. */
+    private readonly deadlines: DeadlineQueue<WorkerRun>,
   ) {
     this.promise = new Promise<PredictOutcome>((resolve) => (this.resolve = resolve));
     this.onOutcome = WorkerRun.settle.bind(undefined, this);
@@ -309,7 +311,7 @@ class WorkerRun implements Deadline {
   }
 
   private static settle(run: WorkerRun, outcome: PredictOutcome): void {
-    run.done = true;
+    run.deadlines.finish(run);
     run.pool.onSettled(run.seq);
     if (run.hangTimer) clearTimeout(run.hangTimer);
     run.releaseSlot();

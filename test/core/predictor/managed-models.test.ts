@@ -272,3 +272,26 @@ async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('ManagedModels.acquireLoaded (the prediction fast path)', () => {
+  test('a version in memory is leased without a promise; one to load, or after close, is not', async () => {
+    await writeVersion('fast', '1', 'f1');
+    const { mm, directory } = await open({ dir: join(dir) }, 1);
+    assert.equal(mm.acquireLoaded('fast'), undefined, 'not loaded yet (cache_size 1): undefined, acquire loads it');
+    (await mm.acquire('fast')).release();
+    const lease = mm.acquireLoaded('fast');
+    assert.ok(lease, 'loaded: a lease at once');
+    assert.deepEqual([lease.name, lease.version, lease.model.text], ['fast', '1', 'f1']);
+    lease.release();
+    lease.release(); // idempotent
+    assert.throws(() => mm.acquireLoaded('nope'), (e: unknown) => e instanceof HttpError && e.status === 404);
+    // A poll lists the same content again as new objects: still served at once, the same model.
+    await directory.poll();
+    const again = mm.acquireLoaded('fast');
+    assert.equal(again?.model.text, 'f1');
+    again?.release();
+    await mm.close();
+    assert.throws(() => mm.acquireLoaded('fast'), /closed/);
+    await rm(join(dir, 'fast'), { recursive: true });
+  });
+});

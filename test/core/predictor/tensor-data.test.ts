@@ -36,6 +36,20 @@ describe('toTensorData: accepted values', () => {
     assert.equal(toTensorData(iris, a).data, a);
   });
 
+  // Nested arrays go through a fast fill first and, when it declines an element, through the walk that
+  // reports where: a value the fast fill does not take but `put` accepts must still be accepted.
+  const declinedByTheFastFill: { name: string; sig: { name: string; dtype: string; shape: (number | string)[] }; value: unknown; want: number[] }[] = [
+    { name: 'bigint elements of a float32 input', sig: { name: 'x', dtype: 'float32', shape: ['batch', 2] }, value: [[1n, 2]], want: [1, 2] },
+    { name: 'bigint elements of an int32 input', sig: { name: 'x', dtype: 'int32', shape: [2] }, value: [3n, 4], want: [3, 4] },
+    { name: 'a scalar (rank 0)', sig: { name: 'x', dtype: 'float64', shape: [] }, value: 2.5, want: [2.5] },
+  ];
+  for (const c of declinedByTheFastFill) {
+    test(`accepted after the fast fill declines: ${c.name}`, () => {
+      const got = toTensorData(c.sig as never, c.value);
+      assert.deepEqual(Array.from(got.data as ArrayLike<number>, Number), c.want);
+    });
+  }
+
   test('float16 values are stored as half bits', () => {
     const got = toTensorData({ name: 'h', dtype: 'float16', shape: [4] }, [1, -2, 0.5, 65504]);
     assert.deepEqual(Array.from(got.data as Uint16Array), [0x3c00, 0xc000, 0x3800, 0x7bff]);
@@ -122,6 +136,9 @@ describe('toNested', () => {
     { name: 'scalar', data: new Float32Array([7]), shape: [], dtype: 'float32', want: 7 },
     { name: 'empty batch', data: new Float32Array(0), shape: [0, 3], dtype: 'float32', want: [] },
     { name: 'float16 bits', data: new Uint16Array([0x3c00, 0xc000]), shape: [2], dtype: 'float16', want: [1, -2] },
+    { name: 'rank 3', data: new Int32Array([1, 2, 3, 4, 5, 6, 7, 8]), shape: [2, 2, 2], dtype: 'int32', want: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]] },
+    { name: 'uint8 (not bool) as numbers', data: new Uint8Array([255, 0]), shape: [1, 2], dtype: 'uint8', want: [[255, 0]] },
+    { name: 'a zero inner dimension', data: new Float32Array(0), shape: [2, 0], dtype: 'float32', want: [[], []] },
   ];
   for (const c of cases) test(c.name, () => assert.deepEqual(toNested(c.data, c.shape, c.dtype), c.want));
 });

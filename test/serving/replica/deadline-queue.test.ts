@@ -43,3 +43,48 @@ test('clear stops everything', async () => {
   await waitFor('y expired', () => expired.length === 1, 5000, 5);
   assert.deepEqual(expired, ['y']);
 });
+
+test('finish forgets finished items at once, and compacts those stuck behind a pending one', () => {
+  let now = 0;
+  const q = new DeadlineQueue<Deadline>(60_000, () => now);
+  const expired: string[] = [];
+  // Answered in order (c = 1): the queue is empty after each one, not kept for 60 s.
+  for (let i = 0; i < 5000; i++) {
+    const x = item(`x${i}`, expired);
+    q.add(x);
+    q.finish(x);
+    assert.equal(x.done, true);
+  }
+  assert.equal(q.size(), 0);
+  // One slow item at the head: the finished ones behind it are dropped once they outnumber the pending ones (+1024).
+  const slow = item('slow', expired);
+  q.add(slow);
+  for (let i = 0; i < 5000; i++) {
+    const x = item(`y${i}`, expired);
+    q.add(x);
+    q.finish(x);
+  }
+  const want = 1 + 1024 + 2;
+  assert.ok(q.size() <= want, `want at most ${want} queued, got ${q.size()}`);
+  q.finish(slow);
+  assert.equal(q.size(), 0);
+  q.finish(slow); // already done: nothing
+  assert.deepEqual(expired, []);
+  q.clear();
+});
+
+test('an item finished after it expired is left alone', async () => {
+  let now = 0;
+  const q = new DeadlineQueue<Deadline>(10, () => now);
+  const expired: string[] = [];
+  const a = item('a', expired);
+  const b = item('b', expired);
+  q.add(a);
+  q.add(b);
+  q.finish(b);
+  now = 20;
+  await waitFor('a expired', () => expired.length === 1, 5000, 5);
+  q.finish(a);
+  assert.deepEqual(expired, ['a']);
+  assert.equal(q.size(), 0);
+});
