@@ -122,17 +122,13 @@ export class ManagedModels<M> {
   /**
    * `acquire` without a promise when the version is in memory and still what the store lists (the
    * common case: a prediction then waits for no extra microtask); undefined when `acquire` has to load
-   * it or retire a replaced copy first. Throws as `acquire` does (closed, `HttpError` 400/404).
+   * it (a copy the store replaced is retired here, as `acquire` would). Throws as `acquire` does
+   * (closed, `HttpError` 400/404).
    */
   acquireLoaded(name?: string | null, version?: string | number | null): ModelLease<M> | undefined {
     if (this.closed) throw new PredictorError('the models are closed (the replica is stopping)', { code: 'ENG_PREDICTOR_CLOSED' });
-    const sel = this.options.directory.resolve(name, version);
-    const slot = this.slots.get(keyOf(sel.name, sel.version));
-    if (slot === undefined || slot.model === undefined || slot.stale) return undefined;
-    if (slot.ref !== sel.ref) {
-      if (!this.options.directory.isCurrent(sel.name, slot.ref)) return undefined;
-      slot.ref = sel.ref;
-    }
+    const slot = this.currentSlot(this.options.directory.resolve(name, version));
+    if (slot?.model === undefined) return undefined;
     this.counters.hits += 1;
     slot.leases += 1;
     slot.lastUsed = this.now();
@@ -147,17 +143,7 @@ export class ManagedModels<M> {
     if (this.closed) throw new PredictorError('the models are closed (the replica is stopping)', { code: 'ENG_PREDICTOR_CLOSED' });
     const sel = this.options.directory.resolve(name, version);
     const key = keyOf(sel.name, sel.version);
-    let slot = this.slots.get(key);
-    if (slot && slot.ref !== sel.ref) {
-      // Every poll lists the store again (new objects): when the content is the same, the slot takes the
-      // new listing's object, so the next requests compare identities again rather than rebuilding both
-      // content ids (two strings per object) on every request after the first poll.
-      if (this.options.directory.isCurrent(sel.name, slot.ref)) slot.ref = sel.ref;
-      else {
-        this.retire(slot);
-        slot = undefined;
-      }
-    }
+    let slot = this.currentSlot(sel);
     if (slot?.model !== undefined) this.counters.hits += 1;
     else this.counters.misses += 1;
     if (!slot) {
@@ -177,6 +163,23 @@ export class ManagedModels<M> {
       throw err;
     }
     return this.leaseOf(slot, model);
+  }
+
+  /**
+   * The slot of `sel` when it holds what the store lists now, else undefined (a copy the store replaced
+   * is retired). Every poll lists the store again (new objects): when the content is the same, the slot
+   * takes the new listing's object, so later requests compare identities rather than rebuilding both
+   * content ids (two strings per object) on every request after the first poll.
+   */
+  private currentSlot(sel: ModelSelection): Slot<M> | undefined {
+    const slot = this.slots.get(keyOf(sel.name, sel.version));
+    if (slot === undefined || slot.ref === sel.ref) return slot;
+    if (this.options.directory.isCurrent(sel.name, slot.ref)) {
+      slot.ref = sel.ref;
+      return slot;
+    }
+    this.retire(slot);
+    return undefined;
   }
 
   private leaseOf(slot: Slot<M>, model: M): ModelLease<M> {
