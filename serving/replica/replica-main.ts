@@ -9,6 +9,7 @@ import { IpcMetricsTransport } from '../../adapters/transport/local/ipc-metrics-
 import type { NatsTransportOptions } from '../../adapters/transport/nats/nats-options.js';
 import { createContainer } from '../composition/composition-root.js';
 import { createRootLogger } from '../composition/logger.js';
+import { onDirectMessage } from './direct-connections.js';
 import { installProcessGuards } from './process-guards.js';
 import { startReplica, type ExecutorChoice, type Replica } from './replica-server.js';
 
@@ -181,8 +182,10 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
   process.on('SIGINT', () => void stop(0, 'SIGINT'));
   if (ipc) {
     process.once('disconnect', () => void stop(0, 'IPC channel closed'));
-    process.on('message', (m: unknown) => {
+    process.on('message', (m: unknown, handle: unknown) => {
       if ((m as { type?: unknown } | null)?.type === REPLICA_SHUTDOWN_MESSAGE) void stop(0, REPLICA_SHUTDOWN_MESSAGE);
+      // Direct connections (docs/gateway.md): a client connection handed over by the gateway, or a shed request.
+      else onDirectMessage(replica, m, handle);
     });
   }
 
@@ -202,6 +205,7 @@ export async function runReplicaProcess(env: NodeJS.ProcessEnv = process.env): P
       requestTimeoutMs: config.requestTimeoutMs,
       executor: config.executor,
       extraPredictorModules: config.extraPredictorModules,
+      reportDirect: (message) => send({ ...message }),
       onFatal: (err) => {
         send({ type: REPLICA_MESSAGES.failed, message: err.message });
         void stop(1, 'predictor failed to load');

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../../core/clock.js';
 import type { ApiSpec } from '../../core/config/api-spec.js';
@@ -10,6 +11,8 @@ import type { MetricsTransport } from '../../core/ports/metrics-transport.js';
 import { logDebugStage } from '../../core/predictor/debug-stage.js';
 import { predictorRunsInPython } from '../../core/predictor/python-predictor.js';
 import { SystemClock } from '../composition/system-clock.js';
+import type { DirectRoute, DirectStatsMessage } from './direct-connection-protocol.js';
+import { DirectConnections } from './direct-connections.js';
 import { AdmissionQueue, SlotCancelledError, type AdmissionCounts } from './admission-queue.js';
 import { InFlightWindow } from './in-flight-window.js';
 import { InThreadExecutor } from './in-thread-executor.js';
@@ -72,6 +75,8 @@ export interface ReplicaOptions {
   readonly requestTimeoutMs?: number;
   /** Called once when the replica fails for good (its predictors cannot load): the owner should stop it. */
   readonly onFatal?: (err: Error) => void;
+  /** Direct connections (docs/gateway.md): where their stats go, every second while they change (the daemon, over IPC). */
+  readonly reportDirect?: (message: DirectStatsMessage) => void;
 }
 
 export interface ReplicaAddress {
@@ -100,6 +105,14 @@ export interface Replica extends AsyncDisposable {
    * connection and the predictors (their `close()`), and publishes a last sample with `ready: false`.
    */
   close(options?: { readonly graceMs?: number }): Promise<void>;
+  /**
+   * Serves a client connection the daemon's gateway accepted and handed over (direct connections,
+   * docs/gateway.md), `head` being the bytes the gateway already read from it. A replica that is not
+   * ready or serving closes it.
+   */
+  adoptConnection(socket: Socket, head: Buffer, route: DirectRoute): void;
+  /** Keeps at most `keep` direct connections; the others close after their next response or once idle. */
+  shedDirect(keep: number): void;
 }
 
 /** GET `/` message, as Cortex's. */
@@ -170,6 +183,7 @@ class ReplicaServer implements Replica {
   private drained: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   private v2: ReplicaProtocolV2 | undefined;
+  private direct: DirectConnections | undefined;
 
   constructor(private readonly options: ReplicaOptions) {
     const spec = options.spec;
@@ -208,28 +222,8 @@ class ReplicaServer implements Replica {
       : new InThreadExecutor(spec, executorLog, modules, events);
     this.executorMode = this.executor.mode;
 
-    const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
-    this.server = createServer(
-      {
-        keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
-        // Node measures both from the start of each request, not of the connection: an idle keep-alive
-        // connection is not cut by them. Node requires headersTimeout <= requestTimeout when it is on.
-        headersTimeout: requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout,
-        requestTimeout,
-        connectionsCheckingInterval: 1000,
-      },
-      (req, res) => this.onRequest(req, res),
-    );
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      this.log.debug({ err: { code: err.code, message: err.message } }, timedOut ? 'request not received in time' : 'malformed HTTP request');
-      // As Node itself would without this listener: answer when no response has started, then close.
-      const started = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-      if (socket.writable && !started) {
-        socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      } else socket.destroy();
-    });
+    this.server = createServer(this.serverOptions(), (req, res) => this.onRequest(req, res));
+    this.server.on('clientError', this.onClientError);
 
     this.ready = this.load();
     // The owner may never await `ready` (it learns failures through onFatal and the logs).
@@ -282,6 +276,49 @@ class ReplicaServer implements Replica {
     return this.close({ graceMs: 0 });
   }
 
+  /** Options of the listener, and of the server of direct connections (whose keep-alive timeout is the gateway's). */
+  private serverOptions(): ServerOptions {
+    const requestTimeout = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const headersTimeout = this.options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    return {
+      keepAliveTimeout: this.options.keepAliveTimeoutMs ?? 65_000,
+      // Node measures both from the start of each request, not of the connection: an idle keep-alive
+      // connection is not cut by them. Node requires headersTimeout <= requestTimeout when it is on.
+      headersTimeout: requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout,
+      requestTimeout,
+      connectionsCheckingInterval: 1000,
+    };
+  }
+
+  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    this.log.debug({ err: { code: err.code, message: err.message } }, timedOut ? 'request not received in time' : 'malformed HTTP request');
+    // As Node itself would without this listener: answer when no response has started, then close.
+    const started = (socket as unknown as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (socket.writable && !started) {
+      socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    } else socket.destroy();
+  };
+
+  adoptConnection(socket: Socket, head: Buffer, route: DirectRoute): void {
+    if (this.current !== 'ready' && this.current !== 'draining') {
+      socket.destroy();
+      return;
+    }
+    this.direct ??= new DirectConnections({
+      handle: (req, res) => this.onRequest(req, res),
+      serverOptions: this.serverOptions(),
+      onClientError: this.onClientError,
+      log: this.log,
+      report: (m) => this.options.reportDirect?.(m),
+    });
+    this.direct.adopt(socket, head, route);
+  }
+
+  shedDirect(keep: number): void {
+    this.direct?.shed(keep);
+  }
+
   private async load(): Promise<void> {
     const started = performance.now();
     try {
@@ -307,9 +344,12 @@ class ReplicaServer implements Replica {
   private async shutdown(graceMs: number): Promise<void> {
     const wasReady = this.current === 'ready' || this.current === 'loading';
     if (wasReady) this.current = 'draining';
-    this.log.info({ ...this.admission.counts(), graceMs }, 'replica draining');
+    this.log.info({ ...this.admission.counts(), graceMs, directConnections: this.direct?.connections ?? 0 }, 'replica draining');
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // Direct connections are not cut while idle (a client may be writing its next request into one):
+    // each closes after its next response, or once idle for a second (direct-connections.ts).
+    const directDrained = this.direct?.drain(graceMs);
     if (this.admitted() > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -321,6 +361,7 @@ class ReplicaServer implements Replica {
     }
     this.drained = undefined;
     if (this.admitted() > 0) this.log.warn(this.admission.counts(), 'grace period over; closing connections with requests in flight');
+    await directDrained;
     this.server.closeAllConnections();
     await closed;
     if (this.sampleTimer) clearInterval(this.sampleTimer);

@@ -1,0 +1,342 @@
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../core/ports/logger.js';
+import { DIRECT_MESSAGES, VIA_REPLICA_HEADER, isConnectionMessage, isShedMessage, type DirectRoute, type DirectStatsMessage } from './direct-connection-protocol.js';
+
+/** A direct connection marked to close (shed, or the replica drains) is closed once it has been idle this long (ms). */
+export const IDLE_CLOSE_MS = 1000;
+const SWEEP_MS = 250;
+
+const kRoute = Symbol('myelin.direct.route');
+const kBusy = Symbol('myelin.direct.busy');
+const kIdleSince = Symbol('myelin.direct.idleSince');
+const kShed = Symbol('myelin.direct.shed');
+const kStart = Symbol('myelin.direct.start');
+const kOwner = Symbol('myelin.direct.owner');
+const kSocket = Symbol('myelin.direct.socket');
+
+interface DirectSocket extends Socket {
+  [kRoute]: DirectRoute;
+  [kBusy]: boolean;
+  [kIdleSince]: number;
+  [kShed]: boolean;
+}
+
+interface DirectResponse extends ServerResponse {
+  [kStart]: number;
+  [kOwner]: DirectConnections;
+  [kSocket]: DirectSocket;
+}
+
+/** Request headers not passed on when a foreign request goes back through the gateway (hop-by-hop). */
+const HOP_REQUEST = new Set(['connection', 'keep-alive', 'te', 'upgrade', 'proxy-connection', 'transfer-encoding', 'expect']);
+/** Response headers not passed on (hop-by-hop; Node frames the body again). */
+const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer']);
+
+export interface DirectConnectionsOptions {
+  /** The replica's request handler (`/predict`, `/`, health, …): a request for the API arrives rewritten to `/predict` or `/`. */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Timeouts as the replica's own listener has them (`keepAliveTimeout` comes from each connection's route). */
+  readonly serverOptions: ServerOptions;
+  /** The replica's answer to a malformed or timed-out request (400 / 408, then close). */
+  readonly onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void;
+  readonly log: Logger;
+  /** Sends a report to the daemon (over IPC); called at most every `reportIntervalMs`, only when something changed. */
+  readonly report: (message: DirectStatsMessage) => void;
+  readonly reportIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * The replica's side of direct connections (docs/gateway.md, *Direct connections*): client connections
+ * the daemon's gateway accepted and handed over, served by a second `node:http` server of the replica
+ * that never listens. A request for the API's endpoint is rewritten as the gateway would forward it
+ * (POST → `/predict`, other methods → `/`, query kept) and handled by the replica; a request for any
+ * other path (another API, `/healthz`, a 404) is sent back through the gateway, which answers it as
+ * usual. Counts what it answered and reports it to the daemon, whose gateway adds it to the API's
+ * stats. A connection marked to close (`shed`, `drain`) is answered with `Connection: close` on its
+ * next response, or closed once idle for `IDLE_CLOSE_MS` — never closed while a client may be writing
+ * into it after a response it just got.
+ */
+export class DirectConnections {
+  private readonly server: Server;
+  private readonly sockets = new Set<DirectSocket>();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly reportFn: (message: DirectStatsMessage) => void;
+  private readonly reportTimer: NodeJS.Timeout;
+  private sweeper: NodeJS.Timeout | undefined;
+  private backAgent: Agent | undefined;
+  private draining = false;
+  private drained: (() => void) | undefined;
+  private api = '';
+  private s2xx = 0;
+  private s3xx = 0;
+  private s4xx = 0;
+  private s5xx = 0;
+  private latencyMsSum = 0;
+  private aborted = 0;
+  private closed = 0;
+  private inFlight = 0;
+  private changed = false;
+
+  constructor(private readonly options: DirectConnectionsOptions) {
+    this.log = options.log;
+    this.now = options.now ?? (() => performance.now());
+    this.reportFn = options.report;
+    this.server = createServer(options.serverOptions, (req, res) => this.onRequest(req, res));
+    this.server.on('clientError', options.onClientError);
+    // Node starts tracking connections (headers and request timeouts, idle keep-alive) when a server
+    // starts listening; this one never listens, its connections arrive over IPC.
+    this.server.emit('listening');
+    this.reportTimer = setInterval(() => this.flushReport(), options.reportIntervalMs ?? 1000);
+    this.reportTimer.unref();
+  }
+
+  /** Direct connections open now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /** Serves `socket` (handed over by the gateway, paused), whose first `head` bytes the gateway already read. */
+  adopt(socket: Socket, head: Buffer, route: DirectRoute): void {
+    const s = socket as DirectSocket;
+    s[kRoute] = route;
+    s[kBusy] = false;
+    s[kIdleSince] = this.now();
+    s[kShed] = this.draining;
+    this.api = route.api;
+    this.server.keepAliveTimeout = route.keepAliveTimeoutMs;
+    this.sockets.add(s);
+    this.changed = true;
+    s.once('close', () => {
+      this.sockets.delete(s);
+      this.closed++;
+      this.changed = true;
+      if (this.drained !== undefined && this.sockets.size === 0) this.drained();
+    });
+    s.setNoDelay(true);
+    if (head.length > 0) s.unshift(head);
+    this.server.emit('connection', s);
+    s.resume();
+    if (this.draining) this.startSweeper();
+  }
+
+  /** Keeps at most `keep` direct connections: the others close after their next response, or once idle. */
+  shed(keep: number): void {
+    let extra = this.sockets.size - keep;
+    if (extra <= 0) return;
+    for (const s of this.sockets) {
+      if (extra === 0) break;
+      if (s[kShed]) continue;
+      s[kShed] = true;
+      extra--;
+    }
+    this.startSweeper();
+  }
+
+  /** Closes every direct connection as above; resolves when none is left or after `graceMs`, then cuts the rest. */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    for (const s of this.sockets) s[kShed] = true;
+    if (this.sockets.size > 0) {
+      this.startSweeper();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.drained = undefined;
+    }
+    this.closeAll();
+  }
+
+  /** Cuts every direct connection now and stops reporting (after one last report). */
+  closeAll(): void {
+    for (const s of this.sockets) s.destroy();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    clearInterval(this.reportTimer);
+    this.flushReport();
+    this.backAgent?.destroy();
+    this.server.close();
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper !== undefined) return;
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    let marked = 0;
+    for (const s of this.sockets) {
+      if (!s[kShed]) continue;
+      marked++;
+      if (!s[kBusy] && now - s[kIdleSince] >= IDLE_CLOSE_MS) s.end();
+    }
+    if (marked === 0 && !this.draining && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private flushReport(): void {
+    if (!this.changed) return;
+    this.changed = false;
+    const message: DirectStatsMessage = {
+      type: DIRECT_MESSAGES.stats,
+      api: this.api,
+      s2xx: this.s2xx,
+      s3xx: this.s3xx,
+      s4xx: this.s4xx,
+      s5xx: this.s5xx,
+      latencyMsSum: this.latencyMsSum,
+      aborted: this.aborted,
+      closed: this.closed,
+      inFlight: this.inFlight,
+      connections: this.sockets.size,
+    };
+    this.s2xx = this.s3xx = this.s4xx = this.s5xx = this.latencyMsSum = this.aborted = this.closed = 0;
+    try {
+      this.reportFn(message);
+    } catch (err) {
+      this.log.warn({ err }, 'direct connection stats not reported');
+    }
+  }
+
+  /** Counts a finished direct request (module-level listener below: no closure per request). */
+  finished(res: DirectResponse): void {
+    this.inFlight--;
+    this.changed = true;
+    const socket = res[kSocket];
+    socket[kBusy] = false;
+    socket[kIdleSince] = this.now();
+    if (!res.headersSent) {
+      this.aborted++;
+      return;
+    }
+    const status = res.statusCode;
+    if (status < 300) this.s2xx++;
+    else if (status < 400) this.s3xx++;
+    else if (status < 500) this.s4xx++;
+    else this.s5xx++;
+    this.latencyMsSum += this.now() - res[kStart];
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as DirectSocket;
+    const route = socket[kRoute];
+    if (socket[kShed]) res.shouldKeepAlive = false;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (route === undefined || !route.paths.includes(path)) return this.sendBack(req, res, route);
+    const r = res as DirectResponse;
+    r[kStart] = this.now();
+    r[kOwner] = this;
+    r[kSocket] = socket;
+    socket[kBusy] = true;
+    this.inFlight++;
+    this.changed = true;
+    res.once('close', onDirectClose);
+    const query = q === -1 ? '' : url.slice(q);
+    req.url = req.method === 'POST' ? `/predict${query}` : `/${query}`;
+    this.options.handle(req, res);
+  }
+
+  /**
+   * A request on a direct connection for a path that is not this API's: passed through the gateway
+   * (where the client connected), which answers it as any request, and counts it itself.
+   */
+  private sendBack(req: IncomingMessage, res: ServerResponse, route: DirectRoute | undefined): void {
+    if (route === undefined) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+      return;
+    }
+    const socket = req.socket as DirectSocket;
+    socket[kBusy] = true;
+    res.once('close', () => {
+      socket[kBusy] = false;
+      socket[kIdleSince] = this.now();
+    });
+    this.backAgent ??= new Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 });
+    const headers: string[] = [];
+    const raw = req.rawHeaders;
+    let forwarded = '';
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i].toLowerCase();
+      if (HOP_REQUEST.has(lower) || lower === VIA_REPLICA_HEADER) continue;
+      if (lower === 'x-forwarded-for') {
+        forwarded = forwarded === '' ? raw[i + 1] : `${forwarded}, ${raw[i + 1]}`;
+        continue;
+      }
+      headers.push(raw[i], raw[i + 1]);
+    }
+    const client = socket.remoteAddress ?? '';
+    headers.push('x-forwarded-for', forwarded === '' ? client : `${forwarded}, ${client}`, VIA_REPLICA_HEADER, '1');
+    const upstream = request({
+      host: route.back.host,
+      port: route.back.port,
+      method: req.method,
+      path: req.url,
+      headers,
+      agent: this.backAgent,
+    });
+    upstream.on('response', (up) => {
+      const out: string[] = [];
+      const rh = up.rawHeaders;
+      for (let i = 0; i < rh.length; i += 2) if (!HOP_RESPONSE.has(rh[i].toLowerCase())) out.push(rh[i], rh[i + 1]);
+      res.writeHead(up.statusCode ?? 502, out);
+      up.pipe(res);
+      up.on('error', () => res.destroy());
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const body = JSON.stringify({ error: `the gateway could not be reached for ${req.url ?? '/'} (${err.code ?? err.message})` });
+      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+}
+
+/** What `onDirectMessage` drives: the replica. */
+export interface DirectConnectionTarget {
+  adoptConnection(socket: Socket, head: Buffer, route: DirectRoute): void;
+  shedDirect(keep: number): void;
+}
+
+/**
+ * Applies one IPC message from the daemon (`process.on('message', (m, handle) => …)`) to `target`:
+ * a handed connection (with its socket as `handle`) or a shed request. Returns false for any other
+ * message. A connection message without a socket, or when there is no target yet, closes what came.
+ */
+export function onDirectMessage(target: DirectConnectionTarget | undefined, message: unknown, handle: unknown): boolean {
+  if (isConnectionMessage(message)) {
+    const socket = handle as Socket | undefined;
+    if (socket === undefined || socket === null || typeof socket.unshift !== 'function') return true;
+    if (target === undefined) socket.destroy();
+    else target.adoptConnection(socket, Buffer.from(message.head, 'latin1'), message.route);
+    return true;
+  }
+  if (isShedMessage(message)) {
+    target?.shedDirect(message.keep);
+    return true;
+  }
+  return false;
+}
+
+function onDirectClose(this: DirectResponse): void {
+  this[kOwner].finished(this);
+}
