@@ -13,6 +13,10 @@ import type { IpcMessageSource } from './metrics-transport.js';
  */
 export interface ReplicaProcessChannel extends IpcMessageSource {
   once(event: 'exit', listener: () => void): unknown;
+  /** Whether the IPC channel is open (a `ChildProcess`'s `connected`). */
+  readonly connected?: boolean;
+  /** Sends over the IPC channel, with a handle (a socket: direct connections, docs/gateway.md) when given. */
+  send?(message: object, sendHandle?: unknown, options?: object, callback?: (error: Error | null) => void): boolean;
 }
 
 /** One replica process, as it is started. */

@@ -181,6 +181,7 @@ export function buildCli(): Command {
     .option('--gateway-port <port>', 'gateway port', intArg(0, 65535), DEFAULT_GATEWAY_PORT)
     .option('--headers-timeout <duration>', 'close a connection whose request head has not arrived after this (gateway and replicas)', durationArg(1), 10_000)
     .option('--request-timeout <duration>', 'answer 408 to a request whose head and body have not arrived after this; 0 = never (gateway and replicas)', durationArg(), 60_000)
+    .option('--direct-connections', 'with --target local: hand client connections to replicas, so steady keep-alive traffic skips the gateway hop (docs/gateway.md)', false)
     .option('-d, --detach', 'run in the background (pid and logs in the state folder)', false)
     .option('--deploy <file>', 'deploy this configuration once up, and wait until live')
     .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')
@@ -192,7 +193,7 @@ export function buildCli(): Command {
     .option('--pod-service-account <name>', "with --target kubernetes: the ServiceAccount API pods run as (e.g. one with an IAM role for s3:// models; default: the namespace's default)")
     .option('--image-pull-secret <name>', 'with --target kubernetes: an image pull secret of the API pods (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .addOption(stateDirOption())
-    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json'; inCluster: boolean; namespace?: string; image?: string; podServiceAccount?: string; imagePullSecret?: string[] }) => {
+    .action(async (o: { target: 'local' | 'kubernetes'; nats?: string; host: string; port: number; gatewayHost: string; gatewayPort: number; headersTimeout: number; requestTimeout: number; directConnections: boolean; detach: boolean; deploy?: string; sample?: string; python?: string; stateDir?: string; logFormat: 'auto' | 'pretty' | 'json'; inCluster: boolean; namespace?: string; image?: string; podServiceAccount?: string; imagePullSecret?: string[] }) => {
       const { up } = await import('./commands/up.js');
       await up({ ...o, imagePullSecrets: o.imagePullSecret, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
     });

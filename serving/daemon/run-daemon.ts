@@ -53,6 +53,11 @@ export interface DaemonOptions {
    */
   readonly headersTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /**
+   * Direct connections (docs/gateway.md; local target only): the gateway hands client connections to
+   * replica processes over their IPC channel. Default false; `MYELIN_DIRECT_CONNECTIONS=1` also sets it.
+   */
+  readonly directConnections?: boolean;
   readonly log: Logger;
   /** Overrides for the local orchestrator (tests shorten backoff and grace periods). */
   readonly local?: LocalOrchestratorConfig;
@@ -139,6 +144,8 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // Every caller shows the token, loopback ones too: another local user must not drive this daemon.
   const token = await store.token();
   const python = o.python || process.env[PYTHON_ENV] || DEFAULT_PYTHON;
+  // Pods are not children of the daemon: there is no channel to hand a connection over.
+  const directConnections = o.target === 'local' && (o.directConnections === true || process.env.MYELIN_DIRECT_CONNECTIONS === '1');
 
   // The replicas cut slow clients as the gateway does (straight callers, and a gateway's stalled stream).
   const timeoutEnv: Record<string, string> = {
@@ -146,7 +153,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     ...(o.requestTimeoutMs !== undefined ? { MYELIN_REQUEST_TIMEOUT_MS: String(o.requestTimeoutMs) } : {}),
   };
   const wiring = new ContainerModule(({ bind }) => {
-    bind(GatewayConfig).toConstantValue({ host: o.gatewayHost, port: o.gatewayPort, headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs });
+    bind(GatewayConfig).toConstantValue({ host: o.gatewayHost, port: o.gatewayPort, headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, directConnections });
     bind(ScalingPolicyRegistry).toSelf().inSingletonScope();
     if (o.nats) bind(NatsTransportConfig).toConstantValue({ servers: o.nats });
     if (o.target === 'local') {
@@ -184,6 +191,28 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // a target that runs local processes binds a spawn source (kubernetes does not), and only the local
   // transport a child sink (with NATS, replicas publish their samples there themselves).
   const detach = new Set<() => void>();
+  if (directConnections && container.isBound(ReplicaSpawnSource)) {
+    // Direct connections: the gateway hands client connections to replicas over the same channel.
+    const sub = container.get<ReplicaSpawnSource>(ReplicaSpawnSource).spawns$().subscribe((s) => {
+      const child = s.child;
+      const send = child.send;
+      if (send === undefined) return;
+      const off = gateway.attachReplicaChannel(s.replica, {
+        get connected() {
+          return child.connected;
+        },
+        send: (message, handle, options, callback) => send.call(child, message, handle, options, callback),
+        on: (event, listener) => child.on(event, listener),
+        off: (event, listener) => child.off(event, listener),
+      });
+      detach.add(off);
+      child.once('exit', () => {
+        off();
+        detach.delete(off);
+      });
+    });
+    detach.add(() => sub.unsubscribe());
+  }
   if (container.isBound(ReplicaSpawnSource) && container.isBound(ChildMetricsSink)) {
     const sink = container.get<ChildMetricsSink>(ChildMetricsSink);
     const sub = container.get<ReplicaSpawnSource>(ReplicaSpawnSource).spawns$().subscribe((s) => {

@@ -60,6 +60,8 @@ export class ApiRequestStats {
   latencyMsSum = 0;
   aborted = 0;
   inFlight = 0;
+  /** Requests in flight on direct connections, as their replicas last reported (docs/gateway.md). */
+  directInFlight = 0;
   /** Requests held now for a ready replica (scale from zero); also counted in `inFlight`. */
   held = 0;
   /** Retries by reason; `retries` in the snapshot is their sum. */
@@ -102,7 +104,7 @@ export class ApiRequestStats {
       latencyMsSum: this.latencyMsSum,
       avgLatencyMs: count === 0 ? null : this.latencyMsSum / count,
       aborted: this.aborted,
-      inFlight: this.inFlight,
+      inFlight: this.inFlight + this.directInFlight,
       held: this.held,
       retries: this.retries,
       readyReplicas,

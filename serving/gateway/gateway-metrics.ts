@@ -68,7 +68,7 @@ export class GatewayMetrics {
     counter('myelin_gateway_unavailable_total', "The gateway's own 503s, by reason (no_ready, saturated, unreachable, hold_timeout, hold_full)", ['api', 'reason'], (c, e) => {
       for (const reason of UNAVAILABLE_REASONS) c.inc({ api: e.api, reason }, e.stats.unavailable[reason]);
     });
-    gauge('myelin_gateway_in_flight_requests', 'Requests being handled by the gateway now', (e) => e.stats.inFlight);
+    gauge('myelin_gateway_in_flight_requests', 'Requests being handled by the gateway now', (e) => e.stats.inFlight + e.stats.directInFlight);
     gauge('myelin_gateway_ready_upstreams', 'Replicas taking new requests from the gateway now', (e) => e.readyUpstreams);
     gauge('myelin_gateway_held_requests', 'Requests held for a ready replica now (min_replicas 0: scale from zero)', (e) => e.stats.held);
   }

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { Observable, Subscription } from 'rxjs';
 import { DEFAULT_GATEWAY_PORT, type AutoscalingSpec, type NetworkingSpec } from '../../core/config/api-spec.js';
 import { EngineError } from '../../core/errors.js';
@@ -11,6 +11,8 @@ import { ColdStartHold, DEFAULT_HOLD_TIMEOUT_MS, DEFAULT_MAX_HELD_REQUESTS, type
 import { forwardRequest, sendJsonError, type ForwardContext } from './forward-request.js';
 import { GatewayMetrics, type GatewayMetricsEntry } from './gateway-metrics.js';
 import { declaredContentLength } from './proxy-headers.js';
+import { DIRECT_MESSAGES, isDirectStatsMessage, type ConnectionMessage, type DirectRoute, type DirectStatsMessage, type ShedMessage } from '../replica/direct-connection-protocol.js';
+import { directRequestPath, stopReading, type DirectChannel } from './direct-handoff.js';
 import { GatewayProtocolV2 } from './protocol-v2-routes.js';
 import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -59,6 +61,12 @@ export interface GatewayConfig {
   readonly keepAliveTimeoutMs?: number;
   /** How often the header and request timeouts are checked, ms (default 1000). */
   readonly timeoutCheckIntervalMs?: number;
+  /**
+   * Direct connections (default false; docs/gateway.md): a new client connection whose first request is
+   * for an API is handed to one of its local replica processes (`attachReplicaChannel`), which serves
+   * that connection's requests itself, so steady keep-alive traffic skips the proxy hop.
+   */
+  readonly directConnections?: boolean;
 }
 
 /** Default `replayBodyBytes`: JSON prediction bodies fit; larger uploads are not replayed. */
@@ -78,6 +86,8 @@ export interface GatewayUpstreamView {
   readonly address: string;
   /** Requests in flight on it through the gateway. */
   readonly outstanding: number;
+  /** Client connections handed to it (direct connections) and not known to be closed. */
+  readonly direct: number;
   /** Attempts sent to it since it became ready (including refused connections). */
   readonly attempts: number;
   /** True while it is at the back of the queue after a refused connection. */
@@ -100,6 +110,11 @@ interface PortListener {
   /** The `networking.localPort` this listener serves; `null` for the shared one. */
   readonly localPort: number | null;
   readonly server: Server;
+  /**
+   * With direct connections, what listens: it accepts each connection paused, reads its first bytes and
+   * hands it to a replica or to `server` (which then never listens itself).
+   */
+  readonly front: NetServer | null;
   /** Exact request path (no query) → API. */
   routes: Map<string, ApiEntry>;
   /** Pre-rendered 404 body listing the endpoints of this port. */
@@ -146,6 +161,9 @@ export class Gateway {
   private readonly requestTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly timeoutCheckIntervalMs: number;
+  private readonly directConnections: boolean;
+  /** IPC channels of local replica processes, by replica id (direct connections). */
+  private readonly channels = new Map<string, { readonly channel: DirectChannel; api: string; inFlight: number }>();
   /** Set while the daemon restores its stored APIs: an unknown path is 503, not 404 (its API may be next). */
   private restoring = false;
   private readonly replicas$: Observable<readonly ReplicaInfo[]>;
@@ -184,6 +202,7 @@ export class Gateway {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5000;
     this.timeoutCheckIntervalMs = options.timeoutCheckIntervalMs ?? 1000;
+    this.directConnections = options.directConnections === true;
     this.replicas$ = options.replicas$;
   }
 
@@ -223,7 +242,7 @@ export class Gateway {
   /** The port the shared listener is bound to (useful with `port: 0`). Throws before `start()`. */
   sharedPort(): number {
     if (this.shared === null) throw new EngineError('ENG_GATEWAY_NOT_STARTED', 'the gateway is not started');
-    return (this.shared.server.address() as AddressInfo).port;
+    return ((this.shared.front ?? this.shared.server).address() as AddressInfo).port;
   }
 
   /** Every port the gateway listens on now: the shared one first, then the APIs' own ports, ascending. */
@@ -362,6 +381,49 @@ export class Gateway {
     for (const [api, stats] of this.statsByApi) yield { api, stats, readyUpstreams: this.pools.get(api)?.upstreams().length ?? 0 };
   }
 
+  /**
+   * The IPC channel of local replica process `replicaId` (direct connections; the daemon calls it for
+   * every replica it starts). Connections are handed to a replica only while it is attached and ready;
+   * its reports add to its API's stats. Returns the detach function (call it when the process exits).
+   */
+  attachReplicaChannel(replicaId: string, channel: DirectChannel): () => void {
+    const record = { channel, api: '', inFlight: 0 };
+    const onMessage = (m: unknown): void => {
+      if (isDirectStatsMessage(m)) this.onDirectStats(replicaId, record, m);
+    };
+    channel.on('message', onMessage);
+    this.channels.set(replicaId, record);
+    return () => {
+      channel.off('message', onMessage);
+      if (this.channels.get(replicaId) === record) this.channels.delete(replicaId);
+      const stats = this.statsByApi.get(record.api);
+      if (stats !== undefined) stats.directInFlight -= record.inFlight;
+      record.inFlight = 0;
+      const up = this.pools.get(record.api)?.upstreams().find((u) => u.id === replicaId);
+      if (up !== undefined) up.direct = 0;
+    };
+  }
+
+  /** A replica's report on its direct connections: its answers count as the API's, its closed connections free their slots. */
+  private onDirectStats(replicaId: string, record: { api: string; inFlight: number }, m: DirectStatsMessage): void {
+    const stats = this.statsByApi.get(m.api);
+    const old = this.statsByApi.get(record.api);
+    if (old !== undefined) old.directInFlight -= record.inFlight;
+    record.api = m.api;
+    record.inFlight = m.inFlight;
+    if (stats !== undefined) {
+      stats.s2xx += m.s2xx;
+      stats.s3xx += m.s3xx;
+      stats.s4xx += m.s4xx;
+      stats.s5xx += m.s5xx;
+      stats.latencyMsSum += m.latencyMsSum;
+      stats.aborted += m.aborted;
+      stats.directInFlight += m.inFlight;
+    }
+    const up = this.pools.get(m.api)?.upstreams().find((u) => u.id === replicaId);
+    if (up !== undefined) up.direct = Math.max(0, up.direct - m.closed);
+  }
+
   /** The replicas of an API that take new requests now, with their load. */
   upstreams(api: string): readonly GatewayUpstreamView[] {
     const pool = this.pools.get(api);
@@ -371,6 +433,7 @@ export class Gateway {
       id: u.id,
       address: u.key,
       outstanding: u.outstanding,
+      direct: u.direct,
       attempts: u.attempts,
       ejected: u.ejectedUntilMs > now,
     }));
@@ -524,9 +587,36 @@ export class Gateway {
       if (!this.apis.has(api)) this.pools.delete(api);
     }
     for (const [api, replicas] of byApi) {
-      this.poolFor(api).update(replicas);
+      const pool = this.poolFor(api);
+      const before = this.directConnections ? new Set(pool.upstreams().map((u) => u.id)) : null;
+      pool.update(replicas);
+      if (before !== null && pool.upstreams().some((u) => !before.has(u.id))) this.rebalanceDirect(pool);
       // A replica of an API that holds requests is ready: release them in order, as many as it takes (cold-start-hold.ts).
       this.holds.get(api)?.drain();
+    }
+  }
+
+  /**
+   * A replica joined an API that has direct connections: each replica holding more than its share
+   * (total ÷ ready replicas, rounded up) is asked to let the others go after their next response,
+   * so their clients reconnect and the new replica takes its part at once, not only new clients.
+   */
+  private rebalanceDirect(pool: UpstreamPool): void {
+    const ups = pool.upstreams();
+    let total = 0;
+    for (const u of ups) total += u.direct;
+    if (total === 0) return;
+    const keep = Math.ceil(total / ups.length);
+    for (const u of ups) {
+      if (u.direct <= keep) continue;
+      const record = this.channels.get(u.id);
+      if (record === undefined) continue;
+      const message: ShedMessage = { type: DIRECT_MESSAGES.shed, keep };
+      try {
+        record.channel.send(message, undefined, undefined, () => {});
+      } catch (err) {
+        this.log.debug({ err, replica: u.id }, 'shed request not sent');
+      }
     }
   }
 
@@ -568,6 +658,7 @@ export class Gateway {
   private createListener(localPort: number | null): PortListener {
     const listener: PortListener = {
       localPort,
+      front: null,
       server: createServer({
         // Node requires headersTimeout <= requestTimeout when the latter is on.
         headersTimeout: this.requestTimeoutMs > 0 ? Math.min(this.headersTimeoutMs, this.requestTimeoutMs) : this.headersTimeoutMs,
@@ -579,12 +670,89 @@ export class Gateway {
       notFoundBody: JSON.stringify({ error: 'not found', endpoints: [] }),
     };
     listener.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(listener, req, res));
-    return listener;
+    if (!this.directConnections) return listener;
+    // Node starts tracking an http server's connections (its timeouts, closeIdleConnections) when it
+    // starts listening; with direct connections the front listens and hands it connections instead.
+    listener.server.emit('listening');
+    const withFront: PortListener = { ...listener, front: createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(withFront, socket)) };
+    listener.server.removeAllListeners('request');
+    withFront.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(withFront, req, res));
+    return withFront;
+  }
+
+  /**
+   * Direct connections: a new client connection, accepted paused. Its first bytes decide: a request
+   * line for an API that can take direct connections hands the connection to one of its replicas;
+   * anything else (another path, a partial line, a key-protected API, a replica sending a request
+   * back) is served by this port's http server, the bytes read put back first.
+   */
+  private onConnection(listener: PortListener, socket: Socket): void {
+    const timer = setTimeout(() => socket.destroy(), this.headersTimeoutMs);
+    timer.unref();
+    const onError = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    socket.on('error', onError);
+    socket.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      stopReading(socket);
+      socket.off('error', onError);
+      socket.off('end', onError);
+      if (this.handOff(listener, socket, chunk)) return;
+      socket.unshift(chunk);
+      listener.server.emit('connection', socket);
+      socket.resume();
+    });
+    socket.once('end', onError);
+    socket.resume();
+  }
+
+  /** Sends `socket` (first bytes `chunk`) to a replica of the API its first request is for; false when it stays here. */
+  private handOff(listener: PortListener, socket: Socket, chunk: Buffer): boolean {
+    const path = directRequestPath(chunk);
+    if (path === null) return false;
+    const entry = listener.routes.get(path);
+    // A route with API keys, or one that may hold requests at zero replicas, keeps every request at the gateway.
+    if (entry === undefined || entry.keys !== null || entry.ctx.hold !== undefined) return false;
+    const api = entry.spec.name;
+    const up = this.pools.get(api)?.pick(performance.now(), null);
+    if (up === undefined || typeof up === 'string') return false;
+    const record = this.channels.get(up.id);
+    if (record === undefined || record.channel.connected === false) return false;
+    const paths = [entry.spec.networking.endpoint];
+    if (entry.spec.networking.endpoint !== '/' && listener.routes.get('/') === entry) paths.push('/');
+    const route: DirectRoute = {
+      api,
+      paths,
+      back: { host: socket.localAddress ?? '127.0.0.1', port: socket.localPort ?? 0 },
+      keepAliveTimeoutMs: this.keepAliveTimeoutMs,
+    };
+    const message: ConnectionMessage = { type: DIRECT_MESSAGES.connection, head: chunk.toString('latin1'), route };
+    // Not tracked by the front as a connection sent to a worker (Node's cluster bookkeeping): the
+    // socket object is destroyed once its handle is sent, which ends it here.
+    (socket as unknown as { server: unknown }).server = null;
+    up.direct++;
+    up.attempts++;
+    try {
+      record.channel.send(message, socket, undefined, (err) => {
+        if (err) {
+          up.direct = Math.max(0, up.direct - 1);
+          this.log.warn({ err, replica: up.id }, 'client connection could not be handed to the replica; closed');
+        }
+        socket.destroy();
+      });
+    } catch (err) {
+      up.direct = Math.max(0, up.direct - 1);
+      this.log.warn({ err, replica: up.id }, 'client connection could not be handed to the replica; closed');
+      socket.destroy();
+    }
+    return true;
   }
 
   private listen(listener: PortListener, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const server = listener.server;
+      const server = listener.front ?? listener.server;
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(
           new EngineError('ENG_GATEWAY_LISTEN', `gateway cannot listen on ${this.host}:${port} (${err.code ?? err.message})`, {
@@ -602,6 +770,23 @@ export class Gateway {
   }
 
   private closeListener(listener: PortListener): Promise<void> {
+    const front = listener.front;
+    if (front !== null) {
+      return new Promise((resolve) => {
+        if (!front.listening) {
+          resolve();
+          return;
+        }
+        const timer = setTimeout(() => listener.server.closeAllConnections(), this.closeGraceMs);
+        timer.unref();
+        // The front's count covers the connections it passed to the http server (handed ones left it).
+        front.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        listener.server.close();
+      });
+    }
     return new Promise((resolve) => {
       const server = listener.server;
       if (!server.listening) {

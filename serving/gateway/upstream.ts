@@ -43,6 +43,11 @@ export class Upstream {
   readonly agent: Agent;
   /** Requests sent (or being connected) to this replica and not finished yet. */
   outstanding = 0;
+  /**
+   * Client connections handed to it (direct connections) and not reported closed. Each carries at most
+   * one request at a time, so it counts as one outstanding request for balancing and the limit.
+   */
+  direct = 0;
   /** Total requests the gateway sent to it (attempts, including refused connections). */
   attempts = 0;
   /** Until when (ms, on the gateway's monotonic clock) a refused connection keeps it at the back of the queue. */

@@ -19,7 +19,7 @@ export interface InProcessDaemon {
 }
 
 export async function startInProcessDaemon(
-  options: { readonly nats?: string; readonly stateDir?: string; readonly dir?: string; readonly daemon?: Partial<Pick<DaemonOptions, 'headersTimeoutMs' | 'requestTimeoutMs'>> } = {},
+  options: { readonly nats?: string; readonly stateDir?: string; readonly dir?: string; readonly daemon?: Partial<Pick<DaemonOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'directConnections'>> } = {},
 ): Promise<InProcessDaemon> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'myelin-e2e-')));
   const stateDir = options.stateDir ?? join(dir, 'state');

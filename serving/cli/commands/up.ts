@@ -31,6 +31,8 @@ export interface UpOptions {
   /** `--headers-timeout`, `--request-timeout` (ms) for the gateway and the replicas; defaults 10 s and 60 s. */
   readonly headersTimeout?: number;
   readonly requestTimeout?: number;
+  /** Direct connections (docs/gateway.md): client connections handed to local replicas. */
+  readonly directConnections?: boolean;
   readonly detach: boolean;
   /** After start: deploy this configuration file and wait until live (the README quick start). */
   readonly deploy?: string;
@@ -83,6 +85,7 @@ export async function up(options: UpOptions): Promise<void> {
     gatewayPort: options.gatewayPort,
     headersTimeoutMs: options.headersTimeout,
     requestTimeoutMs: options.requestTimeout,
+    directConnections: options.directConnections,
     log,
     python,
     kubernetes: {
@@ -142,6 +145,7 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
     '--gateway-host', options.gatewayHost, '--gateway-port', String(options.gatewayPort),
     ...(options.headersTimeout !== undefined ? ['--headers-timeout', `${options.headersTimeout}ms`] : []),
     ...(options.requestTimeout !== undefined ? ['--request-timeout', options.requestTimeout === 0 ? '0' : `${options.requestTimeout}ms`] : []),
+    ...(options.directConnections === true ? ['--direct-connections'] : []),
     ...(options.nats ? ['--nats', options.nats] : []),
     ...(options.inCluster ? ['--in-cluster'] : []),
     ...(options.namespace ? ['--namespace', options.namespace] : []),
