@@ -1,0 +1,211 @@
+// The gateway's side of direct connections (serving/gateway/direct-handoff.ts and Gateway.onConnection):
+// which connections it hands to a replica and with what route, which it keeps and serves itself (the
+// bytes it read put back first), how a replica's report lands in the stats, and that a handed
+// connection counts against max_replica_concurrency. The replica's channel here records what it is
+// sent; the real IPC hop and replica are in test/e2e/direct-connections.test.ts.
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { BehaviorSubject } from 'rxjs';
+import type { ReplicaInfo } from '../../../core/ports/orchestrator-target.js';
+import { directRequestPath } from '../../../serving/gateway/direct-handoff.js';
+import { Gateway } from '../../../serving/gateway/gateway.js';
+import { DIRECT_MESSAGES, type ConnectionMessage, type DirectStatsMessage } from '../../../serving/replica/direct-connection-protocol.js';
+import { TestReplica, freePort, gatewaySpec, httpRequest, replicaInfo, waitFor } from '../../harness/gateway-replicas.js';
+
+describe('directRequestPath', () => {
+  const cases: ReadonlyArray<[string, string | null]> = [
+    ['POST /iris HTTP/1.1\r\nhost: x\r\n\r\n{}', '/iris'],
+    ['GET /iris?debug=true HTTP/1.1\r\n\r\n', '/iris'],
+    ['POST /a/b HTTP/1.0\n\n', '/a/b'],
+    ['POST /iris HTTP/1.1\r\nX-Myelin-Via-Replica: 1\r\n\r\n', null],
+    ['POST /iris HTTP/1.1\r\nhost: x\r\nx-myelin-via-replica: 1\r\n\r\n', null],
+    ['POST /iris HTTP/1.1\r\nx-myelin-via-replica-not: 1\r\n\r\n', '/iris'],
+    ['POST /iris HTTP/1.1', null],
+    ['POST /iris HT', null],
+    ['GET http://host/iris HTTP/1.1\r\n\r\n', null],
+    ['GET * HTTP/1.1\r\n\r\n', null],
+    ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', null],
+    ['\r\n', null],
+    ['', null],
+  ];
+  for (const [input, want] of cases) {
+    test(`${JSON.stringify(input.slice(0, 40))} ⇒ ${want}`, () => {
+      assert.equal(directRequestPath(Buffer.from(input, 'latin1')), want);
+    });
+  }
+});
+
+/** A replica's IPC channel that records what the gateway sends it and lets the test emit its reports. */
+class RecordingChannel extends EventEmitter {
+  connected = true;
+  readonly sent: Array<{ message: ConnectionMessage | { type: string; keep?: number }; socket: Socket | undefined }> = [];
+  send(message: object, sendHandle?: unknown, _options?: object, callback?: (error: Error | null) => void): boolean {
+    this.sent.push({ message: message as ConnectionMessage, socket: sendHandle as Socket | undefined });
+    setImmediate(() => callback?.(null));
+    return true;
+  }
+}
+
+/** Opens a connection, writes `parts` one by one (a short pause between), resolves with what came back when it closes. */
+function rawExchange(port: number, parts: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (c: Buffer) => {
+      received += c.toString('latin1');
+      if (/\r\n\r\n/.test(received) && /content-length: (\d+)/i.test(received)) {
+        const len = Number(/content-length: (\d+)/i.exec(received)![1]);
+        if (received.length - received.indexOf('\r\n\r\n') - 4 >= len) socket.end();
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    void (async () => {
+      for (const p of parts) {
+        socket.write(p);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
+  });
+}
+
+describe('gateway with direct connections', () => {
+  let gw: Gateway;
+  let port: number;
+  let dedicatedPort: number;
+  let iris: TestReplica;
+  let keyed: TestReplica;
+  let solo: TestReplica;
+  const channels = new Map<string, RecordingChannel>();
+  const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([]);
+
+  before(async () => {
+    gw = new Gateway({ host: '127.0.0.1', port: 0, replicas$, closeGraceMs: 2000, directConnections: true }, pino({ level: 'silent' }));
+    await gw.start();
+    port = gw.sharedPort();
+    iris = await TestReplica.start('iris-0');
+    keyed = await TestReplica.start('keyed-0');
+    solo = await TestReplica.start('solo-0');
+    for (const id of ['iris-0', 'keyed-0', 'solo-0']) {
+      const c = new RecordingChannel();
+      channels.set(id, c);
+      gw.attachReplicaChannel(id, c);
+    }
+    replicas$.next([replicaInfo('iris', 'iris-0', iris.port), replicaInfo('keyed', 'keyed-0', keyed.port), replicaInfo('solo', 'solo-0', solo.port)]);
+    await gw.upsertApi(gatewaySpec('iris', { maxReplicaConcurrency: 2 }));
+    await gw.upsertApi(gatewaySpec('keyed'), { apiKeys: ['s3cret'] });
+    dedicatedPort = await freePort();
+    await gw.upsertApi(gatewaySpec('solo', { localPort: dedicatedPort }));
+  });
+  after(async () => {
+    await gw.close();
+    await iris.close();
+    await keyed.close();
+    await solo.close();
+  });
+
+  test("a connection whose first request is for an open API goes to its replica, with the bytes read and the API's route", async () => {
+    const before = channels.get('iris-0')!.sent.length;
+    const body = '{"x":1}';
+    await rawExchange(port, [`POST /iris?q=1 HTTP/1.1\r\nhost: h\r\ncontent-length: ${body.length}\r\n\r\n${body}`]);
+    const sent = channels.get('iris-0')!.sent.slice(before);
+    assert.equal(sent.length, 1);
+    const m = sent[0].message as ConnectionMessage;
+    assert.equal(m.type, DIRECT_MESSAGES.connection);
+    assert.equal(m.head, `POST /iris?q=1 HTTP/1.1\r\nhost: h\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    assert.deepEqual(m.route, { api: 'iris', paths: ['/iris'], back: { host: '127.0.0.1', port }, keepAliveTimeoutMs: 5000 });
+    assert.ok(sent[0].socket !== undefined, 'the socket goes with it');
+    assert.equal(iris.seen.length, 0, 'nothing was forwarded');
+    assert.equal(gw.upstreams('iris')[0].direct, 1);
+  });
+
+  test('on a port with a single API, its route also has the port root', async () => {
+    await rawExchange(dedicatedPort, ['POST /solo HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    const m = channels.get('solo-0')!.sent.at(-1)!.message as ConnectionMessage;
+    assert.deepEqual(m.route.paths, ['/solo', '/']);
+    assert.equal(m.route.back.port, dedicatedPort);
+  });
+
+  test('kept at the gateway: a key-protected API, other paths, a marked request, a request line split over reads', async () => {
+    const sentBefore = [...channels.values()].reduce((n, c) => n + c.sent.length, 0);
+    const unauthorized = await rawExchange(port, ['POST /keyed HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    assert.match(unauthorized, /^HTTP\/1\.1 401/);
+    const withKey = await httpRequest(port, { method: 'POST', path: '/keyed', headers: { authorization: 'Bearer s3cret' }, body: '{}' });
+    assert.equal(withKey.status, 200);
+    assert.equal(keyed.seen.length, 1, 'forwarded by the gateway');
+    const health = await rawExchange(port, ['GET /healthz HTTP/1.1\r\nhost: h\r\n\r\n']);
+    assert.match(health, /^HTTP\/1\.1 200/);
+    const marked = await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\nx-myelin-via-replica: 1\r\ncontent-length: 2\r\n\r\n{}']);
+    assert.match(marked, /^HTTP\/1\.1 200/);
+    const split = await rawExchange(port, ['PO', 'ST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\n', '{}']);
+    assert.match(split, /^HTTP\/1\.1 200/, 'the first bytes were put back before the http server read on');
+    assert.equal(iris.seen.length, 2, 'the marked and the split request were forwarded');
+    assert.equal([...channels.values()].reduce((n, c) => n + c.sent.length, 0), sentBefore, 'none of these was handed over');
+  });
+
+  test("a replica's report counts in the API's stats and frees the slots of its closed connections", async () => {
+    const base = gw.stats('iris')!;
+    const report: DirectStatsMessage = { type: DIRECT_MESSAGES.stats, api: 'iris', s2xx: 5, s3xx: 0, s4xx: 1, s5xx: 0, latencyMsSum: 12, aborted: 1, closed: 1, inFlight: 2, connections: 0 };
+    channels.get('iris-0')!.emit('message', report);
+    const s = gw.stats('iris')!;
+    assert.equal(s.count - base.count, 6);
+    assert.equal(s.requests['2xx'] - base.requests['2xx'], 5);
+    assert.equal(s.aborted - base.aborted, 1);
+    assert.equal(s.inFlight - base.inFlight, 2, 'in flight on direct connections, as last reported');
+    assert.equal(gw.upstreams('iris')[0].direct, 0, 'the closed connection left');
+    channels.get('iris-0')!.emit('message', { ...report, s2xx: 0, s4xx: 0, aborted: 0, latencyMsSum: 0, closed: 0, inFlight: 0 });
+    assert.equal(gw.stats('iris')!.inFlight, base.inFlight);
+    channels.get('iris-0')!.emit('message', { type: DIRECT_MESSAGES.stats, api: 'iris', s2xx: -1 });
+    assert.equal(gw.stats('iris')!.count, s.count, 'a malformed report is ignored');
+  });
+
+  test('handed connections count against max_replica_concurrency: a full replica gets no more, and a request finds it full', async () => {
+    const c = channels.get('iris-0')!;
+    const before = c.sent.length;
+    await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    assert.equal(c.sent.length, before + 2);
+    assert.equal(gw.upstreams('iris')[0].direct, 2, 'at its limit of 2');
+    const third = await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    assert.equal(c.sent.length, before + 2, 'not handed');
+    assert.match(third, /^HTTP\/1\.1 503/);
+    assert.match(third, /max_replica_concurrency/);
+    c.emit('message', { type: DIRECT_MESSAGES.stats, api: 'iris', s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, latencyMsSum: 0, aborted: 0, closed: 2, inFlight: 0, connections: 0 } satisfies DirectStatsMessage);
+    await waitFor('slots free', () => gw.upstreams('iris')[0].direct === 0);
+  });
+
+  test("a connection kept at the gateway still meets the http server's headers timeout, as does one that sends nothing", async () => {
+    const slow = new Gateway({ host: '127.0.0.1', port: 0, replicas$, directConnections: true, headersTimeoutMs: 300, requestTimeoutMs: 1000, timeoutCheckIntervalMs: 100 }, pino({ level: 'silent' }));
+    await slow.start();
+    try {
+      const started = Date.now();
+      const partial = await rawExchange(slow.sharedPort(), ['GET /healthz HTTP/1.1\r\nhost: h\r\n']);
+      assert.match(partial, /^HTTP\/1\.1 408/, 'the head never completed');
+      const silent = await rawExchange(slow.sharedPort(), []);
+      assert.equal(silent, '', 'closed without an answer');
+      assert.ok(Date.now() - started < 30_000);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  test('a second replica joining asks the busy one to shed down to its share', async () => {
+    const c = channels.get('iris-0')!;
+    await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n\r\n']);
+    const iris2 = await TestReplica.start('iris-1');
+    try {
+      const c2 = new RecordingChannel();
+      gw.attachReplicaChannel('iris-1', c2);
+      replicas$.next([...replicas$.value, replicaInfo('iris', 'iris-1', iris2.port)]);
+      const shed = c.sent.at(-1)!.message;
+      assert.deepEqual(shed, { type: DIRECT_MESSAGES.shed, keep: 1 });
+    } finally {
+      replicas$.next(replicas$.value.filter((r) => r.id !== 'iris-1'));
+      await iris2.close();
+    }
+  });
+});
