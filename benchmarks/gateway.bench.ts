@@ -33,6 +33,7 @@ import { pino } from 'pino';
 import { BehaviorSubject } from 'rxjs';
 import type { ReplicaInfo } from '../core/ports/orchestrator-target.js';
 import { Gateway } from '../serving/gateway/gateway.js';
+import { onDirectMessage, type DirectConnectionTarget } from '../serving/replica/direct-connections.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const BODY = '{"sepal_length":5.2,"sepal_width":3.6,"petal_length":1.4,"petal_width":0.3}';
@@ -152,7 +153,10 @@ function merge(rounds: readonly LegSamples[]): LegResult {
 // ---------------------------------------------------------------------------------------------
 // Role: replica (child). Prints `{"port":N,"kind":…}` on stdout once serving; answers CPU-time queries.
 async function runReplica(kind: string, predictMs: number): Promise<void> {
-  process.on('message', () => {
+  let target: DirectConnectionTarget | undefined;
+  process.on('message', (m: unknown, handle: unknown) => {
+    // Direct connections: a client connection the main process's gateway handed over.
+    if (onDirectMessage(target, m, handle)) return;
     const c = process.cpuUsage();
     process.send!(c.user + c.system);
   });
@@ -171,8 +175,10 @@ async function runReplica(kind: string, predictMs: number): Promise<void> {
       spec: apiSpecFixture({ name: 'bench', predictor: { path: predictor } }),
       log: pino({ level: 'silent' }),
       executor: 'in-thread',
+      reportDirect: (m) => process.send!(m),
     });
     await replica.ready;
+    target = replica;
     process.stdout.write(`${JSON.stringify({ port: replica.address.port, kind })}\n`);
     process.on('disconnect', () => {
       void replica.close({ graceMs: 100 }).finally(() => {
@@ -258,7 +264,13 @@ function firstLine(child: ChildProcess): Promise<string> {
 
 function cpuOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as number));
+    // Other messages (the replica's direct-connection reports) go by.
+    const onMessage = (m: unknown): void => {
+      if (typeof m !== 'number') return;
+      child.off('message', onMessage);
+      resolve(m);
+    };
+    child.on('message', onMessage);
     child.send('cpu');
   });
 }
@@ -318,6 +330,18 @@ async function main(): Promise<void> {
       autoscaling: { maxReplicaConcurrency: 1024 },
     });
     const gatewayPort = gateway.sharedPort();
+    // The same gateway with direct connections (--no-direct leaves it out; the plain replica cannot take them).
+    const withDirect = replicaKind === 'real' && !process.argv.includes('--no-direct');
+    const directGateway = withDirect ? new Gateway({ host: '127.0.0.1', port: 0, replicas$, directConnections: true }, pino({ level: 'silent' })) : null;
+    if (directGateway !== null) {
+      directGateway.attachReplicaChannel('bench-0', replicaChild);
+      await directGateway.start();
+      await directGateway.upsertApi({
+        name: 'bench',
+        networking: { endpoint: '/bench', localPort: 8888, maxBodyBytes: 64 * 1024 * 1024 },
+        autoscaling: { maxReplicaConcurrency: 1024 },
+      });
+    }
     const minimal = process.argv.includes('--no-minimal') ? null : await startMinimalProxy(replicaPort);
 
     const legs: Array<{
@@ -325,6 +349,9 @@ async function main(): Promise<void> {
       direct: LegResult;
       gateway: LegResult;
       minimal: LegResult | null;
+      /** Through the gateway with direct connections (its first request hands the connection to the replica). */
+      directConnections: LegResult | null;
+      directConnectionsRatio: number | null;
       throughputRatio: number;
       p50DeltaMs: number;
       p99DeltaMs: number;
@@ -341,14 +368,16 @@ async function main(): Promise<void> {
       const direct: LegSamples[] = [];
       const through: LegSamples[] = [];
       const viaMinimal: LegSamples[] = [];
-      const sides: Array<{ port: number; path: string; into: LegSamples[] }> = [
-        { port: replicaPort, path: '/predict', into: direct },
-        { port: gatewayPort, path: '/bench', into: through },
+      const viaDirect: LegSamples[] = [];
+      const sides: Array<{ name: string; port: number; path: string; into: LegSamples[] }> = [
+        { name: 'direct', port: replicaPort, path: '/predict', into: direct },
+        { name: 'gateway', port: gatewayPort, path: '/bench', into: through },
       ];
-      if (minimal !== null) sides.push({ port: minimal.port, path: '/proxy', into: viaMinimal });
-      // --profile-side gateway|minimal: only that side runs (for a CPU profile of this process); ratios then read NaN.
+      if (minimal !== null) sides.push({ name: 'minimal', port: minimal.port, path: '/proxy', into: viaMinimal });
+      if (directGateway !== null) sides.push({ name: 'direct-connections', port: directGateway.sharedPort(), path: '/bench', into: viaDirect });
+      // --profile-side gateway|minimal|direct-connections: only that side runs (for a CPU profile of this process); ratios then read NaN.
       const profiled = arg('profile-side', '');
-      if (profiled !== '') sides.splice(0, sides.length, ...sides.filter((x) => x.path === (profiled === 'gateway' ? '/bench' : '/proxy')));
+      if (profiled !== '') sides.splice(0, sides.length, ...sides.filter((x) => x.name === profiled));
       for (let r = 0; r < rounds; r++) {
         for (let k = 0; k < sides.length; k++) {
           const side = sides[(k + r) % sides.length];
@@ -358,11 +387,14 @@ async function main(): Promise<void> {
       const dm = merge(direct);
       const gm = merge(through);
       const mm = minimal === null ? null : merge(viaMinimal);
+      const xm = directGateway === null ? null : merge(viaDirect);
       legs.push({
         concurrency,
         direct: dm,
         gateway: gm,
         minimal: mm,
+        directConnections: xm,
+        directConnectionsRatio: xm === null ? null : xm.rps / dm.rps,
         ratioToMinimalProxy: mm === null ? null : gm.rps / mm.rps,
         minimalThroughputRatio: mm === null ? null : mm.rps / dm.rps,
         throughputRatio: gm.rps / dm.rps,
@@ -371,11 +403,12 @@ async function main(): Promise<void> {
       });
     }
     await gateway.close();
+    await directGateway?.close();
     await minimal?.close();
 
     const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
     const rows = [
-      ['conc', 'direct req/s', 'gateway req/s', 'ratio', 'minimal proxy req/s', 'ratio', 'gw ÷ minimal', 'direct p50', 'gw p50', 'Δp50 ms', 'direct p99', 'gw p99', 'errors'],
+      ['conc', 'direct req/s', 'gateway req/s', 'ratio', 'minimal proxy req/s', 'ratio', 'gw ÷ minimal', 'direct p50', 'gw p50', 'Δp50 ms', 'direct p99', 'gw p99', 'direct-conn req/s', 'ratio', 'Δp50 ms', 'errors'],
       ...legs.map((l) => [
         String(l.concurrency),
         f(l.direct.rps, 0),
@@ -389,7 +422,10 @@ async function main(): Promise<void> {
         f(l.p50DeltaMs, 3),
         f(l.direct.p99Ms, 3),
         f(l.gateway.p99Ms, 3),
-        String(l.direct.errors + l.gateway.errors + (l.minimal?.errors ?? 0)),
+        f(l.directConnections?.rps ?? NaN, 0),
+        f(l.directConnectionsRatio ?? NaN),
+        f(l.directConnections === null ? NaN : l.directConnections.p50Ms - l.direct.p50Ms, 3),
+        String(l.direct.errors + l.gateway.errors + (l.minimal?.errors ?? 0) + (l.directConnections?.errors ?? 0)),
       ]),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -437,6 +473,16 @@ async function main(): Promise<void> {
           baseline: 'straight to the replica',
           aim: predictMs >= 1 ? 0.9 : 0.5,
         },
+        ...(l.directConnections === null
+          ? []
+          : [
+              {
+                metric: `req/s through the gateway with direct connections, predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.directConnections.p50Ms - l.direct.p50Ms >= 0 ? '+' : ''}${(l.directConnections.p50Ms - l.direct.p50Ms).toFixed(3)} ms)`,
+                ratio: l.directConnectionsRatio!,
+                baseline: 'straight to the replica',
+                aim: predictMs >= 1 ? 0.9 : 0.5,
+              },
+            ]),
         ...(l.ratioToMinimalProxy === null
           ? []
           : [
