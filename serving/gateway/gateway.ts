@@ -400,7 +400,10 @@ export class Gateway {
       if (stats !== undefined) stats.directInFlight -= record.inFlight;
       record.inFlight = 0;
       const up = this.pools.get(record.api)?.upstreams().find((u) => u.id === replicaId);
-      if (up !== undefined) up.direct = 0;
+      if (up !== undefined) {
+        up.direct = 0;
+        up.directInFlight = 0;
+      }
     };
   }
 
@@ -421,7 +424,10 @@ export class Gateway {
       stats.directInFlight += m.inFlight;
     }
     const up = this.pools.get(m.api)?.upstreams().find((u) => u.id === replicaId);
-    if (up !== undefined) up.direct = Math.max(0, up.direct - m.closed);
+    if (up !== undefined) {
+      up.direct = Math.max(0, up.direct - m.closed);
+      up.directInFlight = m.inFlight;
+    }
   }
 
   /** The replicas of an API that take new requests now, with their load. */
@@ -716,8 +722,8 @@ export class Gateway {
     // A route with API keys, or one that may hold requests at zero replicas, keeps every request at the gateway.
     if (entry === undefined || entry.keys !== null || entry.ctx.hold !== undefined) return false;
     const api = entry.spec.name;
-    const up = this.pools.get(api)?.pick(performance.now(), null);
-    if (up === undefined || typeof up === 'string') return false;
+    const up = this.pools.get(api)?.pickForConnection(performance.now());
+    if (up === undefined) return false;
     const record = this.channels.get(up.id);
     if (record === undefined || record.channel.connected === false) return false;
     const paths = [entry.spec.networking.endpoint];

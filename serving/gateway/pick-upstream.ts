@@ -1,8 +1,8 @@
 /** What the balancer needs to know about one replica. */
 export interface Candidate {
   readonly outstanding: number;
-  /** Client connections handed to it (direct connections): each counts as one outstanding request. */
-  readonly direct: number;
+  /** Requests in flight on its direct connections, as it last reported (direct connections). */
+  readonly directInFlight: number;
   /** ms on the caller's clock; a replica that refused a connection is tried last until then. */
   readonly ejectedUntilMs: number;
 }
@@ -40,7 +40,7 @@ export function pickUpstream(
     const i = start + k < n ? start + k : start + k - n;
     const c = candidates[i];
     if (tried !== null && tried.includes(c)) continue;
-    const load = c.outstanding + c.direct;
+    const load = c.outstanding + c.directInFlight;
     if (load >= maxConcurrency) {
       sawFull = true;
       continue;

@@ -83,6 +83,32 @@ export class UpstreamPool {
     return ready[i];
   }
 
+  /**
+   * The replica a new client connection is handed to (direct connections): fewest connections and
+   * proxied requests together, ties round-robin, a recently refusing replica last. No limit applies
+   * here: a connection is not a request, and the replica itself answers 503 past
+   * `max_replica_concurrency` requests in flight.
+   */
+  pickForConnection(nowMs: number): Upstream | undefined {
+    const ready = this.ready;
+    const n = ready.length;
+    let best: Upstream | undefined;
+    let bestLoad = Infinity;
+    let bestIndex = 0;
+    for (let k = 0; k < n; k++) {
+      const i = this.cursor + k < n ? this.cursor + k : this.cursor + k - n;
+      const u = ready[i];
+      const load = u.direct + u.outstanding + (u.ejectedUntilMs > nowMs ? 1e9 : 0);
+      if (load < bestLoad) {
+        best = u;
+        bestLoad = load;
+        bestIndex = i;
+      }
+    }
+    if (best !== undefined) this.cursor = bestIndex + 1 === n ? 0 : bestIndex + 1;
+    return best;
+  }
+
   /** Whether `pick` would choose a replica now for a first attempt (one is ready and below max concurrency); moves no cursor. */
   hasCapacity(nowMs: number): boolean {
     const ready = this.ready;

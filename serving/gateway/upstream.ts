@@ -44,10 +44,15 @@ export class Upstream {
   /** Requests sent (or being connected) to this replica and not finished yet. */
   outstanding = 0;
   /**
-   * Client connections handed to it (direct connections) and not reported closed. Each carries at most
-   * one request at a time, so it counts as one outstanding request for balancing and the limit.
+   * Client connections handed to it (direct connections) and not reported closed: what new connections
+   * are balanced by (least connections first, with `outstanding`).
    */
   direct = 0;
+  /**
+   * Requests in flight on those connections, as the replica last reported (at once when a connection
+   * closes, else every second): added to `outstanding` when proxied requests are balanced and limited.
+   */
+  directInFlight = 0;
   /** Total requests the gateway sent to it (attempts, including refused connections). */
   attempts = 0;
   /** Until when (ms, on the gateway's monotonic clock) a refused connection keeps it at the back of the queue. */

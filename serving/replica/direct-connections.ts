@@ -42,7 +42,7 @@ export interface DirectConnectionsOptions {
   /** The replica's answer to a malformed or timed-out request (400 / 408, then close). */
   readonly onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void;
   readonly log: Logger;
-  /** Sends a report to the daemon (over IPC); called at most every `reportIntervalMs`, only when something changed. */
+  /** Sends a report to the daemon (over IPC): every `reportIntervalMs` when something changed, and soon after a connection closes. */
   readonly report: (message: DirectStatsMessage) => void;
   readonly reportIntervalMs?: number;
   readonly now?: () => number;
@@ -80,6 +80,7 @@ export class DirectConnections {
   private closed = 0;
   private inFlight = 0;
   private changed = false;
+  private flushSoon = false;
 
   constructor(private readonly options: DirectConnectionsOptions) {
     this.log = options.log;
@@ -114,6 +115,14 @@ export class DirectConnections {
       this.sockets.delete(s);
       this.closed++;
       this.changed = true;
+      // The gateway balances new connections by the open ones: tell it soon (one report per loop turn).
+      if (!this.flushSoon) {
+        this.flushSoon = true;
+        setImmediate(() => {
+          this.flushSoon = false;
+          this.flushReport();
+        });
+      }
       if (this.drained !== undefined && this.sockets.size === 0) this.drained();
     });
     s.setNoDelay(true);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PICK_FULL, PICK_NONE, pickUpstream, type Candidate } from '../../../serving/gateway/pick-upstream.js';
 
-const c = (outstanding: number, ejectedUntilMs = 0): Candidate => ({ outstanding, direct: 0, ejectedUntilMs });
+const c = (outstanding: number, ejectedUntilMs = 0): Candidate => ({ outstanding, directInFlight: 0, ejectedUntilMs });
 
 interface Case {
   readonly name: string;
