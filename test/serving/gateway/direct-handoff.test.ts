@@ -12,6 +12,8 @@ import { BehaviorSubject } from 'rxjs';
 import type { ReplicaInfo } from '../../../core/ports/orchestrator-target.js';
 import { directRequestPath } from '../../../serving/gateway/direct-handoff.js';
 import { Gateway } from '../../../serving/gateway/gateway.js';
+import { DEFAULT_AGENT_OPTIONS } from '../../../serving/gateway/upstream.js';
+import { UpstreamPool } from '../../../serving/gateway/upstream-pool.js';
 import { DIRECT_MESSAGES, type ConnectionMessage, type DirectStatsMessage } from '../../../serving/replica/direct-connection-protocol.js';
 import { TestReplica, freePort, gatewaySpec, httpRequest, replicaInfo, waitFor } from '../../harness/gateway-replicas.js';
 
@@ -210,5 +212,36 @@ describe('gateway with direct connections', () => {
       replicas$.next(replicas$.value.filter((r) => r.id !== 'iris-1'));
       await iris2.close();
     }
+  });
+});
+
+describe('UpstreamPool.pickForConnection', () => {
+  const pool = new UpstreamPool('api', DEFAULT_AGENT_OPTIONS);
+  pool.update([replicaInfo('api', 'a', 1001), replicaInfo('api', 'b', 1002), replicaInfo('api', 'c', 1003)]);
+  const [a, b, c] = pool.upstreams();
+  after(() => pool.clear());
+
+  test('fewest connections and proxied requests first, ties in turn, no limit, a refusing replica last', () => {
+    const picks: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const u = pool.pickForConnection(0)!;
+      u.direct++;
+      picks.push(u.id);
+    }
+    assert.deepEqual(picks, ['a', 'b', 'c', 'a', 'b', 'c'], 'equal replicas take turns');
+    a.outstanding = 5;
+    assert.equal(pool.pickForConnection(0)!.id, 'b', 'proxied requests count too');
+    b.direct = 10_000;
+    c.direct = 10_000;
+    assert.equal(pool.pickForConnection(0)!.id, 'a', 'never refused for the number of connections');
+    a.ejectedUntilMs = 100;
+    assert.notEqual(pool.pickForConnection(50)!.id, 'a', 'a replica that refused a connection goes last');
+    assert.equal(pool.pickForConnection(150)!.id, 'a', 'until its ejection ends');
+    a.outstanding = 0;
+  });
+
+  test('no ready replica: none', () => {
+    const empty = new UpstreamPool('none', DEFAULT_AGENT_OPTIONS);
+    assert.equal(empty.pickForConnection(0), undefined);
   });
 });
