@@ -181,7 +181,7 @@ export function buildCli(): Command {
     .option('--gateway-port <port>', 'gateway port', intArg(0, 65535), DEFAULT_GATEWAY_PORT)
     .option('--headers-timeout <duration>', 'close a connection whose request head has not arrived after this (gateway and replicas)', durationArg(1), 10_000)
     .option('--request-timeout <duration>', 'answer 408 to a request whose head and body have not arrived after this; 0 = never (gateway and replicas)', durationArg(), 60_000)
-    .option('--direct-connections', 'with --target local: hand client connections to replicas, so steady keep-alive traffic skips the gateway hop (docs/gateway.md)', false)
+    .option('--no-direct-connections', 'with --target local: keep every request on the gateway\'s proxy path instead of handing client connections to replicas (docs/gateway.md)')
     .option('-d, --detach', 'run in the background (pid and logs in the state folder)', false)
     .option('--deploy <file>', 'deploy this configuration once up, and wait until live')
     .option('--sample <json-file>', 'with --deploy: send this JSON to the API and print the prediction')

@@ -55,7 +55,8 @@ export interface DaemonOptions {
   readonly requestTimeoutMs?: number;
   /**
    * Direct connections (docs/gateway.md; local target only): the gateway hands client connections to
-   * replica processes over their IPC channel. Default false; `MYELIN_DIRECT_CONNECTIONS=1` also sets it.
+   * replica processes over their IPC channel. Default true; false (`myelin up --no-direct-connections`,
+   * or `MYELIN_DIRECT_CONNECTIONS=0`) keeps every request on the gateway's proxy path.
    */
   readonly directConnections?: boolean;
   readonly log: Logger;
@@ -145,7 +146,7 @@ export async function runDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const token = await store.token();
   const python = o.python || process.env[PYTHON_ENV] || DEFAULT_PYTHON;
   // Pods are not children of the daemon: there is no channel to hand a connection over.
-  const directConnections = o.target === 'local' && (o.directConnections === true || process.env.MYELIN_DIRECT_CONNECTIONS === '1');
+  const directConnections = o.target === 'local' && o.directConnections !== false && process.env.MYELIN_DIRECT_CONNECTIONS !== '0';
 
   // The replicas cut slow clients as the gateway does (straight callers, and a gateway's stalled stream).
   const timeoutEnv: Record<string, string> = {

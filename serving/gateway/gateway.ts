@@ -123,6 +123,34 @@ interface PortListener {
 
 const HEALTH_BODY = JSON.stringify({ status: 'ok' });
 
+/** A connection sent over a replica's channel, until Node calls back (its handle went, or could not). */
+interface PendingHandOff {
+  readonly socket: Socket;
+  /** The socket's libuv handle: Node takes it off the socket when it sends it, and keeps it open until the replica acknowledges. */
+  readonly handle: { close?: () => void } | null;
+  readonly chunk: Buffer;
+  readonly listener: PortListener;
+  readonly server: unknown;
+}
+
+/** A local replica process's IPC channel and what it last reported about its direct connections. */
+interface ChannelRecord {
+  readonly channel: DirectChannel;
+  /** Connections handed to it and not reported closed. */
+  direct: number;
+  /** Requests in flight on them, as last reported. */
+  inFlight: number;
+  /** The stats `inFlight` was added to (undefined before the first report). */
+  stats: ApiRequestStats | undefined;
+  readonly pending: Set<PendingHandOff>;
+  /**
+   * The handle of the last connection sent: Node keeps it open until the replica acknowledges it (one
+   * handle at a time, so every earlier one was acknowledged and closed), and never closes it if the
+   * channel goes first.
+   */
+  lastSent: PendingHandOff['handle'];
+}
+
 /**
  * The HTTP gateway in front of every API's replicas (raw `node:http` on both sides).
  *
@@ -163,7 +191,7 @@ export class Gateway {
   private readonly timeoutCheckIntervalMs: number;
   private readonly directConnections: boolean;
   /** IPC channels of local replica processes, by replica id (direct connections). */
-  private readonly channels = new Map<string, { readonly channel: DirectChannel; api: string; inFlight: number }>();
+  private readonly channels = new Map<string, ChannelRecord>();
   /** Set while the daemon restores its stored APIs: an unknown path is 503, not 404 (its API may be next). */
   private restoring = false;
   private readonly replicas$: Observable<readonly ReplicaInfo[]>;
@@ -387,33 +415,67 @@ export class Gateway {
    * its reports add to its API's stats. Returns the detach function (call it when the process exits).
    */
   attachReplicaChannel(replicaId: string, channel: DirectChannel): () => void {
-    const record = { channel, api: '', inFlight: 0 };
+    const record: ChannelRecord = { channel, direct: 0, inFlight: 0, stats: undefined, pending: new Set(), lastSent: null };
     const onMessage = (m: unknown): void => {
       if (isDirectStatsMessage(m)) this.onDirectStats(replicaId, record, m);
     };
     channel.on('message', onMessage);
     this.channels.set(replicaId, record);
+    this.mirrorDirect(replicaId, record);
+    let detached = false;
     return () => {
+      if (detached) return;
+      detached = true;
       channel.off('message', onMessage);
       if (this.channels.get(replicaId) === record) this.channels.delete(replicaId);
-      const stats = this.statsByApi.get(record.api);
-      if (stats !== undefined) stats.directInFlight -= record.inFlight;
+      if (record.stats !== undefined) record.stats.directInFlight -= record.inFlight;
+      record.stats = undefined;
       record.inFlight = 0;
-      const up = this.pools.get(record.api)?.upstreams().find((u) => u.id === replicaId);
-      if (up !== undefined) {
-        up.direct = 0;
-        up.directInFlight = 0;
-      }
+      record.direct = 0;
+      this.mirrorDirect(replicaId, record);
+      // Node sends one handle at a time and never calls back for those still queued when the channel
+      // goes: serve those here (their sockets never left), and let go of the one in transit.
+      for (const p of record.pending) this.takeBack(p);
+      record.pending.clear();
+      closeHandle(record.lastSent);
+      record.lastSent = null;
     };
   }
 
+  /** A hand-over that did not happen (the channel went): the connection is served here, as if it had never been handed. */
+  private takeBack(p: PendingHandOff): void {
+    const handle = (p.socket as unknown as { _handle?: unknown })._handle;
+    if (handle === null || handle === undefined || p.socket.destroyed) {
+      // In transit when the replica went: no acknowledgement will ever close Node's copy; close it.
+      closeHandle(p.handle);
+      p.socket.destroy();
+      return;
+    }
+    (p.socket as unknown as { server: unknown }).server = p.server;
+    p.socket.unshift(p.chunk);
+    p.listener.server.emit('connection', p.socket);
+    p.socket.resume();
+  }
+
+  /** Copies a replica's direct-connection counts to its current `Upstream` (it is a new object after the replica left the ready set and came back). */
+  private mirrorDirect(replicaId: string, record: ChannelRecord): void {
+    for (const pool of this.pools.values()) {
+      for (const u of pool.upstreams()) {
+        if (u.id !== replicaId) continue;
+        u.direct = record.direct;
+        u.directInFlight = record.inFlight;
+      }
+    }
+  }
+
   /** A replica's report on its direct connections: its answers count as the API's, its closed connections free their slots. */
-  private onDirectStats(replicaId: string, record: { api: string; inFlight: number }, m: DirectStatsMessage): void {
+  private onDirectStats(replicaId: string, record: ChannelRecord, m: DirectStatsMessage): void {
+    // Subtract the last reported in-flight from the stats it was added to (the API may have been re-routed since).
+    if (record.stats !== undefined) record.stats.directInFlight -= record.inFlight;
     const stats = this.statsByApi.get(m.api);
-    const old = this.statsByApi.get(record.api);
-    if (old !== undefined) old.directInFlight -= record.inFlight;
-    record.api = m.api;
+    record.stats = stats;
     record.inFlight = m.inFlight;
+    record.direct = Math.max(0, record.direct - m.closed);
     if (stats !== undefined) {
       stats.s2xx += m.s2xx;
       stats.s3xx += m.s3xx;
@@ -425,8 +487,8 @@ export class Gateway {
     }
     const up = this.pools.get(m.api)?.upstreams().find((u) => u.id === replicaId);
     if (up !== undefined) {
-      up.direct = Math.max(0, up.direct - m.closed);
-      up.directInFlight = m.inFlight;
+      up.direct = record.direct;
+      up.directInFlight = record.inFlight;
     }
   }
 
@@ -596,6 +658,16 @@ export class Gateway {
       const pool = this.poolFor(api);
       const before = this.directConnections ? new Set(pool.upstreams().map((u) => u.id)) : null;
       pool.update(replicas);
+      // A replica back in the ready set is a new Upstream: it keeps the connections it still holds.
+      if (this.channels.size > 0) {
+        for (const u of pool.upstreams()) {
+          const r = this.channels.get(u.id);
+          if (r !== undefined) {
+            u.direct = r.direct;
+            u.directInFlight = r.inFlight;
+          }
+        }
+      }
       if (before !== null && pool.upstreams().some((u) => !before.has(u.id))) this.rebalanceDirect(pool);
       // A replica of an API that holds requests is ready: release them in order, as many as it takes (cold-start-hold.ts).
       this.holds.get(api)?.drain();
@@ -737,20 +809,33 @@ export class Gateway {
     const message: ConnectionMessage = { type: DIRECT_MESSAGES.connection, head: chunk.toString('latin1'), route };
     // Not tracked by the front as a connection sent to a worker (Node's cluster bookkeeping): the
     // socket object is destroyed once its handle is sent, which ends it here.
+    const pending: PendingHandOff = {
+      socket,
+      handle: (socket as unknown as { _handle: PendingHandOff['handle'] })._handle,
+      chunk,
+      listener,
+      server: (socket as unknown as { server: unknown }).server,
+    };
     (socket as unknown as { server: unknown }).server = null;
-    up.direct++;
+    record.direct++;
+    up.direct = record.direct;
     up.attempts++;
+    record.pending.add(pending);
+    const failed = (err: unknown): void => {
+      record.direct = Math.max(0, record.direct - 1);
+      up.direct = record.direct;
+      this.log.warn({ err, replica: up.id }, 'client connection could not be handed to the replica; closed');
+    };
     try {
       record.channel.send(message, socket, undefined, (err) => {
-        if (err) {
-          up.direct = Math.max(0, up.direct - 1);
-          this.log.warn({ err, replica: up.id }, 'client connection could not be handed to the replica; closed');
-        }
+        if (!record.pending.delete(pending)) return;
+        if (err) failed(err);
+        else record.lastSent = pending.handle;
         socket.destroy();
       });
     } catch (err) {
-      up.direct = Math.max(0, up.direct - 1);
-      this.log.warn({ err, replica: up.id }, 'client connection could not be handed to the replica; closed');
+      record.pending.delete(pending);
+      failed(err);
       socket.destroy();
     }
     return true;
@@ -920,6 +1005,15 @@ export class Gateway {
       return;
     }
     forwardRequest(entry.ctx, req, res, upstreamPath, startMs, keyChecked);
+  }
+}
+
+/** Closes a libuv handle Node may already have closed (closing twice is a no-op there). */
+function closeHandle(handle: PendingHandOff['handle']): void {
+  try {
+    handle?.close?.();
+  } catch {
+    // already closed
   }
 }
 

@@ -301,10 +301,6 @@ class ReplicaServer implements Replica {
   };
 
   adoptConnection(socket: Socket, head: Buffer, route: DirectRoute): void {
-    if (this.current !== 'ready' && this.current !== 'draining') {
-      socket.destroy();
-      return;
-    }
     this.direct ??= new DirectConnections({
       handle: (req, res) => this.onRequest(req, res),
       serverOptions: this.serverOptions(),
@@ -312,7 +308,8 @@ class ReplicaServer implements Replica {
       log: this.log,
       report: (m) => this.options.reportDirect?.(m),
     });
-    this.direct.adopt(socket, head, route);
+    if (this.current !== 'ready' && this.current !== 'draining') this.direct.reject(socket, route.api);
+    else this.direct.adopt(socket, head, route);
   }
 
   shedDirect(keep: number): void {

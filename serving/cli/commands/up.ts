@@ -145,7 +145,7 @@ async function detach(options: UpOptions, stateDir: string, controlUrl: string):
     '--gateway-host', options.gatewayHost, '--gateway-port', String(options.gatewayPort),
     ...(options.headersTimeout !== undefined ? ['--headers-timeout', `${options.headersTimeout}ms`] : []),
     ...(options.requestTimeout !== undefined ? ['--request-timeout', options.requestTimeout === 0 ? '0' : `${options.requestTimeout}ms`] : []),
-    ...(options.directConnections === true ? ['--direct-connections'] : []),
+    ...(options.directConnections === false ? ['--no-direct-connections'] : []),
     ...(options.nats ? ['--nats', options.nats] : []),
     ...(options.inCluster ? ['--in-cluster'] : []),
     ...(options.namespace ? ['--namespace', options.namespace] : []),

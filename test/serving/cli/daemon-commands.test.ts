@@ -97,7 +97,12 @@ test('deploy validates, uploads, waits until live; get, predict, events, logs, r
     await get({ url, output: 'table', watch: false, stdout: t });
     return /cli-api\s+live\s+1\s+1\s+\S+\s+\S+ ms\s+1/.test(t.text) ? t.text : undefined;
   });
-  const prom = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${d.running.token}` } })).text();
+  // With direct connections (the default) the replica answered the request itself and reports it to
+  // the gateway's counters within about a second.
+  const prom = await waitFor('the gateway counted the prediction', 10_000, async () => {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${d.running.token}` } })).text();
+    return /^myelin_gateway_requests_total\{api="cli-api",code="2xx"\} 1$/m.test(text) ? text : undefined;
+  });
   assert.match(prom, /myelin_api_responses_total\{api="cli-api",code="2xx"\} 1/);
   assert.match(prom, /myelin_api_desired_replicas\{api="cli-api"\} 1/);
   // The gateway's series follow the daemon's on the same endpoint (runDaemon wires them in).
