@@ -468,7 +468,7 @@ async function main(): Promise<void> {
       // For benchmarks/results/SUMMARY.md (benchmarks/run-all.ts): gateway ÷ direct per concurrency.
       headline: legs.flatMap((l) => [
         {
-          metric: `req/s through the gateway, predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.p50DeltaMs >= 0 ? '+' : ''}${l.p50DeltaMs.toFixed(3)} ms)`,
+          metric: `req/s through the gateway, proxied (--no-direct-connections; the Kubernetes target), predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.p50DeltaMs >= 0 ? '+' : ''}${l.p50DeltaMs.toFixed(3)} ms)`,
           ratio: l.throughputRatio,
           baseline: 'straight to the replica',
           aim: predictMs >= 1 ? 0.9 : 0.5,
@@ -477,7 +477,7 @@ async function main(): Promise<void> {
           ? []
           : [
               {
-                metric: `req/s through the gateway with direct connections, predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.directConnections.p50Ms - l.direct.p50Ms >= 0 ? '+' : ''}${(l.directConnections.p50Ms - l.direct.p50Ms).toFixed(3)} ms)`,
+                metric: `req/s through the gateway with direct connections (the local default), predict ${predictMs} ms, c=${l.concurrency} (p50 ${l.directConnections.p50Ms - l.direct.p50Ms >= 0 ? '+' : ''}${(l.directConnections.p50Ms - l.direct.p50Ms).toFixed(3)} ms)`,
                 ratio: l.directConnectionsRatio!,
                 baseline: 'straight to the replica',
                 aim: predictMs >= 1 ? 0.9 : 0.5,
@@ -487,7 +487,7 @@ async function main(): Promise<void> {
           ? []
           : [
               {
-                metric: `req/s through the gateway, predict ${predictMs} ms, c=${l.concurrency}`,
+                metric: `req/s through the gateway, proxied, predict ${predictMs} ms, c=${l.concurrency}`,
                 ratio: l.ratioToMinimalProxy,
                 baseline: `a minimal node:http reverse proxy (itself ${l.minimalThroughputRatio!.toFixed(2)} of straight to the replica)`,
               },
