@@ -148,13 +148,7 @@ export class DirectConnections {
     for (const s of this.sockets) s[kShed] = true;
     if (this.sockets.size > 0) {
       this.startSweeper();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await doneOrTimeout(graceMs, (done) => (this.drained = done));
       this.drained = undefined;
     }
     this.closeAll();
@@ -337,6 +331,17 @@ export class DirectConnections {
     });
     req.pipe(upstream);
   }
+}
+
+/** Resolves when the `done` handed to `register` is called, or after `ms`, whichever comes first. */
+export function doneOrTimeout(ms: number, register: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    register(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** What `onDirectMessage` drives: the replica. */

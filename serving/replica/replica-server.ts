@@ -12,7 +12,7 @@ import { logDebugStage } from '../../core/predictor/debug-stage.js';
 import { predictorRunsInPython } from '../../core/predictor/python-predictor.js';
 import { SystemClock } from '../composition/system-clock.js';
 import type { DirectRoute, DirectStatsMessage } from './direct-connection-protocol.js';
-import { DirectConnections } from './direct-connections.js';
+import { DirectConnections, doneOrTimeout } from './direct-connections.js';
 import { AdmissionQueue, SlotCancelledError, type AdmissionCounts } from './admission-queue.js';
 import { InFlightWindow } from './in-flight-window.js';
 import { InThreadExecutor } from './in-thread-executor.js';
@@ -347,15 +347,7 @@ class ReplicaServer implements Replica {
     // Direct connections are not cut while idle (a client may be writing its next request into one):
     // each closes after its next response, or once idle for a second (direct-connections.ts).
     const directDrained = this.direct?.drain(graceMs);
-    if (this.admitted() > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    if (this.admitted() > 0) await doneOrTimeout(graceMs, (done) => (this.drained = done));
     this.drained = undefined;
     if (this.admitted() > 0) this.log.warn(this.admission.counts(), 'grace period over; closing connections with requests in flight');
     await directDrained;
