@@ -11,7 +11,7 @@ import { ColdStartHold, DEFAULT_HOLD_TIMEOUT_MS, DEFAULT_MAX_HELD_REQUESTS, type
 import { forwardRequest, sendJsonError, type ForwardContext } from './forward-request.js';
 import { GatewayMetrics, type GatewayMetricsEntry } from './gateway-metrics.js';
 import { declaredContentLength } from './proxy-headers.js';
-import { DIRECT_MESSAGES, isDirectStatsMessage, type ConnectionMessage, type DirectRoute, type DirectStatsMessage, type ShedMessage } from '../replica/direct-connection-protocol.js';
+import { DIRECT_MESSAGES, isDirectStatsMessage, type ConnectionMessage, type DirectRoute, type DirectStatsMessage, type RevokeMessage, type ShedMessage } from '../replica/direct-connection-protocol.js';
 import { directRequestPath, stopReading, type DirectChannel } from './direct-handoff.js';
 import { GatewayProtocolV2 } from './protocol-v2-routes.js';
 import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
@@ -190,6 +190,8 @@ export class Gateway {
   private readonly keepAliveTimeoutMs: number;
   private readonly timeoutCheckIntervalMs: number;
   private readonly directConnections: boolean;
+  /** Bumped on every route change; a handed connection carries the one it was routed with (RevokeMessage). */
+  private routeGeneration = 1;
   /** IPC channels of local replica processes, by replica id (direct connections). */
   private readonly channels = new Map<string, ChannelRecord>();
   /** Set while the daemon restores its stored APIs: an unknown path is 503, not 404 (its API may be next). */
@@ -698,8 +700,27 @@ export class Gateway {
     }
   }
 
+  /**
+   * Routes are about to change: every replica is told that connections handed with the routes so far
+   * no longer hold (keys added, an endpoint moved, an API removed, a port gaining a second API), so
+   * their next request comes back here and is routed anew.
+   */
+  private revokeDirectRoutes(): void {
+    this.routeGeneration++;
+    const message: RevokeMessage = { type: DIRECT_MESSAGES.revoke, generation: this.routeGeneration };
+    for (const [id, record] of this.channels) {
+      if (record.direct === 0 && record.pending.size === 0) continue;
+      try {
+        record.channel.send(message, undefined, undefined, () => {});
+      } catch (err) {
+        this.log.debug({ err, replica: id }, 'route revocation not sent');
+      }
+    }
+  }
+
   /** Recomputes every listener's path table from the routed APIs. */
   private rebuildRoutes(): void {
+    if (this.directConnections) this.revokeDirectRoutes();
     const sharedRoutes = new Map<string, ApiEntry>();
     const perPort = new Map<number, Map<string, ApiEntry>>();
     for (const entry of this.apis.values()) {
@@ -805,6 +826,7 @@ export class Gateway {
       paths,
       back: { host: socket.localAddress ?? '127.0.0.1', port: socket.localPort ?? 0 },
       keepAliveTimeoutMs: this.keepAliveTimeoutMs,
+      generation: this.routeGeneration,
     };
     const message: ConnectionMessage = { type: DIRECT_MESSAGES.connection, head: chunk.toString('latin1'), route };
     // Not tracked by the front as a connection sent to a worker (Node's cluster bookkeeping): the
@@ -821,6 +843,14 @@ export class Gateway {
     up.direct = record.direct;
     up.attempts++;
     record.pending.add(pending);
+    // While queued behind an unacknowledged hand-over the socket still reads: a client that resets or
+    // leaves then must not crash the daemon, and its hand-over goes out without a handle (not counted).
+    let goneWhileQueued = false;
+    const onQueuedGone = (): void => {
+      if (record.pending.has(pending)) goneWhileQueued = true;
+    };
+    socket.on('error', onQueuedGone);
+    socket.once('close', onQueuedGone);
     const failed = (err: unknown): void => {
       record.direct = Math.max(0, record.direct - 1);
       up.direct = record.direct;
@@ -830,7 +860,10 @@ export class Gateway {
       record.channel.send(message, socket, undefined, (err) => {
         if (!record.pending.delete(pending)) return;
         if (err) failed(err);
-        else record.lastSent = pending.handle;
+        else if (goneWhileQueued) {
+          record.direct = Math.max(0, record.direct - 1);
+          up.direct = record.direct;
+        } else record.lastSent = pending.handle;
         socket.destroy();
       });
     } catch (err) {

@@ -5,12 +5,15 @@
  *
  * - daemon → replica: `ConnectionMessage`, with the client's socket as the message's handle;
  * - daemon → replica: `ShedMessage`, keep at most `keep` direct connections (a scale-up rebalances);
+ * - daemon → replica: `RevokeMessage`, the gateway's routes changed: routes older than `generation`
+ *   no longer hold (every later request on those connections goes back through the gateway);
  * - replica → daemon: `DirectStatsMessage` every second while anything changed.
  */
 
 export const DIRECT_MESSAGES = {
   connection: 'myelin.replica.connection',
   shed: 'myelin.replica.shed',
+  revoke: 'myelin.replica.revoke',
   stats: 'myelin.replica.direct-stats',
 } as const;
 
@@ -29,6 +32,8 @@ export interface DirectRoute {
   readonly back: { readonly host: string; readonly port: number };
   /** The gateway's keep-alive timeout for client connections (ms): a direct connection idles out as it would there. */
   readonly keepAliveTimeoutMs: number;
+  /** The gateway's route generation this route was read from (see `RevokeMessage`). */
+  readonly generation: number;
 }
 
 export interface ConnectionMessage {
@@ -36,6 +41,12 @@ export interface ConnectionMessage {
   /** The bytes the gateway read from the connection before handing it over, as latin1. */
   readonly head: string;
   readonly route: DirectRoute;
+}
+
+export interface RevokeMessage {
+  readonly type: typeof DIRECT_MESSAGES.revoke;
+  /** Connections handed with a route of an older generation are served by the gateway from their next request on, and then closed. */
+  readonly generation: number;
 }
 
 export interface ShedMessage {
@@ -72,7 +83,11 @@ export function isConnectionMessage(m: unknown): m is ConnectionMessage {
   const r = m.route;
   if (!isObject(r) || typeof r.api !== 'string' || !Array.isArray(r.paths) || !r.paths.every((p) => typeof p === 'string')) return false;
   const b = r.back;
-  return isObject(b) && typeof b.host === 'string' && typeof b.port === 'number' && isCount(r.keepAliveTimeoutMs);
+  return isObject(b) && typeof b.host === 'string' && typeof b.port === 'number' && isCount(r.keepAliveTimeoutMs) && isCount(r.generation);
+}
+
+export function isRevokeMessage(m: unknown): m is RevokeMessage {
+  return isObject(m) && m.type === DIRECT_MESSAGES.revoke && isCount(m.generation);
 }
 
 export function isShedMessage(m: unknown): m is ShedMessage {

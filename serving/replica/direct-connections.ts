@@ -1,8 +1,9 @@
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../core/ports/logger.js';
-import { DIRECT_MESSAGES, VIA_REPLICA_HEADER, isConnectionMessage, isShedMessage, type DirectRoute, type DirectStatsMessage } from './direct-connection-protocol.js';
+import { DIRECT_MESSAGES, VIA_REPLICA_HEADER, isConnectionMessage, isRevokeMessage, isShedMessage, type DirectRoute, type DirectStatsMessage } from './direct-connection-protocol.js';
 
 /** A direct connection marked to close (shed, or the replica drains) is closed once it has been idle this long (ms). */
 export const IDLE_CLOSE_MS = 1000;
@@ -71,6 +72,9 @@ export class DirectConnections {
   private sweeper: NodeJS.Timeout | undefined;
   private backAgent: Agent | undefined;
   private draining = false;
+  /** Routes of an older generation than this were revoked by the gateway (its routes changed). */
+  private revokedBelow = 0;
+  private trailingReport: NodeJS.Timeout | undefined;
   private drained: (() => void) | undefined;
   private api = '';
   private s2xx = 0;
@@ -106,10 +110,10 @@ export class DirectConnections {
   /** Serves `socket` (handed over by the gateway, paused), whose first `head` bytes the gateway already read. */
   adopt(socket: Socket, head: Buffer, route: DirectRoute): void {
     const s = socket as DirectSocket;
-    s[kRoute] = route;
+    s[kRoute] = route.generation < this.revokedBelow ? revoked(route) : route;
     s[kBusy] = false;
     s[kIdleSince] = this.now();
-    s[kShed] = this.draining;
+    s[kShed] = this.draining || route.generation < this.revokedBelow;
     this.api = route.api;
     this.server.keepAliveTimeout = route.keepAliveTimeoutMs;
     this.sockets.add(s);
@@ -127,6 +131,22 @@ export class DirectConnections {
     this.server.emit('connection', s);
     s.resume();
     if (this.draining) this.startSweeper();
+  }
+
+  /**
+   * The gateway's routes changed (a deploy, an API removed, keys added): every connection handed with
+   * an older route sends its next requests back through the gateway, which applies the routes as they
+   * are now, and closes after its next response so that its client reconnects and is handed anew.
+   */
+  revoke(generation: number): void {
+    if (generation <= this.revokedBelow) return;
+    this.revokedBelow = generation;
+    for (const s of this.sockets) {
+      if (s[kRoute].generation >= generation) continue;
+      s[kRoute] = revoked(s[kRoute]);
+      s[kShed] = true;
+    }
+    this.startSweeper();
   }
 
   /** Keeps at most `keep` direct connections: the others close after their next response, or once idle. */
@@ -160,6 +180,7 @@ export class DirectConnections {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
     clearInterval(this.reportTimer);
+    if (this.trailingReport !== undefined) clearTimeout(this.trailingReport);
     this.flushReport();
     this.backAgent?.destroy();
     this.server.close();
@@ -237,7 +258,15 @@ export class DirectConnections {
     socket[kBusy] = false;
     socket[kIdleSince] = this.now();
     // The gateway's counters follow within ~100 ms under load, at once after a quiet spell.
-    if (this.now() - this.lastReportMs >= REPORT_SOON_MS) this.reportSoon();
+    const sinceReport = this.now() - this.lastReportMs;
+    if (sinceReport >= REPORT_SOON_MS) this.reportSoon();
+    else if (this.trailingReport === undefined) {
+      this.trailingReport = setTimeout(() => {
+        this.trailingReport = undefined;
+        this.flushReport();
+      }, REPORT_SOON_MS - sinceReport);
+      this.trailingReport.unref();
+    }
     if (!res.headersSent) {
       this.aborted++;
       return;
@@ -268,6 +297,12 @@ export class DirectConnections {
     res.once('close', onDirectClose);
     const query = q === -1 ? '' : url.slice(q);
     req.url = req.method === 'POST' ? `/predict${query}` : `/${query}`;
+    // What the gateway adds on the proxy path, so a predictor sees the same headers either way.
+    const headers = req.headers;
+    const client = socket.remoteAddress ?? '';
+    const forwarded = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = forwarded === undefined || forwarded === '' ? client : `${forwarded}, ${client}`;
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     this.options.handle(req, res);
   }
 
@@ -348,6 +383,7 @@ export function doneOrTimeout(ms: number, register: (done: () => void) => void):
 export interface DirectConnectionTarget {
   adoptConnection(socket: Socket, head: Buffer, route: DirectRoute): void;
   shedDirect(keep: number): void;
+  revokeDirect(generation: number): void;
 }
 
 /**
@@ -367,7 +403,16 @@ export function onDirectMessage(target: DirectConnectionTarget | undefined, mess
     target?.shedDirect(message.keep);
     return true;
   }
+  if (isRevokeMessage(message)) {
+    target?.revokeDirect(message.generation);
+    return true;
+  }
   return false;
+}
+
+/** A route whose paths are no longer this replica's to answer: everything goes back through the gateway. */
+function revoked(route: DirectRoute): DirectRoute {
+  return { ...route, paths: [] };
 }
 
 function onDirectClose(this: DirectResponse): void {

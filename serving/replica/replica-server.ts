@@ -113,6 +113,8 @@ export interface Replica extends AsyncDisposable {
   adoptConnection(socket: Socket, head: Buffer, route: DirectRoute): void;
   /** Keeps at most `keep` direct connections; the others close after their next response or once idle. */
   shedDirect(keep: number): void;
+  /** The gateway's routes changed: connections handed with an older route go back through it (direct-connections.ts). */
+  revokeDirect(generation: number): void;
 }
 
 /** GET `/` message, as Cortex's. */
@@ -314,6 +316,10 @@ class ReplicaServer implements Replica {
 
   shedDirect(keep: number): void {
     this.direct?.shed(keep);
+  }
+
+  revokeDirect(generation: number): void {
+    this.direct?.revoke(generation);
   }
 
   private async load(): Promise<void> {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
@@ -119,7 +120,8 @@ describe('gateway with direct connections', () => {
     const m = sent[0].message as ConnectionMessage;
     assert.equal(m.type, DIRECT_MESSAGES.connection);
     assert.equal(m.head, `POST /iris?q=1 HTTP/1.1\r\nhost: h\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
-    assert.deepEqual(m.route, { api: 'iris', paths: ['/iris'], back: { host: '127.0.0.1', port }, keepAliveTimeoutMs: 5000 });
+    assert.deepEqual({ ...m.route, generation: undefined }, { api: 'iris', paths: ['/iris'], back: { host: '127.0.0.1', port }, keepAliveTimeoutMs: 5000, generation: undefined });
+    assert.ok(m.route.generation >= 1);
     assert.ok(sent[0].socket !== undefined, 'the socket goes with it');
     assert.equal(iris.seen.length, 0, 'nothing was forwarded');
     assert.equal(gw.upstreams('iris')[0].direct, 1);
@@ -280,5 +282,83 @@ describe('gateway with direct connections to a real child process', () => {
       await gw.close();
       await upstream.close();
     }
+  });
+});
+
+/** A gateway with one API whose replica is a real child process taking direct connections, and a plain upstream for what stays proxied. */
+async function withChild(run: (g: { gw: Gateway; port: number; child: ReturnType<typeof fork>; upstream: TestReplica }) => Promise<void>): Promise<void> {
+  const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([]);
+  const gw = new Gateway({ host: '127.0.0.1', port: 0, replicas$, closeGraceMs: 2000, directConnections: true }, pino({ level: 'silent' }));
+  await gw.start();
+  const upstream = await TestReplica.start('iris-0');
+  const child = fork(new URL('./fixtures/direct-child.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    await new Promise<void>((r) => child.once('message', () => r()));
+    const detach = gw.attachReplicaChannel('iris-0', child);
+    child.once('exit', detach);
+    replicas$.next([replicaInfo('iris', 'iris-0', upstream.port)]);
+    await gw.upsertApi(gatewaySpec('iris'));
+    await run({ gw, port: gw.sharedPort(), child, upstream });
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await gw.close();
+    await upstream.close();
+  }
+}
+
+function keepAliveCall(agent: Agent, port: number, headers: Record<string, string> = {}): Promise<{ status: number; body: string; connection: string | undefined; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/iris', agent, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection, localPort: req.socket?.localPort ?? -1 }));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+describe('direct connections and route changes, client resets (real child process)', () => {
+  test('keys added to a route reach connections already handed over: their next request gets 401 from the gateway', async () => {
+    await withChild(async ({ gw, port, child }) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const first = await keepAliveCall(agent, port);
+        assert.equal(first.status, 200);
+        assert.match(first.body, new RegExp(`"pid":${child.pid}`), 'served by the child');
+        await gw.upsertApi(gatewaySpec('iris'), { apiKeys: ['s3cret'] });
+        await new Promise((r) => setTimeout(r, 100)); // the revocation travels over IPC
+        const after = await keepAliveCall(agent, port);
+        assert.equal(after.localPort, first.localPort, 'on the connection handed before the change');
+        assert.equal(after.status, 401, after.body);
+        assert.equal(after.connection, 'close', 'and it is closed, so the client reconnects');
+        const withKey = await keepAliveCall(agent, port, { authorization: 'Bearer s3cret' });
+        assert.equal(withKey.status, 200);
+        assert.ok(!withKey.body.includes(`"pid":${child.pid}`), 'a key-protected route stays at the gateway');
+      } finally {
+        agent.destroy();
+      }
+    });
+  });
+
+  test('clients that reset while their hand-over is queued: no crash, and their slots come back', async () => {
+    await withChild(async ({ gw, port, child }) => {
+      child.send({ type: 'block', ms: 800 });
+      await new Promise((r) => setTimeout(r, 50));
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const s = connect(port, '127.0.0.1');
+          s.on('error', () => {});
+          await new Promise<void>((r) => s.once('connect', () => r()));
+          s.write('POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\n{}');
+          await new Promise((r) => setTimeout(r, 5));
+          s.resetAndDestroy();
+        }),
+      );
+      await waitFor('every slot back', () => gw.upstreams('iris')[0].direct === 0, 10_000);
+      const ok = await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\n{}']);
+      assert.match(ok, /^HTTP\/1\.1 200/, 'still serving');
+    });
   });
 });

@@ -60,7 +60,7 @@ describe('direct connections: the replica side', () => {
       req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain', 'x-from': 'gateway' }).end(`gateway saw ${req.method} ${req.url}`));
     });
     const backPort = await listen(back);
-    const route: DirectRoute = { api: 'test-api', paths: ['/my-api', '/'], back: { host: '127.0.0.1', port: backPort }, keepAliveTimeoutMs: 5000 };
+    const route: DirectRoute = { api: 'test-api', paths: ['/my-api', '/'], back: { host: '127.0.0.1', port: backPort }, keepAliveTimeoutMs: 5000, generation: 1 };
     front = createNetServer({ pauseOnConnect: true }, (socket) => r.replica.adoptConnection(socket, Buffer.alloc(0), route));
     frontPort = await listen(front);
   });
