@@ -249,18 +249,7 @@ describe('UpstreamPool.pickForConnection', () => {
 
 describe('gateway with direct connections to a real child process', () => {
   test('a replica that dies with hand-overs queued: they are served by the gateway, the one in transit is closed, close() ends', async () => {
-    const replicas$ = new BehaviorSubject<readonly ReplicaInfo[]>([]);
-    const gw = new Gateway({ host: '127.0.0.1', port: 0, replicas$, closeGraceMs: 2000, directConnections: true }, pino({ level: 'silent' }));
-    await gw.start();
-    const upstream = await TestReplica.start('iris-0');
-    const child = fork(new URL('./fixtures/direct-child.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    try {
-      await new Promise<void>((r) => child.once('message', () => r()));
-      const detach = gw.attachReplicaChannel('iris-0', child);
-      child.once('exit', detach);
-      replicas$.next([replicaInfo('iris', 'iris-0', upstream.port)]);
-      await gw.upsertApi(gatewaySpec('iris'));
-      const port = gw.sharedPort();
+    await withChild(async ({ gw, port, child, upstream }) => {
       // Handed to the child and answered by it.
       const first = await rawExchange(port, ['POST /iris HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\n{}']);
       assert.match(first, new RegExp(`"pid":${child.pid}`));
@@ -277,11 +266,7 @@ describe('gateway with direct connections to a real child process', () => {
       assert.ok(answers.every((a) => a === '' || /^HTTP\/1\.1 200/.test(a)), 'every client got an answer or a closed connection');
       assert.equal(upstream.seen.length, servedHere.length, 'proxied to the replica as any request');
       assert.equal(gw.upstreams('iris')[0].direct, 0, 'its connections are forgotten with its channel');
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await gw.close();
-      await upstream.close();
-    }
+    });
   });
 });
 
