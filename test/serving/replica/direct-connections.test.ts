@@ -49,6 +49,8 @@ describe('direct connections: the replica side', () => {
   let back: Server;
   const backSeen: IncomingHttpHeaders[] = [];
   const reports: DirectStatsMessage[] = [];
+  /** The route generation the stand-in gateway hands connections with. */
+  let generation = 1;
 
   before(async () => {
     r = await startBehaviourReplica({}, { reportDirect: (m) => reports.push(m), headersTimeoutMs: 500, requestTimeoutMs: 2000 });
@@ -61,7 +63,7 @@ describe('direct connections: the replica side', () => {
     });
     const backPort = await listen(back);
     const route: DirectRoute = { api: 'test-api', paths: ['/my-api', '/'], back: { host: '127.0.0.1', port: backPort }, keepAliveTimeoutMs: 5000, generation: 1 };
-    front = createNetServer({ pauseOnConnect: true }, (socket) => r.replica.adoptConnection(socket, Buffer.alloc(0), route));
+    front = createNetServer({ pauseOnConnect: true }, (socket) => r.replica.adoptConnection(socket, Buffer.alloc(0), { ...route, generation }));
     frontPort = await listen(front);
   });
   after(async () => {
@@ -121,6 +123,37 @@ describe('direct connections: the replica side', () => {
     const agent = new Agent({ keepAlive: true });
     assert.equal((await call(frontPort, agent, 'POST', '/my-api', '{}')).status, 200);
     agent.destroy();
+  });
+
+  test('revoke: older connections send their next request back through the gateway and close; a hand-over that arrives revoked does too', async () => {
+    const held = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const before = await call(frontPort, held, 'POST', '/my-api', '{}');
+      assert.equal(before.status, 200);
+      assert.equal(before.headers['content-type'], 'application/json', "the replica's own answer");
+      const seen = backSeen.length;
+      r.replica.revokeDirect(2);
+      const after = await call(frontPort, held, 'POST', '/my-api', '{}');
+      assert.equal(after.body, 'gateway saw POST /my-api', 'routed by the gateway as it is now');
+      assert.equal(after.localPort, before.localPort, 'on the connection handed before');
+      assert.equal(after.headers.connection, 'close');
+      assert.equal(backSeen.length, seen + 1);
+      // This front hands connections with generation 1: each now arrives revoked (the revocation overtook it).
+      const late = new Agent({ keepAlive: true, maxSockets: 1 });
+      const first = await call(frontPort, late, 'POST', '/my-api', '{}');
+      late.destroy();
+      assert.equal(first.body, 'gateway saw POST /my-api');
+      assert.equal(first.headers.connection, 'close');
+      // Connections handed with the current routes are served by the replica again.
+      generation = 2;
+      const current = new Agent({ keepAlive: true, maxSockets: 1 });
+      const fresh = await call(frontPort, current, 'POST', '/my-api', '{}');
+      current.destroy();
+      assert.equal(fresh.headers['content-type'], 'application/json');
+      assert.notEqual(fresh.headers.connection, 'close');
+    } finally {
+      held.destroy();
+    }
   });
 
   test('shed: connections beyond the kept number close after their next response', async () => {
