@@ -14,7 +14,7 @@ import { declaredContentLength } from './proxy-headers.js';
 import { DIRECT_MESSAGES, isDirectStatsMessage, type ConnectionMessage, type DirectRoute, type DirectStatsMessage, type RevokeMessage, type ShedMessage } from '../replica/direct-connection-protocol.js';
 import { directRequestPath, stopReading, type DirectChannel } from './direct-handoff.js';
 import { GatewayProtocolV2 } from './protocol-v2-routes.js';
-import { DEFAULT_AGENT_OPTIONS, type UpstreamAgentOptions } from './upstream.js';
+import { DEFAULT_AGENT_OPTIONS, DirectCounts, type UpstreamAgentOptions } from './upstream.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { TrafficSplitterRoute, type GatewaySplitterSpec, type SplitterStats } from './traffic-splitter.js';
 
@@ -114,7 +114,7 @@ interface PortListener {
    * With direct connections, what listens: it accepts each connection paused, reads its first bytes and
    * hands it to a replica or to `server` (which then never listens itself).
    */
-  readonly front: NetServer | null;
+  front: NetServer | null;
   /** Exact request path (no query) → API. */
   routes: Map<string, ApiEntry>;
   /** Pre-rendered 404 body listing the endpoints of this port. */
@@ -136,10 +136,8 @@ interface PendingHandOff {
 /** A local replica process's IPC channel and what it last reported about its direct connections. */
 interface ChannelRecord {
   readonly channel: DirectChannel;
-  /** Connections handed to it and not reported closed. */
-  direct: number;
-  /** Requests in flight on them, as last reported. */
-  inFlight: number;
+  /** Connections handed to it and not reported closed, and the requests in flight on them; its `Upstream`s read the same object. */
+  readonly counts: DirectCounts;
   /** The stats `inFlight` was added to (undefined before the first report). */
   stats: ApiRequestStats | undefined;
   readonly pending: Set<PendingHandOff>;
@@ -417,24 +415,23 @@ export class Gateway {
    * its reports add to its API's stats. Returns the detach function (call it when the process exits).
    */
   attachReplicaChannel(replicaId: string, channel: DirectChannel): () => void {
-    const record: ChannelRecord = { channel, direct: 0, inFlight: 0, stats: undefined, pending: new Set(), lastSent: null };
+    const record: ChannelRecord = { channel, counts: new DirectCounts(), stats: undefined, pending: new Set(), lastSent: null };
     const onMessage = (m: unknown): void => {
-      if (isDirectStatsMessage(m)) this.onDirectStats(replicaId, record, m);
+      if (isDirectStatsMessage(m)) this.onDirectStats(record, m);
     };
     channel.on('message', onMessage);
     this.channels.set(replicaId, record);
-    this.mirrorDirect(replicaId, record);
+    for (const pool of this.pools.values()) for (const u of pool.upstreams()) if (u.id === replicaId) u.directCounts = record.counts;
     let detached = false;
     return () => {
       if (detached) return;
       detached = true;
       channel.off('message', onMessage);
       if (this.channels.get(replicaId) === record) this.channels.delete(replicaId);
-      if (record.stats !== undefined) record.stats.directInFlight -= record.inFlight;
+      if (record.stats !== undefined) record.stats.directInFlight -= record.counts.inFlight;
       record.stats = undefined;
-      record.inFlight = 0;
-      record.direct = 0;
-      this.mirrorDirect(replicaId, record);
+      record.counts.inFlight = 0;
+      record.counts.direct = 0;
       // Node sends one handle at a time and never calls back for those still queued when the channel
       // goes: serve those here (their sockets never left), and let go of the one in transit.
       for (const p of record.pending) this.takeBack(p);
@@ -459,25 +456,15 @@ export class Gateway {
     p.socket.resume();
   }
 
-  /** Copies a replica's direct-connection counts to its current `Upstream` (it is a new object after the replica left the ready set and came back). */
-  private mirrorDirect(replicaId: string, record: ChannelRecord): void {
-    for (const pool of this.pools.values()) {
-      for (const u of pool.upstreams()) {
-        if (u.id !== replicaId) continue;
-        u.direct = record.direct;
-        u.directInFlight = record.inFlight;
-      }
-    }
-  }
-
   /** A replica's report on its direct connections: its answers count as the API's, its closed connections free their slots. */
-  private onDirectStats(replicaId: string, record: ChannelRecord, m: DirectStatsMessage): void {
+  private onDirectStats(record: ChannelRecord, m: DirectStatsMessage): void {
+    const counts = record.counts;
     // Subtract the last reported in-flight from the stats it was added to (the API may have been re-routed since).
-    if (record.stats !== undefined) record.stats.directInFlight -= record.inFlight;
+    if (record.stats !== undefined) record.stats.directInFlight -= counts.inFlight;
     const stats = this.statsByApi.get(m.api);
     record.stats = stats;
-    record.inFlight = m.inFlight;
-    record.direct = Math.max(0, record.direct - m.closed);
+    counts.inFlight = m.inFlight;
+    counts.direct = Math.max(0, counts.direct - m.closed);
     if (stats !== undefined) {
       stats.s2xx += m.s2xx;
       stats.s3xx += m.s3xx;
@@ -486,11 +473,6 @@ export class Gateway {
       stats.latencyMsSum += m.latencyMsSum;
       stats.aborted += m.aborted;
       stats.directInFlight += m.inFlight;
-    }
-    const up = this.pools.get(m.api)?.upstreams().find((u) => u.id === replicaId);
-    if (up !== undefined) {
-      up.direct = record.direct;
-      up.directInFlight = record.inFlight;
     }
   }
 
@@ -660,14 +642,11 @@ export class Gateway {
       const pool = this.poolFor(api);
       const before = this.directConnections ? new Set(pool.upstreams().map((u) => u.id)) : null;
       pool.update(replicas);
-      // A replica back in the ready set is a new Upstream: it keeps the connections it still holds.
+      // A replica back in the ready set is a new Upstream: it reads the counts of the connections it still holds.
       if (this.channels.size > 0) {
         for (const u of pool.upstreams()) {
           const r = this.channels.get(u.id);
-          if (r !== undefined) {
-            u.direct = r.direct;
-            u.directInFlight = r.inFlight;
-          }
+          if (r !== undefined) u.directCounts = r.counts;
         }
       }
       if (before !== null && pool.upstreams().some((u) => !before.has(u.id))) this.rebalanceDirect(pool);
@@ -709,7 +688,7 @@ export class Gateway {
     this.routeGeneration++;
     const message: RevokeMessage = { type: DIRECT_MESSAGES.revoke, generation: this.routeGeneration };
     for (const [id, record] of this.channels) {
-      if (record.direct === 0 && record.pending.size === 0) continue;
+      if (record.counts.direct === 0 && record.pending.size === 0) continue;
       try {
         record.channel.send(message, undefined, undefined, () => {});
       } catch (err) {
@@ -769,14 +748,13 @@ export class Gateway {
       notFoundBody: JSON.stringify({ error: 'not found', endpoints: [] }),
     };
     listener.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(listener, req, res));
-    if (!this.directConnections) return listener;
-    // Node starts tracking an http server's connections (its timeouts, closeIdleConnections) when it
-    // starts listening; with direct connections the front listens and hands it connections instead.
-    listener.server.emit('listening');
-    const withFront: PortListener = { ...listener, front: createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(withFront, socket)) };
-    listener.server.removeAllListeners('request');
-    withFront.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(withFront, req, res));
-    return withFront;
+    if (this.directConnections) {
+      // Node starts tracking an http server's connections (its timeouts, closeIdleConnections) when it
+      // starts listening; with direct connections the front listens and hands it connections instead.
+      listener.server.emit('listening');
+      listener.front = createNetServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(listener, socket));
+    }
+    return listener;
   }
 
   /**
@@ -839,8 +817,8 @@ export class Gateway {
       server: (socket as unknown as { server: unknown }).server,
     };
     (socket as unknown as { server: unknown }).server = null;
-    record.direct++;
-    up.direct = record.direct;
+    const counts = record.counts;
+    counts.direct++;
     up.attempts++;
     record.pending.add(pending);
     // While queued behind an unacknowledged hand-over the socket still reads: a client that resets or
@@ -852,18 +830,15 @@ export class Gateway {
     socket.on('error', onQueuedGone);
     socket.once('close', onQueuedGone);
     const failed = (err: unknown): void => {
-      record.direct = Math.max(0, record.direct - 1);
-      up.direct = record.direct;
+      counts.direct = Math.max(0, counts.direct - 1);
       this.log.warn({ err, replica: up.id }, 'client connection could not be handed to the replica; closed');
     };
     try {
       record.channel.send(message, socket, undefined, (err) => {
         if (!record.pending.delete(pending)) return;
         if (err) failed(err);
-        else if (goneWhileQueued) {
-          record.direct = Math.max(0, record.direct - 1);
-          up.direct = record.direct;
-        } else record.lastSent = pending.handle;
+        else if (goneWhileQueued) counts.direct = Math.max(0, counts.direct - 1);
+        else record.lastSent = pending.handle;
         socket.destroy();
       });
     } catch (err) {

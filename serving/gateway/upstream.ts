@@ -22,6 +22,15 @@ export const DEFAULT_AGENT_OPTIONS: UpstreamAgentOptions = {
   freeSocketTimeoutMs: 4000,
 };
 
+/**
+ * What the gateway knows of a replica process's direct connections (docs/gateway.md): connections
+ * handed to it and not reported closed, and the requests in flight on them as it last reported.
+ */
+export class DirectCounts {
+  direct = 0;
+  inFlight = 0;
+}
+
 /** A stable key for an address (`127.0.0.1:41234`, `unix:/run/r.sock`). */
 export function addressKey(a: ReplicaAddress): string {
   return 'socketPath' in a ? `unix:${a.socketPath}` : `${a.host}:${a.port}`;
@@ -43,16 +52,18 @@ export class Upstream {
   readonly agent: Agent;
   /** Requests sent (or being connected) to this replica and not finished yet. */
   outstanding = 0;
-  /**
-   * Client connections handed to it (direct connections) and not reported closed: what new connections
-   * are balanced by (least connections first, with `outstanding`).
-   */
-  direct = 0;
-  /**
-   * Requests in flight on those connections, as the replica last reported (at once when a connection
-   * closes, else every second): added to `outstanding` when proxied requests are balanced and limited.
-   */
-  directInFlight = 0;
+  /** Its replica process's direct connections: the gateway's one object per replica, shared by every `Upstream` of it. */
+  directCounts = new DirectCounts();
+
+  /** Client connections handed to it and not reported closed: what new connections are balanced by (with `outstanding`). */
+  get direct(): number {
+    return this.directCounts.direct;
+  }
+
+  /** Requests in flight on those connections, as last reported: added to `outstanding` when proxied requests are balanced and limited. */
+  get directInFlight(): number {
+    return this.directCounts.inFlight;
+  }
   /** Total requests the gateway sent to it (attempts, including refused connections). */
   attempts = 0;
   /** Until when (ms, on the gateway's monotonic clock) a refused connection keeps it at the back of the queue. */

@@ -226,14 +226,14 @@ describe('UpstreamPool.pickForConnection', () => {
     const picks: string[] = [];
     for (let i = 0; i < 6; i++) {
       const u = pool.pickForConnection(0)!;
-      u.direct++;
+      u.directCounts.direct++;
       picks.push(u.id);
     }
     assert.deepEqual(picks, ['a', 'b', 'c', 'a', 'b', 'c'], 'equal replicas take turns');
     a.outstanding = 5;
     assert.equal(pool.pickForConnection(0)!.id, 'b', 'proxied requests count too');
-    b.direct = 10_000;
-    c.direct = 10_000;
+    b.directCounts.direct = 10_000;
+    c.directCounts.direct = 10_000;
     assert.equal(pool.pickForConnection(0)!.id, 'a', 'never refused for the number of connections');
     a.ejectedUntilMs = 100;
     assert.notEqual(pool.pickForConnection(50)!.id, 'a', 'a replica that refused a connection goes last');
