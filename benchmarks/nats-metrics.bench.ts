@@ -2,10 +2,13 @@
  * Metric samples per second end to end over a real nats-server: `NatsMetricsTransport.publish(sample)`
  * → validated sample on `samples$`, against raw nats.js pub/sub of the same samples' encoded bytes
  * (the binary layout myelin sends, published as pre-encoded buffers, counted in a subscription
- * callback), in the same run, as a ratio. Two more legs: "raw+json" is what a hand-rolled client pays
- * (JSON.stringify on publish, JSON.parse on receipt, no validation), and "myelin-json" is the transport
- * with `sampleEncoding: 'json'` (the wire format before the binary layout): the figures before and
- * after, measured side by side.
+ * callback), in the same run, as a ratio. The publisher publishes in bursts (as many samples per turn as
+ * the window allows, as a process relaying many replicas or an outbox draining would), so the transport
+ * coalesces each turn's samples per subject into batch frames. Three more legs: "myelin-single" is the
+ * transport with `sampleBatching: false` (one message per sample, the per-message cost of what
+ * myelin adds to nats.js), "raw+json" is what a hand-rolled client pays (JSON.stringify on publish,
+ * JSON.parse on receipt, no validation), and "myelin-json" is the transport with
+ * `sampleEncoding: 'json'` (the wire format before the binary layout).
  *
  * One process holds the publishing and the subscribing connection (two connections, as a replica and
  * the daemon would have); the nats-server is a child on a random loopback port. Each leg publishes as
@@ -13,7 +16,7 @@
  * `--rounds` rounds run the legs in rotating order and each side's rounds are merged; the headline
  * ratio is the median over rounds of the ratio within a round (robust to other processes' bursts).
  * Then the hot-path pieces are timed alone (encode, decode, fast check, ajv). Bounded: defaults
- * 5 rounds × 4 legs × 1.5 s; `--quick`: 1 round × 0.25 s.
+ * 5 rounds × 5 legs × 1.5 s; `--quick`: 1 round × 0.25 s.
  *
  *   node --import tsx benchmarks/nats-metrics.bench.ts [--seconds 1.5] [--rounds 5] [--quick]
  *
@@ -29,7 +32,12 @@ import {
   isMetricSample,
   metricSampleSchemaValidator,
 } from '../core/metrics/metric-sample-validator.js';
-import { decodeMetricSampleMessage, encodeMetricSampleBinary } from '../core/metrics/metric-sample-binary.js';
+import {
+  decodeMetricSampleMessage,
+  encodeMetricSampleBinary,
+  forEachMetricSample,
+  MetricSampleBatchEncoder,
+} from '../core/metrics/metric-sample-binary.js';
 import { NatsMetricsTransport } from '../adapters/transport/nats/nats-metrics-transport.js';
 import { NatsServer } from '../test/harness/nats-server.js';
 import { QUICK, arg, median, writeResults, type Headline } from './harness/bench-util.js';
@@ -115,9 +123,9 @@ async function rawLeg(pub: NatsConnection, sub: NatsConnection, prefix: string, 
   return r;
 }
 
-async function myelinLeg(url: string, prefix: string, sampleEncoding: 'binary' | 'json'): Promise<LegRun> {
+async function myelinLeg(url: string, prefix: string, sampleEncoding: 'binary' | 'json', sampleBatching = true): Promise<LegRun> {
   const log = pino({ level: 'silent' });
-  const o = { servers: url, subjectPrefix: prefix, sampleEncoding };
+  const o = { servers: url, subjectPrefix: prefix, sampleEncoding, sampleBatching };
   const pub = new NatsMetricsTransport(o, log, new ManualClock(0));
   const sub = new NatsMetricsTransport(o, log, new ManualClock(0));
   await pub.start();
@@ -147,13 +155,13 @@ function nsPerOp(f: (i: number) => unknown, ms = HOT_MS): number {
   return ((c.user + c.system) * 1000) / n;
 }
 
-type Leg = 'raw' | 'raw+json' | 'myelin' | 'myelin-json';
+type Leg = 'raw' | 'raw+json' | 'myelin' | 'myelin-single' | 'myelin-json';
 
 async function main(): Promise<void> {
   await using server = await NatsServer.start({ jetstream: false });
   const pubNc = await connect({ servers: server.url });
   const subNc = await connect({ servers: server.url });
-  const legs: Leg[] = ['raw', 'myelin', 'raw+json', 'myelin-json'];
+  const legs: Leg[] = ['raw', 'myelin', 'myelin-single', 'raw+json', 'myelin-json'];
   // --legs myelin: only that one (for a CPU profile); ratios then read NaN.
   const only = arg('legs', '');
   const run = only ? legs.filter((l) => only.split(',').includes(l)) : legs;
@@ -164,8 +172,8 @@ async function main(): Promise<void> {
     for (const leg of order) {
       const tag = leg.replace('+', '-');
       const r =
-        leg === 'myelin' || leg === 'myelin-json'
-          ? await myelinLeg(server.url, `bench${round}${tag}`, leg === 'myelin' ? 'binary' : 'json')
+        leg.startsWith('myelin')
+          ? await myelinLeg(server.url, `bench${round}${tag}`, leg === 'myelin-json' ? 'json' : 'binary', leg === 'myelin')
           : await rawLeg(pubNc, subNc, `bench${round}.${tag}.metrics`, leg === 'raw+json');
       merged[leg].received += r.received;
       merged[leg].elapsedMs += r.elapsedMs;
@@ -189,16 +197,34 @@ async function main(): Promise<void> {
     );
   const rows = run.map((l) => ({ leg: l, samplesPerSec: rate(l), processCpuNsPerSample: cpuNs(l), samples: merged[l].received }));
   const ratio = paired('myelin', 'raw');
+  const ratioSingle = paired('myelin-single', 'raw');
   const ratioJson = paired('myelin', 'raw+json');
   const ratioBefore = paired('myelin-json', 'raw');
 
   const ajv = metricSampleSchemaValidator();
+  // Batch frames of 100 samples (what one turn of 100 replicas' samples to one subject makes).
+  const frames: Buffer[] = [];
+  const framer = new MetricSampleBatchEncoder((m) => frames.push(m));
+  for (let i = 0; i < DISTINCT; i++) {
+    framer.add(samples[i]);
+    if (i % 100 === 99) framer.flush();
+  }
+  const batchSink = new MetricSampleBatchEncoder(() => undefined);
+  let decodedOk = 0;
+  const countOk = (r: { ok: boolean }): void => {
+    if (r.ok) decodedOk++;
+  };
   // With --legs (a profiling run) the hot-path timings are skipped: they would fill the profile.
   const hot = only ? {} : {
     encodeBinaryNs: nsPerOp((i) => encodeMetricSampleBinary(samples[i])),
     encodeJsonNs: nsPerOp((i) => encodeMetricSample(samples[i])),
     jsonStringifyBufferNs: nsPerOp((i) => Buffer.from(JSON.stringify(samples[i]))),
     decodeBinaryAndValidateNs: nsPerOp((i) => decodeMetricSampleMessage(encoded[i]).ok),
+    batchEncodeNs: nsPerOp((i) => {
+      batchSink.add(samples[i]);
+      if (i % 100 === 99) batchSink.flush();
+    }),
+    batchDecodeAndValidateNs: nsPerOp((i) => (i % 100 === 0 ? forEachMetricSample(frames[i / 100], countOk) : 0)),
     decodeJsonAndValidateNs: nsPerOp((i) => decodeMetricSample(encodedJson[i]).ok),
     jsonParseNs: nsPerOp((i) => JSON.parse(new TextDecoder().decode(encodedJson[i])) as unknown),
     fastCheckNs: nsPerOp((i) => isMetricSample(samples[i])),
@@ -206,9 +232,10 @@ async function main(): Promise<void> {
   };
 
   console.log(`\nNATS metrics end to end (${ROUNDS} rounds × ${SECONDS} s per leg, window ${WINDOW}, nats-server ${server.url})`);
-  console.log('leg           samples/s   process CPU ns/sample');
-  for (const r of rows) console.log(`${r.leg.padEnd(12)} ${String(r.samplesPerSec).padStart(9)}   ${String(r.processCpuNsPerSample).padStart(8)}`);
+  console.log('leg             samples/s   process CPU ns/sample');
+  for (const r of rows) console.log(`${r.leg.padEnd(14)} ${String(r.samplesPerSec).padStart(9)}   ${String(r.processCpuNsPerSample).padStart(8)}`);
   console.log(`myelin / raw        = ${ratio.toFixed(3)}   (median of rounds; aim ≥ 0.8)`);
+  console.log(`myelin-single / raw = ${ratioSingle.toFixed(3)}   (one message per sample: no batching)`);
   console.log(`myelin / raw+json   = ${ratioJson.toFixed(3)}`);
   console.log(`myelin-json / raw   = ${ratioBefore.toFixed(3)}   (the JSON wire format, before the binary layout)`);
   console.log('\nhot path, CPU ns per sample');
@@ -216,7 +243,8 @@ async function main(): Promise<void> {
 
   const sampleBytes = (list: readonly Uint8Array[]): number => Math.round(list.reduce((a, b) => a + b.byteLength, 0) / list.length);
   const headline: Headline[] = [
-    { metric: 'samples/s end to end, binary layout', ratio, baseline: 'raw nats.js pub/sub of the same bytes', aim: 0.8 },
+    { metric: 'samples/s end to end, binary layout, batched per subject per turn', ratio, baseline: 'raw nats.js pub/sub of the same bytes', aim: 0.8 },
+    { metric: 'samples/s end to end, binary layout, one message per sample', ratio: ratioSingle, baseline: 'raw nats.js pub/sub of the same bytes' },
     { metric: 'samples/s end to end, JSON wire format (before)', ratio: ratioBefore, baseline: 'raw nats.js pub/sub of the binary bytes' },
     { metric: 'samples/s end to end, binary layout', ratio: ratioJson, baseline: 'hand-rolled JSON client (stringify + parse)' },
   ];
@@ -228,13 +256,16 @@ async function main(): Promise<void> {
     sampleBytesJson: sampleBytes(encodedJson),
     rows,
     ratioMyelinToRaw: Number(ratio.toFixed(3)),
+    ratioMyelinSingleToRaw: Number(ratioSingle.toFixed(3)),
     ratioMyelinToRawJson: Number(ratioJson.toFixed(3)),
     ratioMyelinJsonToRaw: Number(ratioBefore.toFixed(3)),
     aimRatio: 0.8,
     headline,
     perRound,
+    batchFrameBytes: Math.round(frames.reduce((a, b) => a + b.byteLength, 0) / frames.length),
     hotPathNs: Object.fromEntries(Object.entries(hot).map(([k, v]) => [k, Math.round(v)])),
   });
+  if (!only && decodedOk === 0) throw new Error('no batch sample decoded');
   console.log(`\nwrote ${out}`);
 }
 

@@ -149,44 +149,53 @@ function utf8At(b: Buffer, start: number, end: number): string | undefined {
   return s;
 }
 
-/**
- * The sample in layout 1. The caller validates first (`isMetricSample`); lengths beyond the schema's
- * (a replica id over 65 535 bytes) throw `RangeError` rather than write a wrong message.
- */
-export function encodeMetricSampleBinary(s: MetricSample): Buffer {
-  const ids = encodedIds(s);
-  const cpu = s.cpuUtilization !== undefined;
+// What `measure` found for the sample `writeAt` writes next (the two are always called back to back).
+let mIds: EncodedIds;
+let mMon = 0;
+let mNames: string[] | undefined;
+let mNameLens: number[] | undefined;
+
+/** The layout-1 byte length of `s`, remembering what `writeAt` needs. Throws `RangeError` past the layout's limits. */
+function measure(s: MetricSample): number {
+  mIds = encodedIds(s);
   const m = s.monitoring;
   let monBytes = 0;
-  let names: string[] | undefined;
-  let nameLens: number[] | undefined;
-  let mon = 0;
+  mMon = 0;
+  mNames = undefined;
+  mNameLens = undefined;
   if (m !== undefined) {
     if (m.modelType === 'regression') {
-      mon = MON_REGRESSION;
+      mMon = MON_REGRESSION;
       monBytes = 32;
     } else {
-      mon = MON_CLASSIFICATION;
-      names = Object.keys(m.classes);
+      mMon = MON_CLASSIFICATION;
+      const names = Object.keys(m.classes);
       if (names.length > 0xffff) throw new RangeError('too many classes for layout 1');
-      nameLens = names.map(utf8Length);
+      const nameLens = names.map(utf8Length);
       monBytes = 2;
       for (const n of nameLens) {
         if (n > 0xffff) throw new RangeError('class name too long for layout 1');
         monBytes += 10 + n;
       }
+      mNames = names;
+      mNameLens = nameLens;
     }
   }
-  const idBytes = ids.bytes.length;
-  const buf = Buffer.allocUnsafe(FIXED + idBytes + monBytes);
-  buf[0] = METRIC_SAMPLE_MAGIC;
-  buf[1] = METRIC_SAMPLE_LAYOUT;
-  buf[2] = (s.ready ? FLAG_READY : 0) | (cpu ? FLAG_CPU : 0) | (mon << MON_SHIFT);
-  buf[3] = ids.apiLen;
-  buf[4] = ids.replicaLen & 0xff;
-  buf[5] = ids.replicaLen >>> 8;
-  buf[6] = ids.revisionLen & 0xff;
-  buf[7] = ids.revisionLen >>> 8;
+  return FIXED + mIds.bytes.length + monBytes;
+}
+
+/** Writes `s`, just measured, at `off` of `buf` (which has room); returns the offset after it. */
+function writeAt(buf: Buffer, off: number, s: MetricSample): number {
+  const ids = mIds;
+  const cpu = s.cpuUtilization !== undefined;
+  buf[off] = METRIC_SAMPLE_MAGIC;
+  buf[off + 1] = METRIC_SAMPLE_LAYOUT;
+  buf[off + 2] = (s.ready ? FLAG_READY : 0) | (cpu ? FLAG_CPU : 0) | (mMon << MON_SHIFT);
+  buf[off + 3] = ids.apiLen;
+  buf[off + 4] = ids.replicaLen & 0xff;
+  buf[off + 5] = ids.replicaLen >>> 8;
+  buf[off + 6] = ids.revisionLen & 0xff;
+  buf[off + 7] = ids.revisionLen >>> 8;
   const r = s.requests;
   F64[0] = s.seq;
   F64[1] = s.t;
@@ -198,29 +207,137 @@ export function encodeMetricSampleBinary(s: MetricSample): Buffer {
   F64[7] = r['5xx'];
   F64[8] = s.latencyMsSum;
   F64[9] = cpu ? s.cpuUtilization! : 0;
-  if (LE) buf.set(F64_BYTES, 8);
-  else for (let i = 0; i < 10; i++) buf.writeDoubleLE(F64[i], 8 + i * 8);
-  buf.set(ids.bytes, FIXED);
-  let off = FIXED + idBytes;
+  if (LE) buf.set(F64_BYTES, off + 8);
+  else for (let i = 0; i < 10; i++) buf.writeDoubleLE(F64[i], off + 8 + i * 8);
+  buf.set(ids.bytes, off + FIXED);
+  let at = off + FIXED + ids.bytes.length;
+  const m = s.monitoring;
   if (m !== undefined) {
     if (m.modelType === 'regression') {
-      buf.writeDoubleLE(m.count, off);
-      buf.writeDoubleLE(m.min, off + 8);
-      buf.writeDoubleLE(m.max, off + 16);
-      buf.writeDoubleLE(m.sum, off + 24);
-      off += 32;
+      buf.writeDoubleLE(m.count, at);
+      buf.writeDoubleLE(m.min, at + 8);
+      buf.writeDoubleLE(m.max, at + 16);
+      buf.writeDoubleLE(m.sum, at + 24);
+      at += 32;
     } else {
-      buf.writeUInt16LE(names!.length, off);
-      off += 2;
-      for (let i = 0; i < names!.length; i++) {
-        buf.writeUInt16LE(nameLens![i], off);
-        off = writeString(buf, off + 2, names![i], nameLens![i]);
-        buf.writeDoubleLE(m.classes[names![i]], off);
-        off += 8;
+      const names = mNames!;
+      const nameLens = mNameLens!;
+      buf.writeUInt16LE(names.length, at);
+      at += 2;
+      for (let i = 0; i < names.length; i++) {
+        buf.writeUInt16LE(nameLens[i], at);
+        at = writeString(buf, at + 2, names[i], nameLens[i]);
+        buf.writeDoubleLE(m.classes[names[i]], at);
+        at += 8;
       }
     }
   }
+  return at;
+}
+
+/**
+ * The sample in layout 1. The caller validates first (`isMetricSample`); lengths beyond the schema's
+ * (a replica id over 65 535 bytes) throw `RangeError` rather than write a wrong message.
+ */
+export function encodeMetricSampleBinary(s: MetricSample): Buffer {
+  const buf = Buffer.allocUnsafe(measure(s));
+  writeAt(buf, 0, s);
   return buf;
+}
+
+/** First byte of a batch frame: several layout-1 samples in one message. */
+export const METRIC_SAMPLE_BATCH_MAGIC = 0xb6;
+/** Magic, version, u16 count. */
+const BATCH_HEADER = 4;
+/** Where a batch frame starts; it doubles up to the message limit as samples are added. */
+const BATCH_INITIAL_BYTES = 4096;
+
+/**
+ * Coalesces the samples published to one subject into as few messages as fit: a single sample stays a
+ * plain layout-1 message (what a replica sends once per interval), two or more become **batch frames**
+ * of at most `limit` bytes (`MAX_METRIC_SAMPLE_BYTES`, what a receiver accepts):
+ * ```
+ * offset  size  field
+ *  0      1     magic 0xB6
+ *  1      1     version: 1 (the samples inside are layout 1)
+ *  2      2     number of samples (u16, ≥ 1)
+ *  4      …     per sample: its byte length (u16), then the layout-1 sample
+ * ```
+ * `send(message, samples)` is called with each finished message, in the order the samples were added:
+ * from `add` when a sample does not fit in the frame being filled, and from `flush`. Samples are
+ * encoded as they are added (the caller validates first, as for `encodeMetricSampleBinary`).
+ */
+export class MetricSampleBatchEncoder {
+  private single: Buffer | undefined;
+  private frame: Buffer | undefined;
+  private off = 0;
+  private count = 0;
+
+  constructor(
+    private readonly send: (message: Buffer, samples: number) => void,
+    private readonly limit = MAX_METRIC_SAMPLE_BYTES,
+  ) {}
+
+  /** Samples added and not yet sent. */
+  get pending(): number {
+    return this.count;
+  }
+
+  /** Encodes `s` into the message being built. Throws `RangeError` as `encodeMetricSampleBinary` does. */
+  add(s: MetricSample): void {
+    const len = measure(s);
+    if (this.count > 0) {
+      if (this.frame === undefined) {
+        const first = this.single!;
+        if (BATCH_HEADER + 4 + first.length + len <= this.limit) {
+          this.frame = Buffer.allocUnsafe(Math.min(this.limit, Math.max(BATCH_INITIAL_BYTES, 2 * (BATCH_HEADER + 4 + first.length + len))));
+          this.frame[BATCH_HEADER] = first.length & 0xff;
+          this.frame[BATCH_HEADER + 1] = first.length >>> 8;
+          this.frame.set(first, BATCH_HEADER + 2);
+          this.off = BATCH_HEADER + 2 + first.length;
+          this.single = undefined;
+        } else this.flush();
+      } else if (this.off + 2 + len > this.limit) this.flush();
+    }
+    if (this.count === 0) {
+      this.single = Buffer.allocUnsafe(len);
+      writeAt(this.single, 0, s);
+      this.count = 1;
+      return;
+    }
+    let frame = this.frame!;
+    if (this.off + 2 + len > frame.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.limit, Math.max(frame.length * 2, this.off + 2 + len)));
+      frame.copy(grown, 0, 0, this.off);
+      this.frame = frame = grown;
+    }
+    frame[this.off] = len & 0xff;
+    frame[this.off + 1] = len >>> 8;
+    this.off = writeAt(frame, this.off + 2, s);
+    this.count++;
+  }
+
+  /** Sends what was added since the last send, if anything. */
+  flush(): void {
+    const n = this.count;
+    if (n === 0) return;
+    const single = this.single;
+    const frame = this.frame;
+    const end = this.off;
+    this.single = undefined;
+    this.frame = undefined;
+    this.off = 0;
+    this.count = 0;
+    if (frame === undefined) {
+      this.send(single!, 1);
+      return;
+    }
+    frame[0] = METRIC_SAMPLE_BATCH_MAGIC;
+    frame[1] = METRIC_SAMPLE_LAYOUT;
+    frame[2] = n & 0xff;
+    frame[3] = n >>> 8;
+    this.send(frame.subarray(0, end), n);
+  }
 }
 
 function malformed(detail: string): { ok: false; reason: 'malformed'; detail: string } {
@@ -236,23 +353,28 @@ function malformed(detail: string): { ok: false; reason: 'malformed'; detail: st
 export function decodeMetricSampleBinary(bytes: Uint8Array): DecodeResult<MetricSample> {
   const n = bytes.byteLength;
   if (n > MAX_METRIC_SAMPLE_BYTES) return { ok: false, reason: 'oversized', detail: `${n} bytes > ${MAX_METRIC_SAMPLE_BYTES}` };
+  return decodeAt(asBuffer(bytes), 0, n);
+}
+
+/** The layout-1 sample in `b[base, end)` (the size already checked), as `decodeMetricSampleBinary` decides. */
+function decodeAt(b: Buffer, base: number, end: number): DecodeResult<MetricSample> {
+  const n = end - base;
   if (n < FIXED) return malformed(`binary metric sample truncated: ${n} bytes, layout ${METRIC_SAMPLE_LAYOUT} needs at least ${FIXED}`);
-  if (bytes[0] !== METRIC_SAMPLE_MAGIC) return malformed(`not a binary metric sample (first byte 0x${bytes[0].toString(16)}, want 0xb5)`);
-  if (bytes[1] !== METRIC_SAMPLE_LAYOUT) {
-    return malformed(`binary metric sample layout version ${bytes[1]} is not supported (this build reads ${METRIC_SAMPLE_LAYOUT})`);
+  if (b[base] !== METRIC_SAMPLE_MAGIC) return malformed(`not a binary metric sample (first byte 0x${b[base].toString(16)}, want 0xb5)`);
+  if (b[base + 1] !== METRIC_SAMPLE_LAYOUT) {
+    return malformed(`binary metric sample layout version ${b[base + 1]} is not supported (this build reads ${METRIC_SAMPLE_LAYOUT})`);
   }
-  const flags = bytes[2];
+  const flags = b[base + 2];
   if ((flags & ~FLAG_KNOWN) !== 0) return malformed(`binary metric sample has unknown flag bits 0x${flags.toString(16)}`);
   const mon = (flags >> MON_SHIFT) & 3;
   if (mon === 3) return malformed('binary metric sample has an unknown monitoring kind 3');
-  const b = asBuffer(bytes);
-  const apiLen = b[3];
-  const replicaLen = b.readUInt16LE(4);
-  const revisionLen = b.readUInt16LE(6);
+  const apiLen = b[base + 3];
+  const replicaLen = b[base + 4] | (b[base + 5] << 8);
+  const revisionLen = b[base + 6] | (b[base + 7] << 8);
   const cpu = (flags & FLAG_CPU) !== 0;
-  let off = FIXED;
+  let off = base + FIXED;
   const stringsEnd = off + apiLen + replicaLen + revisionLen;
-  if (stringsEnd > n) return malformed(`binary metric sample truncated: ${n} bytes, its strings end at ${stringsEnd}`);
+  if (stringsEnd > end) return malformed(`binary metric sample truncated: ${n} bytes, its strings end at ${stringsEnd - base}`);
   // The three ids in one native decode: ASCII (the usual case) has as many characters as bytes, so
   // the ids are slices of it at their byte offsets; otherwise each is decoded on its own. (Looking
   // them up by a hash of their bytes instead, to reuse the strings of a replica seen before, measured
@@ -276,7 +398,7 @@ export function decodeMetricSampleBinary(bytes: Uint8Array): DecodeResult<Metric
   off = stringsEnd;
   let monitoring: MonitoringSample | undefined;
   if (mon === MON_REGRESSION) {
-    if (off + 32 > n) return malformed(`binary metric sample truncated: ${n} bytes, monitoring ends at ${off + 32}`);
+    if (off + 32 > end) return malformed(`binary metric sample truncated: ${n} bytes, monitoring ends at ${off + 32 - base}`);
     monitoring = {
       modelType: 'regression',
       count: b.readDoubleLE(off),
@@ -286,15 +408,15 @@ export function decodeMetricSampleBinary(bytes: Uint8Array): DecodeResult<Metric
     };
     off += 32;
   } else if (mon === MON_CLASSIFICATION) {
-    if (off + 2 > n) return malformed(`binary metric sample truncated: ${n} bytes, monitoring starts at ${off}`);
+    if (off + 2 > end) return malformed(`binary metric sample truncated: ${n} bytes, monitoring starts at ${off - base}`);
     const count = b.readUInt16LE(off);
     off += 2;
     const classes: Record<string, number> = {};
     for (let i = 0; i < count; i++) {
-      if (off + 2 > n) return malformed(`binary metric sample truncated in class ${i}`);
+      if (off + 2 > end) return malformed(`binary metric sample truncated in class ${i}`);
       const len = b.readUInt16LE(off);
       off += 2;
-      if (off + len + 8 > n) return malformed(`binary metric sample truncated in class ${i}`);
+      if (off + len + 8 > end) return malformed(`binary metric sample truncated in class ${i}`);
       const name = utf8At(b, off, off + len);
       if (name === undefined) return malformed('binary metric sample has a class name that is not valid UTF-8');
       off += len;
@@ -304,9 +426,9 @@ export function decodeMetricSampleBinary(bytes: Uint8Array): DecodeResult<Metric
     }
     monitoring = { modelType: 'classification', classes };
   }
-  if (off !== n) return malformed(`binary metric sample has ${n - off} bytes after its end`);
+  if (off !== end) return malformed(`binary metric sample has ${end - off} bytes after its end`);
   const dv = viewOf(b);
-  const o = b.byteOffset + 8;
+  const o = b.byteOffset + base + 8;
   const seq = dv.getFloat64(o, true);
   const t = dv.getFloat64(o + 8, true);
   const intervalMs = dv.getFloat64(o + 16, true);
@@ -352,9 +474,66 @@ export function decodeMetricSampleBinary(bytes: Uint8Array): DecodeResult<Metric
 /**
  * Either encoding off the wire: layout 1 when the first byte is the magic 0xB5, else UTF-8 JSON (what
  * replicas before layout 1 send: a daemon reads both during a rolling upgrade, for one byte compare).
- * Size is checked first either way. Never throws.
+ * Size is checked first either way. A batch frame (0xB6) is not one sample: it is refused here as
+ * `malformed`; `forEachMetricSample` reads all three. Never throws.
  */
 export function decodeMetricSampleMessage(bytes: Uint8Array): DecodeResult<MetricSample> {
-  if (bytes.byteLength > 0 && bytes[0] === METRIC_SAMPLE_MAGIC) return decodeMetricSampleBinary(bytes);
+  const n = bytes.byteLength;
+  if (n > 0 && bytes[0] === METRIC_SAMPLE_MAGIC) return decodeMetricSampleBinary(bytes);
+  if (n > 0 && bytes[0] === METRIC_SAMPLE_BATCH_MAGIC) {
+    if (n > MAX_METRIC_SAMPLE_BYTES) return { ok: false, reason: 'oversized', detail: `${n} bytes > ${MAX_METRIC_SAMPLE_BYTES}` };
+    return malformed('a batch of metric samples where one sample was expected');
+  }
   return decodeMetricSample(bytes);
+}
+
+/**
+ * Every sample of one message off the wire, in order: a layout-1 sample, a JSON one, or a batch frame
+ * (0xB6, see `MetricSampleBatchEncoder`) of layout-1 samples. `each` gets each sample's result: a
+ * sample of a batch that is off-schema or malformed is refused alone and the others are delivered. A
+ * batch whose framing is wrong (another version, a count of 0, lengths that do not add up to the
+ * message) is one `malformed` result and delivers nothing. Size is checked first, on the whole
+ * message. Returns how many results `each` got. Never throws (unless `each` does).
+ */
+export function forEachMetricSample(bytes: Uint8Array, each: (r: DecodeResult<MetricSample>) => void): number {
+  const n = bytes.byteLength;
+  if (n === 0 || bytes[0] !== METRIC_SAMPLE_BATCH_MAGIC) {
+    each(decodeMetricSampleMessage(bytes));
+    return 1;
+  }
+  if (n > MAX_METRIC_SAMPLE_BYTES) {
+    each({ ok: false, reason: 'oversized', detail: `${n} bytes > ${MAX_METRIC_SAMPLE_BYTES}` });
+    return 1;
+  }
+  const bad = batchFramingError(bytes);
+  if (bad !== undefined) {
+    each(malformed(bad));
+    return 1;
+  }
+  const b = asBuffer(bytes);
+  const count = b[2] | (b[3] << 8);
+  let off = BATCH_HEADER;
+  for (let i = 0; i < count; i++) {
+    const len = b[off] | (b[off + 1] << 8);
+    each(decodeAt(b, off + 2, off + 2 + len));
+    off += 2 + len;
+  }
+  return count;
+}
+
+/** Why a batch frame's framing is wrong, or undefined when its lengths add up. */
+function batchFramingError(b: Uint8Array): string | undefined {
+  const n = b.byteLength;
+  if (n < BATCH_HEADER) return `metric sample batch truncated: ${n} bytes, its header needs ${BATCH_HEADER}`;
+  if (b[1] !== METRIC_SAMPLE_LAYOUT) return `metric sample batch version ${b[1]} is not supported (this build reads ${METRIC_SAMPLE_LAYOUT})`;
+  const count = b[2] | (b[3] << 8);
+  if (count === 0) return 'metric sample batch of 0 samples';
+  let off = BATCH_HEADER;
+  for (let i = 0; i < count; i++) {
+    if (off + 2 > n) return `metric sample batch truncated: ${n} bytes, sample ${i} of ${count} starts at ${off}`;
+    off += 2 + (b[off] | (b[off + 1] << 8));
+    if (off > n) return `metric sample batch truncated: ${n} bytes, sample ${i} of ${count} ends at ${off}`;
+  }
+  if (off !== n) return `metric sample batch has ${n - off} bytes after its ${count} samples`;
+  return undefined;
 }

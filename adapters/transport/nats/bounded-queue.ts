@@ -1,6 +1,7 @@
 /**
  * A FIFO bounded by item count and by total bytes: pushing past either bound drops the oldest items
- * first and counts them. O(1) push and shift (a ring that grows up to `maxItems`).
+ * first and counts them (each as `weigh(item)`, 1 by default: a batch of samples counts its samples).
+ * O(1) push and shift (a ring that grows up to `maxItems`).
  */
 export class BoundedQueue<T> {
   private items: (T | undefined)[] = [];
@@ -8,12 +9,13 @@ export class BoundedQueue<T> {
   private head = 0;
   private count = 0;
   private bytesHeld = 0;
-  /** Items dropped so far to stay within the bounds. */
+  /** Items dropped so far to stay within the bounds (in `weigh` units). */
   dropped = 0;
 
   constructor(
     readonly maxItems: number,
     readonly maxBytes: number,
+    private readonly weigh: (item: T) => number = () => 1,
   ) {
     if (!Number.isInteger(maxItems) || maxItems < 1) throw new RangeError(`maxItems must be a positive integer (got ${maxItems})`);
     if (!(maxBytes > 0)) throw new RangeError(`maxBytes must be positive (got ${maxBytes})`);
@@ -29,12 +31,11 @@ export class BoundedQueue<T> {
   /** Appends `item` of `size` bytes, dropping the oldest items while a bound is exceeded. An item larger than `maxBytes` is itself dropped. */
   push(item: T, size: number): void {
     if (size > this.maxBytes) {
-      this.dropped++;
+      this.dropped += this.weigh(item);
       return;
     }
     while (this.count >= this.maxItems || this.bytesHeld + size > this.maxBytes) {
-      this.shift();
-      this.dropped++;
+      this.dropped += this.weigh(this.shift()!);
     }
     const cap = this.items.length;
     if (this.count === cap) {
@@ -73,9 +74,10 @@ export class BoundedQueue<T> {
     return this.count === 0 ? undefined : this.items[this.head];
   }
 
-  /** Empties the queue; returns how many items it held. */
+  /** Empties the queue; returns how many items it held (in `weigh` units). */
   clear(): number {
-    const n = this.count;
+    let n = 0;
+    for (let i = 0; i < this.count; i++) n += this.weigh(this.items[(this.head + i) % this.items.length]!);
     this.items = [];
     this.sizes = [];
     this.head = 0;

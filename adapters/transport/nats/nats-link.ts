@@ -85,7 +85,7 @@ export class NatsLink {
   private epoch = 0;
   private closing = false;
   private failedAttempts = 0;
-  private readonly outbox: BoundedQueue<{ subject: string; data: Uint8Array }>;
+  private readonly outbox: BoundedQueue<{ subject: string; data: Uint8Array; units: number }>;
   private readonly subs = new Set<LinkSub>();
   private readonly hooks: ConnectedHook[] = [];
   private readonly log: Logger;
@@ -95,7 +95,7 @@ export class NatsLink {
   private wake: (() => void) | undefined;
   private firstAttempt: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
-  /** Messages handed to nats.js. */
+  /** Messages handed to nats.js, in the units `publish` was given (1 a message by default). */
   sent = 0;
 
   constructor(
@@ -104,12 +104,12 @@ export class NatsLink {
     clock: Clock,
   ) {
     this.log = log;
-    this.outbox = new BoundedQueue(options.outboxMaxMessages, options.outboxMaxBytes);
+    this.outbox = new BoundedQueue(options.outboxMaxMessages, options.outboxMaxBytes, (m) => m.units);
     this.unreachable = new RateLimitedWarning(log, clock, 'NATS not reachable, retrying');
     this.dropWarning = new RateLimitedWarning(log, clock, 'NATS outbox full: dropped oldest messages');
   }
 
-  /** Messages dropped from the outbox (oldest first), or left in it at `close()`. */
+  /** Messages dropped from the outbox (oldest first), or left in it at `close()`, in `publish`'s units. */
   get dropped(): number {
     return this.outbox.dropped;
   }
@@ -147,23 +147,26 @@ export class NatsLink {
     return new Promise((resolve) => this.waiters.add(resolve));
   }
 
-  /** Sends now when usable, else queues (bounded, oldest dropped). Never throws. */
-  publish(subject: string, data: Uint8Array): void {
+  /**
+   * Sends now when usable, else queues (bounded, oldest dropped). `units` is what the message counts
+   * for in `sent` and `dropped` (the samples of a batch). Never throws.
+   */
+  publish(subject: string, data: Uint8Array, units = 1): void {
     if (this.usable && this.outbox.length === 0) {
       try {
         this.nc!.publish(subject, data);
-        this.sent++;
+        this.sent += units;
         return;
       } catch {
         // closed or draining under us: queue it, the connection handling will catch up
       }
     }
     if (this.closing) {
-      this.outbox.dropped++;
+      this.outbox.dropped += units;
       return;
     }
     const before = this.outbox.dropped;
-    this.outbox.push({ subject, data }, data.byteLength + subject.length);
+    this.outbox.push({ subject, data, units }, data.byteLength + subject.length);
     if (this.outbox.dropped !== before) {
       this.dropWarning.warn({ dropped: this.outbox.dropped, queued: this.outbox.length, queuedBytes: this.outbox.bytes });
     }
@@ -298,7 +301,7 @@ export class NatsLink {
         return;
       }
       this.outbox.shift();
-      this.sent++;
+      this.sent += m.units;
     }
     if (n > 0) this.log.info({ sent: n, dropped: this.outbox.dropped }, 'NATS outbox flushed');
   }

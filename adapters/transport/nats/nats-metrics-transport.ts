@@ -2,8 +2,8 @@ import { EMPTY, Observable, Subject } from 'rxjs';
 import type { Clock } from '../../../core/clock.js';
 import { InvalidMessageLog } from '../../../core/metrics/invalid-message-log.js';
 import type { MetricSample } from '../../../core/metrics/metric-sample.js';
-import { decodeMetricSampleMessage, encodeMetricSampleBinary } from '../../../core/metrics/metric-sample-binary.js';
-import { encodeMetricSample, explainInvalidMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
+import { encodeMetricSampleBinary, forEachMetricSample, MetricSampleBatchEncoder } from '../../../core/metrics/metric-sample-binary.js';
+import { encodeMetricSample, explainInvalidMetricSample, isMetricSample, type DecodeResult } from '../../../core/metrics/metric-sample-validator.js';
 import type { Logger } from '../../../core/ports/logger.js';
 import type { MetricsTransport, TransportStats } from '../../../core/ports/metrics-transport.js';
 import { NatsLink, subjectEndsWith, type LinkMessage } from './nats-link.js';
@@ -15,19 +15,27 @@ interface Topic {
   unsubscribe: () => void;
 }
 
+/** At most this many subjects keep a batch encoder between turns (then they start over). */
+const MAX_BATCH_SUBJECTS = 10_000;
+
 /**
  * The `nats` metrics transport: a sample goes out in the binary layout of
  * core/metrics/metric-sample-binary.ts (or UTF-8 JSON with `sampleEncoding: 'json'`) on
  * `<prefix>.metrics.<api>` (prefix `myelin` by default) and comes back, validated, on `samples$`;
- * both encodings are read (JSON is what replicas before the binary layout send). Core NATS, at most
+ * both encodings are read (JSON is what replicas before the binary layout send). Samples published
+ * to one subject in the same event-loop turn leave as one batch frame at the end of the turn (a
+ * microtask; `sampleBatching: false` sends each alone); a lone sample is a plain layout-1 message, so
+ * a replica's once-an-interval sample is unchanged, and while NATS is unreachable samples are queued
+ * one by one. Core NATS, at most
  * once: samples are a stream of fresh readings, a lost one is superseded a second later. One NATS
  * subscription per distinct `samples$(api)` key (`<prefix>.metrics.*` for all APIs), shared by its
  * subscribers. Incoming messages that are too big, malformed (neither the layout nor JSON, or another
  * layout version), off-schema, or on a subject that is not their API's, are counted (`invalid`) and
  * logged at most once per 10 s; the stream goes on. During an outage `publish` queues a bounded
  * amount (see `NatsLink`) and drops oldest first (`dropped`).
- * `published` counts samples handed to the NATS client; `received` counts messages that arrived on any
- * subscription (valid or not).
+ * `published` counts samples handed to the NATS client (a batch counts its samples, as `dropped`
+ * does); `received` counts samples that arrived on any subscription, valid or not (a batch whose
+ * framing is broken counts once, as one invalid message).
  */
 export class NatsMetricsTransport implements MetricsTransport {
   readonly kind = 'nats';
@@ -38,6 +46,13 @@ export class NatsMetricsTransport implements MetricsTransport {
   private readonly invalidLog: InvalidMessageLog;
   private readonly subjects = new Map<string, string>();
   private readonly encode: (s: MetricSample) => Uint8Array;
+  private readonly batching: boolean;
+  /** Per subject, the batch being filled this turn (`sampleBatching`). */
+  private readonly batches = new Map<string, MetricSampleBatchEncoder>();
+  /** Subjects with samples waiting for the end of this turn. */
+  private readonly waiting: MetricSampleBatchEncoder[] = [];
+  private flushQueued = false;
+  private readonly flushWaiting = (): void => this.flushBatches();
   private received = 0;
   private invalid = 0;
   private closed = false;
@@ -48,6 +63,7 @@ export class NatsMetricsTransport implements MetricsTransport {
     this.prefix = `${o.subjectPrefix}.metrics.`;
     this.prefixBytes = Buffer.byteLength(this.prefix);
     this.encode = o.sampleEncoding === 'json' ? encodeMetricSample : encodeMetricSampleBinary;
+    this.batching = o.sampleBatching;
     this.link = new NatsLink({ ...o.link, name: `${o.clientName}-metrics` }, l, clock);
     this.invalidLog = new InvalidMessageLog(l, clock, 'metric sample');
   }
@@ -59,6 +75,7 @@ export class NatsMetricsTransport implements MetricsTransport {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushBatches();
     this.closed = true;
     for (const t of this.topics.values()) {
       t.unsubscribe();
@@ -84,7 +101,33 @@ export class NatsMetricsTransport implements MetricsTransport {
       subject = this.prefix + sample.api;
       if (this.subjects.size < 10_000) this.subjects.set(sample.api, subject);
     }
-    this.link.publish(subject, this.encode(sample));
+    // While NATS is unreachable each sample is queued alone, so the bounded outbox keeps and drops
+    // samples, oldest first, not batches of whatever one turn published.
+    if (!this.batching || !this.link.connected) {
+      this.link.publish(subject, this.encode(sample));
+      return;
+    }
+    let batch = this.batches.get(subject);
+    if (batch === undefined) {
+      const to = subject;
+      batch = new MetricSampleBatchEncoder((message, samples) => this.link.publish(to, message, samples));
+      if (this.batches.size >= MAX_BATCH_SUBJECTS) this.batches.clear();
+      this.batches.set(subject, batch);
+    }
+    if (batch.pending === 0) this.waiting.push(batch);
+    batch.add(sample);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushWaiting);
+    }
+  }
+
+  /** Sends the batches filled this turn, in the order their subjects were first published to. */
+  private flushBatches(): void {
+    this.flushQueued = false;
+    const w = this.waiting;
+    for (let i = 0; i < w.length; i++) w[i].flush();
+    w.length = 0;
   }
 
   samples$(api?: string): Observable<MetricSample> {
@@ -140,8 +183,10 @@ export class NatsMetricsTransport implements MetricsTransport {
 
   /** `only`: the API of a per-API subscription (its subject is exactly `<prefix>.metrics.<only>`); undefined for `*`. */
   private onMessage(out: Subject<MetricSample>, only: string | undefined, data: Uint8Array, msg: LinkMessage): void {
-    this.received++;
-    const r = decodeMetricSampleMessage(data);
+    this.received += forEachMetricSample(data, (r) => this.onSample(out, only, r, msg));
+  }
+
+  private onSample(out: Subject<MetricSample>, only: string | undefined, r: DecodeResult<MetricSample>, msg: LinkMessage): void {
     if (!r.ok) {
       this.invalid++;
       this.invalidLog.report({ source: msg.subject, reason: r.reason, detail: r.detail });

@@ -34,6 +34,13 @@ export interface NatsTransportOptions {
    * accepts both. Set `json` on replicas only while a daemon older than the binary layout still reads.
    */
   readonly sampleEncoding?: 'binary' | 'json';
+  /**
+   * With `binary`: samples published to one API's subject in the same event-loop turn go out as one
+   * batch frame (core/metrics/metric-sample-binary.ts, `MetricSampleBatchEncoder`) instead of one
+   * message each; default true. A lone sample, which is what a replica publishes each interval, is a
+   * plain layout-1 message either way. Set false for a receiver that reads layout 1 but not batches.
+   */
+  readonly sampleBatching?: boolean;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
@@ -47,6 +54,7 @@ export interface ResolvedNatsOptions {
   readonly eventStreamMaxBytes: number;
   readonly clientName: string;
   readonly sampleEncoding: 'binary' | 'json';
+  readonly sampleBatching: boolean;
   readonly link: Omit<NatsLinkOptions, 'name'>;
 }
 
@@ -67,6 +75,7 @@ export function resolveNatsOptions(o: NatsTransportOptions): ResolvedNatsOptions
     eventStreamMaxBytes: o.eventStreamMaxBytes ?? 64 * 1024 * 1024,
     clientName: o.clientName ?? 'myelin',
     sampleEncoding: o.sampleEncoding ?? 'binary',
+    sampleBatching: (o.sampleEncoding ?? 'binary') === 'binary' && o.sampleBatching !== false,
     link: {
       servers: o.servers,
       outboxMaxMessages: o.outboxMaxMessages ?? 10_000,

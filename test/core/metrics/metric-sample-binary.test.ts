@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_METRIC_SAMPLE_BYTES, type MetricSample } from '../../../core/metrics/metric-sample.js';
-import { decodeMetricSampleBinary, decodeMetricSampleMessage, encodeMetricSampleBinary, METRIC_SAMPLE_LAYOUT, METRIC_SAMPLE_MAGIC } from '../../../core/metrics/metric-sample-binary.js';
+import {
+  decodeMetricSampleBinary,
+  decodeMetricSampleMessage,
+  encodeMetricSampleBinary,
+  forEachMetricSample,
+  METRIC_SAMPLE_BATCH_MAGIC,
+  METRIC_SAMPLE_LAYOUT,
+  METRIC_SAMPLE_MAGIC,
+  MetricSampleBatchEncoder,
+} from '../../../core/metrics/metric-sample-binary.js';
 import { encodeMetricSample, isMetricSample } from '../../../core/metrics/metric-sample-validator.js';
 
 const base: MetricSample = {
@@ -144,5 +153,108 @@ describe('metric sample binary layout 1', () => {
       else assert.equal(got.reason, 'invalid');
     }
     assert.ok(accepted > 20 && accepted < cases.length - 20, `a mix of accepted and refused cases (${accepted} of ${cases.length})`);
+  });
+});
+
+describe('metric sample batch frames', () => {
+  /** What an encoder sends for `list` added in one go, then flushed. */
+  function framesOf(list: readonly MetricSample[], limit?: number): { message: Buffer; samples: number }[] {
+    const out: { message: Buffer; samples: number }[] = [];
+    const enc = new MetricSampleBatchEncoder((message, samples) => out.push({ message: Buffer.from(message), samples }), limit);
+    for (const s of list) enc.add(s);
+    assert.equal(enc.pending + out.reduce((a, b) => a + b.samples, 0), list.length, 'every sample is sent or pending');
+    enc.flush();
+    assert.equal(enc.pending, 0);
+    return out;
+  }
+  function decodeAll(bytes: Uint8Array): ReturnType<typeof decodeMetricSampleMessage>[] {
+    const got: ReturnType<typeof decodeMetricSampleMessage>[] = [];
+    assert.equal(forEachMetricSample(bytes, (r) => got.push(r)), got.length);
+    return got;
+  }
+  const seqs = (n: number, over: Partial<MetricSample> = {}): MetricSample[] => Array.from({ length: n }, (_, i) => ({ ...base, ...over, seq: i }));
+
+  test('one sample is a plain layout-1 message, byte for byte what encodeMetricSampleBinary writes', () => {
+    const out = framesOf([base]);
+    assert.equal(out.length, 1);
+    assert.equal(out[0].samples, 1);
+    assert.deepEqual(out[0].message, encodeMetricSampleBinary(base));
+  });
+
+  test('several samples are one frame: magic 0xB6, version 1, the count, then each layout-1 sample with its length; they decode in order', () => {
+    const list = [base, without(base, 'cpuUtilization'), { ...base, seq: 8, monitoring: { modelType: 'classification' as const, classes: { setosa: 3, 'vérsicolor': 1 } } }, { ...base, replica: 'réplica-😀-2', seq: 9 }];
+    const out = framesOf(list);
+    assert.equal(out.length, 1);
+    const m = out[0].message;
+    assert.equal(out[0].samples, 4);
+    assert.deepEqual([m[0], m[1], m.readUInt16LE(2)], [METRIC_SAMPLE_BATCH_MAGIC, METRIC_SAMPLE_LAYOUT, 4]);
+    const first = encodeMetricSampleBinary(list[0]);
+    assert.equal(m.readUInt16LE(4), first.length);
+    assert.deepEqual(m.subarray(6, 6 + first.length), first);
+    const got = decodeAll(m);
+    assert.deepEqual(
+      got.map((r) => (r.ok ? r.value : r.detail)),
+      list.map((s) => JSON.parse(Buffer.from(encodeMetricSample(s)).toString('utf8')) as unknown),
+    );
+  });
+
+  test('a frame never exceeds the limit: samples beyond it start the next message, in order, none lost', () => {
+    const list = seqs(1200);
+    const out = framesOf(list);
+    assert.ok(out.length >= 2, `${out.length} messages`);
+    for (const o of out) assert.ok(o.message.byteLength <= MAX_METRIC_SAMPLE_BYTES, `${o.message.byteLength} bytes`);
+    assert.equal(out.reduce((a, b) => a + b.samples, 0), 1200);
+    const got = out.flatMap((o) => decodeAll(o.message));
+    assert.deepEqual(got.map((r) => (r.ok ? r.value.seq : -1)), list.map((s) => s.seq));
+    // A small limit: the last sample of a full frame can be alone, and then it is plain layout 1.
+    const one = encodeMetricSampleBinary(base).byteLength;
+    const small = framesOf(seqs(3), 4 + 2 * (2 + one));
+    assert.deepEqual(small.map((o) => [o.message[0], o.samples]), [[METRIC_SAMPLE_BATCH_MAGIC, 2], [METRIC_SAMPLE_MAGIC, 1]]);
+  });
+
+  test('a sample of a frame that is off-schema is refused alone; the others are delivered', () => {
+    const frame = framesOf([{ ...base, seq: 1 }, { ...base, seq: 2 }, { ...base, seq: 3 }])[0].message;
+    // seq of the second sample: header 4, first sample (2 + len), its own length prefix 2, then offset 8.
+    const len = frame.readUInt16LE(4);
+    frame.writeDoubleLE(-5, 4 + 2 + len + 2 + 8);
+    const got = decodeAll(frame);
+    assert.deepEqual(got.map((r) => (r.ok ? r.value.seq : r.reason)), [1, 'invalid', 3]);
+  });
+
+  const frame = framesOf([{ ...base, seq: 1 }, { ...base, seq: 2 }])[0].message;
+  const edit = (f: (b: Buffer) => void): Buffer => {
+    const b = Buffer.from(frame);
+    f(b);
+    return b;
+  };
+  for (const c of [
+    { name: 'another batch version', bytes: edit((b) => (b[1] = 2)), detail: /batch version 2 is not supported/ },
+    { name: 'a count of 0', bytes: edit((b) => b.writeUInt16LE(0, 2)), detail: /0 samples/ },
+    { name: 'a count larger than the samples', bytes: edit((b) => b.writeUInt16LE(3, 2)), detail: /truncated/ },
+    { name: 'a count smaller than the samples', bytes: edit((b) => b.writeUInt16LE(1, 2)), detail: /bytes after its 1 samples/ },
+    { name: 'a sample length past the end', bytes: edit((b) => b.writeUInt16LE(60_000, 4)), detail: /truncated/ },
+    { name: 'a header cut short', bytes: frame.subarray(0, 3), detail: /truncated/ },
+    { name: 'a frame cut short', bytes: frame.subarray(0, frame.length - 1), detail: /truncated/ },
+  ]) {
+    test(`a frame with ${c.name} is one malformed message and delivers nothing`, () => {
+      const got = decodeAll(c.bytes);
+      assert.equal(got.length, 1);
+      assert.equal(got[0].ok, false);
+      if (!got[0].ok) {
+        assert.equal(got[0].reason, 'malformed');
+        assert.match(got[0].detail, c.detail);
+      }
+    });
+  }
+
+  test('an oversized frame is refused before its framing is read; decodeMetricSampleMessage refuses a frame as not one sample', () => {
+    const big = Buffer.concat([frame, Buffer.alloc(MAX_METRIC_SAMPLE_BYTES)]);
+    const got = decodeAll(big);
+    assert.equal(got.length === 1 && !got[0].ok && got[0].reason, 'oversized');
+    const one = decodeMetricSampleMessage(frame);
+    assert.equal(!one.ok && one.reason, 'malformed');
+    // Plain messages go through forEachMetricSample as one result each.
+    assert.equal(decodeAll(encodeMetricSample(base)).length, 1);
+    assert.equal(decodeAll(new Uint8Array(0)).length, 1);
   });
 });

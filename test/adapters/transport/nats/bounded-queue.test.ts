@@ -50,6 +50,19 @@ describe('BoundedQueue', () => {
     assert.equal(q.shift(), undefined);
   });
 
+  test('with weigh, drops and clear count in its units (a batch of samples counts its samples)', () => {
+    const q = new BoundedQueue<{ n: number }>(2, 100, (x) => x.n);
+    q.push({ n: 5 }, 1);
+    q.push({ n: 1 }, 1);
+    q.push({ n: 3 }, 1); // the 5 goes
+    assert.equal(q.dropped, 5);
+    q.push({ n: 7 }, 101); // too big alone
+    assert.equal(q.dropped, 12);
+    assert.equal(q.shift()?.n, 1); // head moved: clear walks the ring from it
+    q.push({ n: 2 }, 1);
+    assert.equal(q.clear(), 5);
+  });
+
   test('rejects bounds below 1', () => {
     assert.throws(() => new BoundedQueue(0, 10), RangeError);
     assert.throws(() => new BoundedQueue(1, 0), RangeError);
